@@ -1,0 +1,250 @@
+# cython: language_level=3
+"""Compiled loops of funksgd.
+
+One ``def`` per loop. Every function trusts its arguments: the Python side
+(``funksgd._funk_svd`` and ``funksgd._blocks``) checks shapes, dtypes and index
+ranges before calling, and passes C-contiguous arrays. Factors are updated in
+place; at most a scalar is returned.
+"""
+
+from cython cimport floating
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+from scipy.linalg.cython_blas cimport dgemv, dsyrk, sgemv, ssyrk
+from scipy.linalg.cython_lapack cimport dposv, sposv
+
+ctypedef long long int64
+
+
+cdef extern from *:
+    """
+    #ifdef _OPENMP
+    #define FUNKSGD_OPENMP 1
+    #else
+    #define FUNKSGD_OPENMP 0
+    #endif
+    """
+    bint FUNKSGD_OPENMP
+
+
+def openmp_enabled():
+    """Return True if the kernel was compiled with OpenMP (``n_jobs`` > 1 can run)."""
+    return FUNKSGD_OPENMP
+
+
+cdef inline floating _dot(const floating* p, const floating* q,
+                          Py_ssize_t k) noexcept nogil:
+    cdef Py_ssize_t f
+    cdef floating total = 0
+    for f in range(k):
+        total = total + p[f] * q[f]
+    return total
+
+
+cdef double _sgd_block(const int* users, const int* items, const floating* ratings,
+                       int64 start, int64 end,
+                       floating* user_factors, floating* item_factors,
+                       floating* user_bias, floating* item_bias, Py_ssize_t k,
+                       floating global_mean, floating eta0, floating decay,
+                       bint biased) noexcept nogil:
+    """Koren's simultaneous update over ratings[start:end]; returns their squared error."""
+    cdef double loss = 0
+    cdef int64 n
+    cdef Py_ssize_t f
+    cdef int u, i
+    cdef floating err, e, pf, qf
+    cdef floating* p
+    cdef floating* q
+    for n in range(start, end):
+        u = users[n]
+        i = items[n]
+        p = user_factors + <Py_ssize_t> u * k
+        q = item_factors + <Py_ssize_t> i * k
+        err = ratings[n] - _dot(p, q, k)
+        if biased:
+            err = err - (global_mean + user_bias[u] + item_bias[i])
+        loss += <double> err * err
+        # the learning rate is folded into the error once, then used for all k updates
+        e = eta0 * err
+        if biased:
+            user_bias[u] += e - decay * user_bias[u]
+            item_bias[i] += e - decay * item_bias[i]
+        for f in range(k):
+            pf = p[f]
+            qf = q[f]
+            p[f] = pf + e * qf - decay * pf
+            q[f] = qf + e * pf - decay * qf
+    return loss
+
+
+def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,
+              const int64[::1] block_ptr, const int[:, ::1] schedule,
+              floating[:, ::1] user_factors, floating[:, ::1] item_factors,
+              floating[::1] user_bias, floating[::1] item_bias,
+              double global_mean, double eta0, double alpha, bint biased,
+              int n_threads, double[::1] block_loss):
+    """One SGD epoch over ratings grouped in blocks; returns the summed squared error.
+
+    ``block_ptr[b]:block_ptr[b + 1]`` are the ratings of block ``b``. Each row of
+    ``schedule`` is a stratum: blocks sharing no user and no item, so threads can
+    share them out in any way and the result does not depend on ``n_threads``.
+    """
+    cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
+    cdef int block
+    cdef double total = 0
+    cdef floating mu = global_mean
+    cdef floating eta = eta0
+    cdef floating decay = eta0 * alpha
+    with nogil:
+        for s in range(schedule.shape[0]):
+            for j in prange(schedule.shape[1], schedule="dynamic",
+                            num_threads=n_threads):
+                block = schedule[s, j]
+                block_loss[block] = _sgd_block(
+                    &users[0], &items[0], &ratings[0],
+                    block_ptr[block], block_ptr[block + 1],
+                    &user_factors[0, 0], &item_factors[0, 0],
+                    &user_bias[0], &item_bias[0], k, mu, eta, decay, biased)
+        for b in range(block_loss.shape[0]):
+            total += block_loss[b]
+    return total
+
+
+def group_by_block(const int64[::1] indptr, const int[::1] indices,
+                   const floating[::1] data, const int[::1] row_order,
+                   const int[::1] user_block, const int[::1] item_block,
+                   int n_item_blocks, int64[::1] block_ptr,
+                   int[::1] users, int[::1] items, floating[::1] ratings):
+    """Copy CSR ratings into COO triplets grouped by (user block, item block).
+
+    Rows are visited in ``row_order``, so inside a block the ratings of one user
+    are adjacent and users come in that order. ``block_ptr`` (length
+    n_blocks + 1) receives the block boundaries.
+    """
+    cdef Py_ssize_t n_blocks = block_ptr.shape[0] - 1
+    cdef Py_ssize_t r, b
+    cdef int row
+    cdef int64 n, pos
+    cdef int64* cursor
+    with nogil:
+        memset(&block_ptr[0], 0, (n_blocks + 1) * sizeof(int64))
+        for r in range(row_order.shape[0]):
+            row = row_order[r]
+            for n in range(indptr[row], indptr[row + 1]):
+                b = user_block[row] * n_item_blocks + item_block[indices[n]]
+                block_ptr[b + 1] += 1
+        for b in range(n_blocks):
+            block_ptr[b + 1] += block_ptr[b]
+        cursor = <int64*> malloc(n_blocks * sizeof(int64))
+        for b in range(n_blocks):
+            cursor[b] = block_ptr[b]
+        for r in range(row_order.shape[0]):
+            row = row_order[r]
+            for n in range(indptr[row], indptr[row + 1]):
+                b = user_block[row] * n_item_blocks + item_block[indices[n]]
+                pos = cursor[b]
+                cursor[b] = pos + 1
+                users[pos] = row
+                items[pos] = indices[n]
+                ratings[pos] = data[n]
+        free(cursor)
+
+
+cdef int _solve_row(const int* cols, const floating* values, int n_values,
+                    const floating* item_factors, const floating* item_bias,
+                    int k, floating global_mean, floating alpha, bint biased,
+                    floating* design, floating* gram, floating* target,
+                    floating* solution) noexcept nogil:
+    """Ridge solve for one row: returns LAPACK's info (0 on success)."""
+    cdef int dim = k + biased
+    cdef int j, f, info = 0, one = 1
+    cdef floating one_f = 1, zero_f = 0
+    cdef char* upper = b"U"
+    cdef char* no_trans = b"N"
+    # design is dim x n_values in column-major order: one column per rating
+    for j in range(n_values):
+        for f in range(k):
+            design[j * dim + f] = item_factors[<Py_ssize_t> cols[j] * k + f]
+        target[j] = values[j]
+        if biased:
+            design[j * dim + k] = 1
+            target[j] = target[j] - global_mean - item_bias[cols[j]]
+    if floating is float:
+        ssyrk(upper, no_trans, &dim, &n_values, &one_f, design, &dim, &zero_f, gram, &dim)
+        sgemv(no_trans, &dim, &n_values, &one_f, design, &dim, target, &one,
+              &zero_f, solution, &one)
+    else:
+        dsyrk(upper, no_trans, &dim, &n_values, &one_f, design, &dim, &zero_f, gram, &dim)
+        dgemv(no_trans, &dim, &n_values, &one_f, design, &dim, target, &one,
+              &zero_f, solution, &one)
+    # per-update L2 summed over the row's ratings: the penalty scales with n_values
+    for f in range(dim):
+        gram[f * dim + f] += alpha * n_values
+    if floating is float:
+        sposv(upper, &dim, &one, gram, &dim, solution, &dim, &info)
+    else:
+        dposv(upper, &dim, &one, gram, &dim, solution, &dim, &info)
+    return info
+
+
+def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1] data,
+            const floating[:, ::1] item_factors, const floating[::1] item_bias,
+            double global_mean, double alpha, bint biased, int max_row_length,
+            int n_threads, floating[:, ::1] user_factors, floating[::1] user_bias):
+    """Exact regularised least-squares user factors (and biases) for each CSR row.
+
+    Item factors and biases are held fixed. Rows without ratings get zeros.
+    Returns the number of rows whose solve failed (0 when ``alpha`` > 0).
+    """
+    cdef int k = item_factors.shape[1]
+    cdef int dim = k + biased
+    cdef Py_ssize_t row, f
+    cdef int n_values, info, failures = 0
+    cdef int width = max_row_length if max_row_length > dim else dim
+    cdef floating mu = global_mean
+    cdef floating reg = alpha
+    cdef floating* design
+    cdef floating* gram
+    cdef floating* target
+    cdef floating* solution
+    with nogil, parallel(num_threads=n_threads):
+        design = <floating*> malloc(<size_t> width * dim * sizeof(floating))
+        gram = <floating*> malloc(<size_t> dim * dim * sizeof(floating))
+        target = <floating*> malloc(<size_t> width * sizeof(floating))
+        solution = <floating*> malloc(<size_t> dim * sizeof(floating))
+        for row in prange(indptr.shape[0] - 1, schedule="dynamic"):
+            n_values = <int> (indptr[row + 1] - indptr[row])
+            if n_values == 0:
+                for f in range(dim):
+                    solution[f] = 0
+                info = 0
+            else:
+                info = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
+                                  &item_factors[0, 0], &item_bias[0], k, mu, reg,
+                                  biased, design, gram, target, solution)
+            if info != 0:
+                failures += 1
+                for f in range(dim):
+                    solution[f] = 0
+            for f in range(k):
+                user_factors[row, f] = solution[f]
+            user_bias[row] = solution[k] if biased else 0
+        free(design)
+        free(gram)
+        free(target)
+        free(solution)
+    return failures
+
+
+def predict_pairs(const int[::1] users, const int[::1] items,
+                  const floating[:, ::1] user_factors, const floating[:, ::1] item_factors,
+                  const floating[::1] user_bias, const floating[::1] item_bias,
+                  double global_mean, bint biased, int n_threads, floating[::1] out):
+    """Predicted rating for each (user, item) pair, written into ``out``."""
+    cdef Py_ssize_t n, k = user_factors.shape[1]
+    with nogil:
+        for n in prange(users.shape[0], schedule="static", num_threads=n_threads):
+            out[n] = _dot(&user_factors[users[n], 0], &item_factors[items[n], 0], k)
+            if biased:
+                out[n] = out[n] + global_mean + user_bias[users[n]] + item_bias[items[n]]
