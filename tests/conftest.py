@@ -1,0 +1,43 @@
+"""Shared fixtures: generated ratings, and MovieLens-100k when it lies beside the checkout."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+ML100K = Path(
+    os.environ.get(
+        "FUNKSGD_ML100K_DIR", Path(__file__).resolve().parents[1].parent / "shared/data/ml-100k"
+    )
+)
+
+
+def load_ml100k_split(name):
+    """(users, items, ratings) of MovieLens-100k file ``name``, 0-based ids; skip if absent."""
+    path = ML100K / name
+    if not path.exists():
+        pytest.skip(f"MovieLens-100k not found at {ML100K} (set FUNKSGD_ML100K_DIR)")
+    a = np.loadtxt(path, dtype=np.int64, usecols=(0, 1, 2))
+    return a[:, 0] - 1, a[:, 1] - 1, a[:, 2].astype(np.float64)
+
+
+@pytest.fixture(scope="session")
+def ml100k_u1():
+    """u1.base as a 943 x 1682 CSR matrix, and u1.test as (users, items, ratings)."""
+    u, i, r = load_ml100k_split("u1.base")
+    X = sp.csr_array((r, (u, i)), shape=(943, 1682))
+    return X, load_ml100k_split("u1.test")
+
+
+def planted_ratings(n_users=300, n_items=200, rank=5, density=0.3, noise=0.1, seed=0):
+    """A noisy rank-``rank`` matrix observed at random entries: (X_full_true, X_observed csr)."""
+    rng = np.random.default_rng(seed)
+    P = rng.normal(0, 1, (n_users, rank))
+    Q = rng.normal(0, 1, (n_items, rank))
+    truth = 3.0 + P @ Q.T / np.sqrt(rank)
+    mask = rng.random((n_users, n_items)) < density
+    rows, cols = np.nonzero(mask)
+    values = truth[rows, cols] + rng.normal(0, noise, len(rows))
+    return truth, sp.csr_array((values, (rows, cols)), shape=(n_users, n_items))
