@@ -7,6 +7,10 @@ factors and the current user's factors stay in cache. Each epoch visits the cell
 stratum by stratum in a fresh random order; the cells of a stratum share no user
 and no item (as in DSGD and LIBMF's FPSGD), so threads can process them at once
 and the result does not depend on the number of threads.
+
+During SGD a user is known by its position in the shuffled user order, and the
+user factors are stored in that order: each cell then reads its users' rows front
+to back, which the hardware streams from memory.
 """
 
 import numpy as np
@@ -46,6 +50,12 @@ def _balanced_groups(order, counts, n_groups):
 class BlockedRatings:
     """Ratings of a CSR matrix copied once into cells of a shuffled block grid.
 
+    ``users[n]``, ``items[n]``, ``ratings[n]`` is the ``n``-th rating visited;
+    ``users[n]`` is a position in ``row_order`` (the user is
+    ``row_order[users[n]]``), so the SGD user factors are indexed by position too.
+    ``block_ptr[c]:block_ptr[c + 1]`` are the ratings of cell ``c``, which pairs user
+    block ``c // n_blocks`` with item block ``c % n_blocks``.
+
     Parameters
     ----------
     X : scipy.sparse.csr_array
@@ -71,7 +81,7 @@ class BlockedRatings:
         _sgd.group_by_block(
             X.indptr, X.indices, X.data, self.row_order, self.user_block, self.item_block,
             n_blocks, self.block_ptr, self.users, self.items, self.ratings,
-        )
+        )  # fmt: skip
 
     def schedule(self, rng, shuffle=True):
         """Cells for one epoch: ``schedule[s]`` lists the cells of stratum ``s``.
