@@ -217,8 +217,9 @@ cdef int _solve_dual(const int* cols, floating* target, int n, const floating* i
             return b + 1
         pivot = sqrt(pivot)
         lower[b * n + b] = pivot
+        pivot = 1 / pivot  # one division, then multiplications
         for a in range(b + 1, n):
-            lower[a * n + b] = (lower[a * n + b] - _dot(lower + a * n, lower + b * n, b)) / pivot
+            lower[a * n + b] = (lower[a * n + b] - _dot(lower + a * n, lower + b * n, b)) * pivot
     for a in range(n):
         target[a] = (target[a] - _dot(lower + a * n, target, a)) / lower[a * n + a]
     for a in range(n - 1, -1, -1):
