@@ -1,6 +1,7 @@
-"""Build the compiled kernel ``funksgd._sgd``; all metadata lives in pyproject.toml."""
+"""Build the compiled loops ``funksgd._sgd`` (and ``_sgd_avx2``); metadata is in pyproject.toml."""
 
 import os
+import platform
 import sys
 import tempfile
 import textwrap
@@ -14,8 +15,13 @@ from setuptools._distutils.sysconfig import customize_compiler
 
 # -fassociative-math lets GCC vectorise the dot-product reduction; the result is still
 # bit-identical from run to run for a given binary. No -ffast-math: it would break isfinite.
-COMPILE_ARGS = ["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros",
-                "-fno-trapping-math"]
+COMPILE_ARGS = [
+    "-O3",
+    "-fno-math-errno",
+    "-fassociative-math",
+    "-fno-signed-zeros",
+    "-fno-trapping-math",
+]
 if os.environ.get("FUNKSGD_NATIVE") == "1":  # local builds only: not portable in a wheel
     COMPILE_ARGS.append("-march=native")
 
@@ -35,25 +41,44 @@ def openmp_flags():
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=["-fopenmp"])
             compiler.link_executable(objs, os.path.join(tmp, "a"), extra_postargs=["-fopenmp"])
         except (CompileError, LinkError):
-            print(textwrap.dedent("""
+            print(
+                textwrap.dedent("""
                 WARNING: the C compiler does not support OpenMP; funksgd is built single-threaded
-                and n_jobs > 1 will warn and run on one thread."""), file=sys.stderr)
+                and n_jobs > 1 will warn and run on one thread."""),
+                file=sys.stderr,
+            )
             return []
     return ["-fopenmp"]
 
 
+def builds_avx2():
+    """Whether to add the AVX2 + FMA build of the loops (x86-64 with GCC or Clang)."""
+    compiler = new_compiler()
+    return (
+        platform.machine().lower() in ("x86_64", "amd64")
+        and compiler.compiler_type == "unix"
+        and os.environ.get("FUNKSGD_NATIVE") != "1"  # -march=native covers it
+    )
+
+
+def extension(name, extra_args):
+    return Extension(
+        f"funksgd.{name}",
+        [f"funksgd/{name}.pyx"],
+        include_dirs=[np.get_include()],
+        extra_compile_args=COMPILE_ARGS + extra_args + omp,
+        extra_link_args=omp,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
+    )
+
+
 omp = openmp_flags()
-extension = Extension(
-    "funksgd._sgd",
-    ["funksgd/_sgd.pyx"],
-    include_dirs=[np.get_include()],
-    extra_compile_args=COMPILE_ARGS + omp,
-    extra_link_args=omp,
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
-)
+extensions = [extension("_sgd", [])]
+if builds_avx2():  # chosen at import time when the CPU has AVX2 (funksgd/_kernels.py)
+    extensions.append(extension("_sgd_avx2", ["-mavx2", "-mfma"]))
 setup(
     ext_modules=cythonize(
-        [extension],
+        extensions,
         compiler_directives={
             "language_level": 3,
             "boundscheck": False,

@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _sgd
+from ._kernels import sgd as _sgd
 from ._blocks import BlockedRatings, choose_n_blocks
 from ._validation import check_ratings
 

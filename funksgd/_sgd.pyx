@@ -23,6 +23,8 @@ cdef enum:
     AHEAD = 4
     # independent partial sums in a dot product (see _dot)
     LANES = 16
+    # fewest ratings of a stratum per thread (about a millisecond of work)
+    MIN_RATINGS_PER_THREAD = 20000
 
 
 cdef extern from *:
@@ -47,9 +49,28 @@ cdef extern from *:
     void FUNKSGD_PREFETCH(const void* address) noexcept nogil
 
 
+cdef extern from *:
+    """
+    #if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    static int funksgd_cpu_has_avx2_fma(void) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }
+    #else
+    static int funksgd_cpu_has_avx2_fma(void) { return 0; }
+    #endif
+    """
+    bint funksgd_cpu_has_avx2_fma() noexcept nogil
+
+
 def openmp_enabled():
     """Return True if the kernel was compiled with OpenMP (``n_jobs`` > 1 can run)."""
     return FUNKSGD_OPENMP
+
+
+def cpu_has_avx2_fma():
+    """Return True if this CPU (and OS) can run the AVX2 + FMA build of these loops."""
+    return funksgd_cpu_has_avx2_fma()
 
 
 cdef inline floating _dot(const floating* p, const floating* q,
@@ -140,6 +161,10 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
     cdef floating mu = global_mean
     cdef floating eta = eta0
     cdef floating decay = eta0 * alpha
+    cdef int64 per_stratum = block_ptr[block_ptr.shape[0] - 1] // schedule.shape[0]
+    # a thread is worth waking for a stratum only with enough ratings to share (the
+    # result is the same for any number of threads)
+    n_threads = max(1, min(n_threads, per_stratum // MIN_RATINGS_PER_THREAD))
     with nogil:
         for s in range(schedule.shape[0]):
             for j in prange(schedule.shape[1], schedule="dynamic",

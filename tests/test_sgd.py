@@ -5,19 +5,24 @@ import pytest
 import scipy.sparse as sp
 from conftest import planted_ratings
 
-from funksgd import FunkSVD, _sgd
+from funksgd import FunkSVD, _kernels
 from funksgd._blocks import BlockedRatings
 from funksgd._validation import check_ratings
 
+# both builds of the loops, where this machine has them (see funksgd/_kernels.py)
+KERNELS = [_kernels.generic]
+if _kernels.avx2 is not None and _kernels.generic.cpu_has_avx2_fma():
+    KERNELS.append(_kernels.avx2)
+each_kernel = pytest.mark.parametrize("kernel", KERNELS, ids=lambda kernel: kernel.__name__)
 needs_openmp = pytest.mark.skipif(
-    not _sgd.openmp_enabled(), reason="built without OpenMP: one thread only"
+    not _kernels.sgd.openmp_enabled(), reason="built without OpenMP: one thread only"
 )
 TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
 
 
-def _problem(dtype, n_users=40, n_items=30, k=6, n_blocks=3, seed=0):
+def _problem(dtype, n_users=40, n_items=30, k=6, n_blocks=3, density=0.4, seed=0):
     """Blocked ratings and random factors of a small problem."""
-    _, X = planted_ratings(n_users, n_items, rank=3, density=0.4, seed=seed)
+    _, X = planted_ratings(n_users, n_items, rank=3, density=density, seed=seed)
     X = check_ratings(X, dtype=dtype)
     rng = np.random.RandomState(seed)
     blocks = BlockedRatings(X, n_blocks, rng)
@@ -28,10 +33,10 @@ def _problem(dtype, n_users=40, n_items=30, k=6, n_blocks=3, seed=0):
     return X, blocks, rng, [user_factors, item_factors, user_bias, item_bias]
 
 
-def _epoch(blocks, schedule, factors, mean, eta0, alpha, biased, n_threads):
+def _epoch(kernel, blocks, schedule, factors, mean, eta0, alpha, biased, n_threads):
     """The compiled epoch; returns its summed squared error."""
     block_loss = np.zeros(blocks.n_blocks**2)
-    return _sgd.sgd_epoch(
+    return kernel.sgd_epoch(
         blocks.users, blocks.items, blocks.ratings, blocks.block_ptr, schedule, *factors,
         mean, eta0, alpha, biased, n_threads, block_loss,
     )  # fmt: skip
@@ -60,15 +65,16 @@ def _reference_epoch(blocks, schedule, factors, mean, eta0, alpha, biased):
     return squared_error
 
 
+@each_kernel
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("biased", [True, False])
-def test_sgd_epoch_matches_numpy_reference(dtype, biased):
+def test_sgd_epoch_matches_numpy_reference(kernel, dtype, biased):
     X, blocks, rng, factors = _problem(dtype)
     expected = [f.copy() for f in factors]
     mean = float(X.data.mean())
     for _ in range(2):
         schedule = blocks.schedule(rng)
-        loss = _epoch(blocks, schedule, factors, mean, 0.05, 0.1, biased, 1)
+        loss = _epoch(kernel, blocks, schedule, factors, mean, 0.05, 0.1, biased, 1)
         expected_loss = _reference_epoch(blocks, schedule, expected, mean, 0.05, 0.1, biased)
         np.testing.assert_allclose(loss, expected_loss, rtol=1e-5 if dtype == np.float32 else 1e-12)
     for got, want in zip(factors, expected, strict=True):
@@ -79,13 +85,15 @@ def test_sgd_epoch_matches_numpy_reference(dtype, biased):
 
 
 @needs_openmp
+@each_kernel
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sgd_epoch_identical_for_any_thread_count(dtype):
+def test_sgd_epoch_identical_for_any_thread_count(kernel, dtype):
     results = []
     for n_threads in (1, 2, 3):
-        X, blocks, rng, factors = _problem(dtype, n_users=200, n_items=150, n_blocks=4)
+        # 100k ratings per stratum: enough for the kernel to use every thread asked for
+        X, blocks, rng, factors = _problem(dtype, 2000, 1000, n_blocks=2, density=0.1)
         losses = [
-            _epoch(blocks, blocks.schedule(rng), factors, 3.0, 0.02, 0.05, True, n_threads)
+            _epoch(kernel, blocks, blocks.schedule(rng), factors, 3.0, 0.02, 0.05, True, n_threads)
             for _ in range(3)
         ]
         results.append((losses, factors))
@@ -97,7 +105,7 @@ def test_sgd_epoch_identical_for_any_thread_count(dtype):
 
 @needs_openmp
 def test_fit_identical_for_n_jobs_1_and_2():
-    _, X = planted_ratings(300, 200, density=0.3)
+    _, X = planted_ratings(2000, 1000, density=0.1)  # 4x4 blocks, 50k ratings per stratum
     models = [
         FunkSVD(n_components=8, max_iter=3, random_state=0, n_jobs=n_jobs).fit(X)
         for n_jobs in (1, 2)
@@ -125,9 +133,10 @@ def _reference_fold_in(X, item_factors, item_bias, mean, alpha, biased):
     return rows[:, :k], rows[:, k] if biased else np.zeros(X.shape[0])
 
 
+@each_kernel
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("biased", [True, False])
-def test_fold_in_matches_ridge_reference(dtype, biased):
+def test_fold_in_matches_ridge_reference(kernel, dtype, biased):
     # rows with fewer ratings than factors take the dual solve, the others the primal one
     rng = np.random.default_rng(0)
     n_rows, n_items, k = 12, 40, 10
@@ -142,7 +151,7 @@ def test_fold_in_matches_ridge_reference(dtype, biased):
     for n_threads in (1, 2):
         user_factors = np.full((n_rows, k), np.nan, dtype=dtype)
         user_bias = np.full(n_rows, np.nan, dtype=dtype)
-        failures = _sgd.fold_in(
+        failures = kernel.fold_in(
             X.indptr, X.indices, X.data, item_factors, item_bias, 3.0, 0.05, biased,
             max(counts), n_threads, user_factors, user_bias,
         )  # fmt: skip
