@@ -215,9 +215,9 @@ def epoch_probe(test, clock, result):
     """Record held-out RMSE after each epoch of ``FunkSVD.fit``, off the clock.
 
     Wraps the kernel ``sgd_epoch`` that ``fit`` calls, so the timings are those of
-    the real estimator. The SGD user factors are stored by position in the blocks'
-    shuffled user order (``BlockedRatings.row_order``); the probe maps the test
-    users to those positions.
+    the real estimator. The SGD factors are stored by position in the blocks'
+    shuffled orders (``BlockedRatings.row_order``, ``item_order``); the probe maps
+    the test users and items to those positions.
     """
     from funksgd import _blocks, _funk_svd
 
@@ -236,11 +236,12 @@ def epoch_probe(test, clock, result):
         now = clock.now()
         with clock.pause():
             user_factors, item_factors, user_bias, item_bias, mean = args[5:10]
-            position = np.argsort(state["blocks"].row_order)
+            user_position = np.argsort(state["blocks"].row_order)
+            item_position = state["blocks"].item_position()
             users, items, truth = test
             error = biased_mf_rmse(
-                (position[users], items, truth), mean, user_bias, item_bias,
-                user_factors, item_factors,
+                (user_position[users], item_position[items], truth), mean, user_bias,
+                item_bias, user_factors, item_factors,
             )  # fmt: skip
             result.curve.append((now, error))
         return loss

@@ -55,9 +55,13 @@ def _balanced_groups(order, counts, n_groups):
 class BlockedRatings:
     """Ratings of a CSR matrix copied once into cells of a shuffled block grid.
 
-    ``users[n]``, ``items[n]``, ``ratings[n]`` is the ``n``-th rating visited;
-    ``users[n]`` is a position in ``row_order`` (the user is
-    ``row_order[users[n]]``), so the SGD user factors are indexed by position too.
+    ``users[n]``, ``items[n]``, ``ratings[n]`` is the ``n``-th rating visited.
+    Users and items are known by position: the user is ``row_order[users[n]]``
+    and the item ``item_order[items[n]]``, so the factors SGD updates are stored
+    in those orders too (``factors[item_order]`` and back with
+    ``factors[item_position()]``). A block's users, and a block's items, are then
+    contiguous in memory: each cell streams its users' rows, and two threads never
+    write to the same cache line (which cost a fifth of the speed of two threads).
     ``block_ptr[c]:block_ptr[c + 1]`` are the ratings of cell ``c``, which pairs user
     block ``c // n_blocks`` with item block ``c % n_blocks``.
 
@@ -77,7 +81,8 @@ class BlockedRatings:
         item_counts = np.bincount(X.indices, minlength=n_items)
         self.row_order = rng.permutation(n_users).astype(np.int32)
         self.user_block = _balanced_groups(self.row_order, user_counts, n_blocks)
-        self.item_block = _balanced_groups(rng.permutation(n_items), item_counts, n_blocks)
+        self.item_order = rng.permutation(n_items).astype(np.int32)
+        self.item_block = _balanced_groups(self.item_order, item_counts, n_blocks)
         self.n_blocks = n_blocks
         self.block_ptr = np.empty(n_blocks * n_blocks + 1, dtype=np.int64)
         self.users = np.empty(X.nnz, dtype=np.int32)
@@ -87,6 +92,16 @@ class BlockedRatings:
             X.indptr, X.indices, X.data, self.row_order, self.user_block, self.item_block,
             n_blocks, self.block_ptr, self.users, self.items, self.ratings,
         )  # fmt: skip
+        position = self.item_position()
+        for start in range(0, X.nnz, 1 << 20):  # items -> positions, in place, in pieces
+            piece = self.items[start : start + (1 << 20)]
+            piece[:] = position[piece]
+
+    def item_position(self):
+        """Position of each item in ``item_order``: its row in the SGD item factors."""
+        position = np.empty_like(self.item_order)
+        position[self.item_order] = np.arange(len(self.item_order), dtype=np.int32)
+        return position
 
     def schedule(self, rng, shuffle=True):
         """Cells for one epoch: ``schedule[s]`` lists the cells of stratum ``s``.

@@ -219,6 +219,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         n_blocks = choose_n_blocks(n_users, n_items, X.nnz, k, dtype.itemsize)
         blocks = BlockedRatings(X, n_blocks, rng)
+        # during SGD the items are stored in the blocks' order (see _blocks.py)
+        item_factors, item_bias = item_factors[blocks.item_order], item_bias[blocks.item_order]
         block_loss = np.zeros(n_blocks * n_blocks)
         n_threads = self._n_threads()
         loss_curve = []
@@ -243,8 +245,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     f"epoch {epoch + 1}/{self.max_iter}: training RMSE {rmse:.4f}, "
                     f"{X.nnz / (time.perf_counter() - start) / 1e6:.1f}M ratings/s"
                 )
-        self.item_factors_ = item_factors
-        self.item_bias_ = item_bias
+        position = blocks.item_position()
+        self.item_factors_ = item_factors[position]
+        self.item_bias_ = item_bias[position]
         self.global_mean_ = global_mean
         del blocks, user_factors, user_bias  # free them before the fold-in allocates its own
         self.user_factors_, self.user_bias_ = self._fold_in(X)

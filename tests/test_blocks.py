@@ -48,23 +48,26 @@ def test_grouping_copies_each_rating_once_into_its_cell(n_blocks):
     assert blocks.block_ptr[0] == 0 and blocks.block_ptr[-1] == X.nnz
     assert np.all(np.diff(blocks.block_ptr) >= 0)
     # users are positions in row_order: map them back and compare with the input
-    rows = blocks.row_order[blocks.users]
+    # users and items are positions in row_order and item_order: map them back
+    rows, cols = blocks.row_order[blocks.users], blocks.item_order[blocks.items]
     x_rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
     expected = sorted(zip(x_rows.tolist(), X.indices.tolist(), X.data.tolist(), strict=True))
-    got = sorted(zip(rows.tolist(), blocks.items.tolist(), blocks.ratings.tolist(), strict=True))
+    got = sorted(zip(rows.tolist(), cols.tolist(), blocks.ratings.tolist(), strict=True))
     assert got == expected
     cell_of = np.repeat(np.arange(n_blocks**2), np.diff(blocks.block_ptr))
     np.testing.assert_array_equal(blocks.user_block[rows], cell_of // n_blocks)
-    np.testing.assert_array_equal(blocks.item_block[blocks.items], cell_of % n_blocks)
+    np.testing.assert_array_equal(blocks.item_block[cols], cell_of % n_blocks)
+    np.testing.assert_array_equal(blocks.item_order[blocks.item_position()], np.arange(X.shape[1]))
     # inside a cell the users come in order, each user's ratings together
     for cell in range(n_blocks**2):
         users = blocks.users[blocks.block_ptr[cell] : blocks.block_ptr[cell + 1]]
         assert np.all(np.diff(users) >= 0)
 
 
-def test_user_blocks_are_contiguous_in_row_order():
+def test_blocks_are_contiguous_in_row_and_item_order():
     blocks = BlockedRatings(_random_ratings(), 4, np.random.RandomState(0))
     assert np.all(np.diff(blocks.user_block[blocks.row_order]) >= 0)
+    assert np.all(np.diff(blocks.item_block[blocks.item_order]) >= 0)
 
 
 def test_balanced_groups_split_counts_evenly():
