@@ -1,13 +1,22 @@
 """FunkSVD: biased matrix factorization of a ratings matrix by stochastic gradient descent."""
 
+import copy
 import time
 import warnings
+from dataclasses import dataclass, field
+from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -127,11 +136,19 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     _parameter_constraints = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "adagrad"})],
         "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions({"simultaneous", "funk"})],
         "biased": ["boolean"],
         "init_std": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
+        "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
@@ -143,11 +160,19 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_components=100,
         *,
         alpha=0.05,
+        learning_rate="constant",
         eta0=0.005,
+        power_t=0.25,
         max_iter=20,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        algorithm="simultaneous",
         biased=True,
         init_std=0.1,
         shuffle=True,
+        warm_start=False,
         random_state=None,
         verbose=0,
         dtype="float32",
@@ -155,11 +180,19 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ):
         self.n_components = n_components
         self.alpha = alpha
+        self.learning_rate = learning_rate
         self.eta0 = eta0
+        self.power_t = power_t
         self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.algorithm = algorithm
         self.biased = biased
         self.init_std = init_std
         self.shuffle = shuffle
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
         self.dtype = dtype
@@ -206,49 +239,237 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         return self.fit(X).user_factors_.copy()
 
-    def _fit(self, X):
-        dtype = np.dtype(self.dtype)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """Run one epoch of SGD over the ratings in ``X``, starting from the current factors.
+
+        For streams of ratings: each call passes over the ratings it is given
+        once, in blocks, as :meth:`fit` does in one epoch. The first call
+        initialises the model (global mean from its ratings); later calls keep
+        the global mean, the learning-rate schedule's state and the factors.
+        ``early_stopping`` and ``max_iter`` are not used, and the user side is
+        not re-solved: ``user_factors_`` are the SGD factors, since one call
+        sees only part of each user's ratings (the predictions use them, so
+        they stay consistent). Call :meth:`transform` on all of a user's
+        ratings for the exact solve.
+
+        With ``algorithm="funk"`` one call runs one epoch for each factor in
+        turn, the first call over a fresh model, later calls refining.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_users, n_items)
+            New ratings; the same shape at every call.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : FunkSVD
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "item_factors_")
+        ratings = self._check_X(X, reset=first_call)
+        self._fit(ratings, incremental=True)
+        return self
+
+    def _fit(self, X, incremental=False):
         rng = check_random_state(self.random_state)
+        resume = hasattr(self, "item_factors_") and (incremental or self.warm_start)
+        state = self._resumed_state(X) if resume else self._new_state(X, rng)
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:
+            train, valid = _holdout(X, self.validation_fraction, rng)
+        else:
+            train, valid = X, None
+        n_blocks = choose_n_blocks(*X.shape, train.nnz, self.n_components, X.dtype.itemsize)
+        blocks = BlockedRatings(train, n_blocks, rng)
+        log = _Log(max_iter=1 if incremental else self.max_iter)
+        if self.algorithm == "funk":
+            self._train_funk(blocks, valid, state, rng, log, resume)
+        else:
+            self._train_simultaneous(blocks, valid, state, rng, log)
+        if early_stopping and self.tol is not None and log.unstopped:
+            warnings.warn(
+                f"Early stopping did not trigger within max_iter={self.max_iter} epochs"
+                + (f" for {log.unstopped} of the factors" if self.algorithm == "funk" else "")
+                + ": the validation RMSE was still improving. Increase max_iter or eta0.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        if incremental:
+            user_factors, user_bias = state.user_factors, state.user_bias
+        else:
+            user_factors, user_bias = self._solve_users(
+                X, state.item_factors, state.item_bias, state.global_mean
+            )
+        # attributes change only now, so a fit that raised leaves the model as it was
+        self.item_factors_, self.item_bias_ = state.item_factors, state.item_bias
+        self.user_factors_, self.user_bias_ = user_factors, user_bias
+        self.global_mean_ = state.global_mean
+        self._schedule_state = state.schedule
+        if incremental and resume:
+            self.n_iter_ += log.n_iter
+            self.loss_curve_ += log.loss_curve
+        else:
+            self.n_iter_, self.loss_curve_ = log.n_iter, log.loss_curve
+        self.t_ = state.schedule.t
+        if early_stopping:
+            self.validation_scores_ = log.validation_scores
+            self.best_validation_score_ = max(log.validation_scores)
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+
+    def _new_state(self, X, rng):
+        dtype = X.dtype
         n_users, n_items = X.shape
         k = self.n_components
         item_factors = rng.normal(0.0, self.init_std, (n_items, k)).astype(dtype)
         user_factors = rng.normal(0.0, self.init_std, (n_users, k)).astype(dtype)
-        user_bias = np.zeros(n_users, dtype=dtype)
-        item_bias = np.zeros(n_items, dtype=dtype)
         global_mean = float(X.data.mean(dtype=np.float64)) if self.biased else 0.0
+        return _State(
+            user_factors, item_factors, np.zeros(n_users, dtype), np.zeros(n_items, dtype),
+            global_mean, _ScheduleState(self.eta0, _rating_scale(X)),
+        )  # fmt: skip
 
-        n_blocks = choose_n_blocks(n_users, n_items, X.nnz, k, dtype.itemsize)
-        blocks = BlockedRatings(X, n_blocks, rng)
-        block_loss = np.zeros(n_blocks * n_blocks)
+    def _resumed_state(self, X):
+        """A copy of the fitted model to train further (``warm_start``, ``partial_fit``)."""
+        fitted_shape = (len(self.user_factors_), len(self.item_factors_))
+        if X.shape != fitted_shape or self.n_components != self.item_factors_.shape[1]:
+            raise ValueError(
+                f"Cannot continue training a model fitted on a {fitted_shape[0]} x "
+                f"{fitted_shape[1]} matrix with n_components={self.item_factors_.shape[1]} on "
+                f"X of shape {X.shape} with n_components={self.n_components}: pass ratings of "
+                "the same shape, or set warm_start=False to fit a new model."
+            )
+        dtype = X.dtype
+        return _State(
+            self.user_factors_.astype(dtype), self.item_factors_.astype(dtype),
+            self.user_bias_.astype(dtype), self.item_bias_.astype(dtype),
+            self.global_mean_, copy.deepcopy(self._schedule_state),
+        )  # fmt: skip
+
+    def _train_simultaneous(self, blocks, valid, state, rng, log):
+        per_row = self.learning_rate == "adagrad"
+        user_grad_sq, item_grad_sq = state.schedule.accumulators(state)
+        block_loss = np.zeros(blocks.n_blocks**2)
         n_threads = self._n_threads()
-        loss_curve = []
-        for epoch in range(self.max_iter):
-            start = time.perf_counter()
-            squared_error = _sgd.sgd_epoch(
+
+        def run_epoch(eta):
+            args = (
                 blocks.users, blocks.items, blocks.ratings, blocks.block_ptr,
-                blocks.schedule(rng, self.shuffle), user_factors, item_factors,
-                user_bias, item_bias, global_mean, self.eta0, self.alpha, self.biased,
-                n_threads, block_loss,
+                blocks.schedule(rng, self.shuffle), state.user_factors, state.item_factors,
+                state.user_bias, state.item_bias,
             )  # fmt: skip
-            rmse = np.sqrt(squared_error / X.nnz)
-            if not np.isfinite(rmse) or not np.isfinite(item_factors).all():
-                raise ValueError(
-                    f"Training diverged at epoch {epoch + 1} (the training error became "
-                    f"{rmse}): eta0={self.eta0} is too large for these ratings. Try a smaller "
-                    "eta0, or centre and scale the ratings."
+            if per_row:
+                args += (user_grad_sq, item_grad_sq)
+                return _sgd.adagrad_epoch(
+                    *args, state.global_mean, eta, self.alpha, self.biased, n_threads, block_loss
                 )
-            loss_curve.append(float(rmse))
+            return _sgd.sgd_epoch(
+                *args, state.global_mean, eta, self.alpha, self.biased, n_threads, block_loss
+            )
+
+        def validation_score():
+            pred = np.empty(len(valid[0]), dtype=state.item_factors.dtype)
+            _sgd.predict_pairs(
+                valid[0], valid[1], state.user_factors, state.item_factors, state.user_bias,
+                state.item_bias, state.global_mean, self.biased, n_threads, pred,
+            )  # fmt: skip
+            return -_rmse(pred, valid[2])
+
+        views = [state.user_factors, state.item_factors, state.user_bias, state.item_bias]
+        self._run_epochs(run_epoch, valid and validation_score, state.schedule, views, blocks, log)
+
+    def _train_funk(self, blocks, valid, state, rng, log, resume):
+        users, items = blocks.users, blocks.items
+        P, Q = state.user_factors, state.item_factors
+        # dot product over the factors trained so far, per training and validation rating
+        known = _row_dots(P, Q, users, items) if resume else np.zeros(len(users), P.dtype)
+        valid_known = None
+        if valid:
+            valid_known = _row_dots(P, Q, *valid[:2]) if resume else np.zeros(len(valid[0]))
+        per_row = self.learning_rate == "adagrad"
+        block_loss = np.zeros(blocks.n_blocks**2)
+        n_threads = self._n_threads()
+        for f in range(self.n_components):
+            # each factor is a fresh problem: its schedule starts again
+            schedule = _ScheduleState(self.eta0, state.schedule.scale)
+            user_grad_sq, item_grad_sq = schedule.accumulators(state)
+            if resume:
+                known -= P[users, f] * Q[items, f]
+                if valid:
+                    valid_known -= P[valid[0], f] * Q[valid[1], f]
+            run_epoch = partial(
+                _sgd.funk_epoch, users, items, blocks.ratings, known, blocks.block_ptr,
+                factor=f, user_factors=P, item_factors=Q, user_bias=state.user_bias,
+                item_bias=state.item_bias, user_grad_sq=user_grad_sq,
+                item_grad_sq=item_grad_sq, global_mean=state.global_mean, alpha=self.alpha,
+                biased=self.biased, per_row=per_row, n_threads=n_threads, block_loss=block_loss,
+            )  # fmt: skip
+            views = [P[:, f], Q[:, f], state.user_bias, state.item_bias]
+            self._run_epochs(
+                lambda eta, run_epoch=run_epoch: run_epoch(
+                    schedule=blocks.schedule(rng, self.shuffle), eta0=eta
+                ),
+                valid and partial(_funk_validation_score, state, valid, valid_known, f),
+                schedule, views, blocks, log, f"factor {f + 1}/{self.n_components}, ",
+            )  # fmt: skip
+            known += P[users, f] * Q[items, f]
+            if valid:
+                valid_known += P[valid[0], f] * Q[valid[1], f]
+        state.schedule.t += log.n_iter
+
+    def _run_epochs(self, run_epoch, validation_score, schedule, views, blocks, log, prefix=""):
+        """Epochs until ``max_iter`` or the stopping rule; keep the best epoch when validating.
+
+        ``views`` are the arrays the epochs change: copied at the best
+        validation score and restored from that copy at the end.
+        """
+        n_ratings = len(blocks.ratings)
+        no_improvement = 0
+        best_score, best = -np.inf, None
+        for _ in range(log.max_iter):
+            start = time.perf_counter()
+            eta = schedule.rate(self.learning_rate, self.eta0, self.power_t)
+            rmse = float(np.sqrt(run_epoch(eta) / n_ratings))
+            score = validation_score() if validation_score else -rmse
+            if not (np.isfinite(score) and all(np.isfinite(v).all() for v in views)):
+                raise ValueError(
+                    f"Training diverged at epoch {log.n_iter + 1} (the training RMSE became "
+                    f"{rmse}): eta0={self.eta0} is too large for these ratings with "
+                    f"learning_rate={self.learning_rate!r}. Try a smaller eta0, or centre "
+                    "and scale the ratings."
+                )
+            schedule.t += 1
+            log.n_iter += 1
+            log.loss_curve.append(rmse)
+            if validation_score:
+                log.validation_scores.append(score)
+            # sklearn's rule: an epoch counts as progress if it beats the best by tol
+            if self.tol is not None and score < best_score + self.tol:
+                no_improvement += 1
+            else:
+                no_improvement = 0
+            if score > best_score:
+                best_score = score
+                best = [v.copy() for v in views] if validation_score else None
             if self.verbose:
                 print(
-                    f"epoch {epoch + 1}/{self.max_iter}: training RMSE {rmse:.4f}, "
-                    f"{X.nnz / (time.perf_counter() - start) / 1e6:.1f}M ratings/s"
+                    f"{prefix}epoch {log.n_iter}: training RMSE {rmse:.4f}"
+                    + (f", validation RMSE {-score:.4f}" if validation_score else "")
+                    + f", eta {eta:.3g}, "
+                    f"{n_ratings / (time.perf_counter() - start) / 1e6:.1f}M ratings/s"
                 )
-        self.item_factors_ = item_factors
-        self.item_bias_ = item_bias
-        self.global_mean_ = global_mean
-        self.user_factors_, self.user_bias_ = self._fold_in(X)
-        self.n_iter_ = self.max_iter
-        self.loss_curve_ = loss_curve
+            if self.tol is not None and no_improvement >= self.n_iter_no_change:
+                if not (self.learning_rate == "adaptive" and schedule.slow_down()):
+                    break
+                no_improvement = 0
+        else:
+            log.unstopped += 1
+        if best is not None:
+            for view, saved in zip(views, best, strict=True):
+                view[...] = saved
 
     # --------------------------------------------------------------- inference
     def _check_X(self, X, *, reset, allow_empty=False):
@@ -272,8 +493,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _fold_in(self, X):
         """Exact user factors and biases for the CSR rows of ``X``, items held fixed."""
+        return self._solve_users(X, self.item_factors_, self.item_bias_, self.global_mean_)
+
+    def _solve_users(self, X, item_factors, item_bias, global_mean):
         n_rows = X.shape[0]
-        dtype = self.item_factors_.dtype
+        dtype = item_factors.dtype
         user_factors = np.zeros((n_rows, self.n_components), dtype=dtype)
         user_bias = np.zeros(n_rows, dtype=dtype)
         if X.nnz == 0:
@@ -281,8 +505,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         max_row_length = int(np.diff(X.indptr).max())
         with threadpool_limits(limits=1, user_api="blas"):
             failures = _sgd.fold_in(
-                X.indptr, X.indices, X.data, self.item_factors_, self.item_bias_,
-                self.global_mean_, self.alpha, self.biased, max_row_length,
+                X.indptr, X.indices, X.data, item_factors, item_bias,
+                global_mean, self.alpha, self.biased, max_row_length,
                 self._n_threads(), user_factors, user_bias,
             )  # fmt: skip
         if failures:
@@ -466,8 +690,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if held.nnz == 0:
             raise ValueError("score needs at least one row of X with two or more ratings.")
         W, bias = self._fold_in(known)
-        held = held.tocoo()
-        rows, cols = held.row.astype(np.int32), held.col.astype(np.int32)
+        # not held.tocoo(): scipy refuses int64 indptr with int32 indices there
+        rows = np.repeat(np.arange(held.shape[0], dtype=np.int32), np.diff(held.indptr))
+        cols = held.indices
         pred = np.empty(held.nnz, dtype=W.dtype)
         _sgd.predict_pairs(
             rows, cols, W, self.item_factors_, bias, self.item_bias_,
@@ -489,6 +714,113 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
         return tags
+
+
+# learning_rate="adaptive" stops training once its rate falls below this, as sklearn's SGD does
+MIN_ADAPTIVE_RATE = 1e-6
+
+
+class _ScheduleState:
+    """Where the learning-rate schedule is; kept across warm starts and partial_fit calls.
+
+    ``scale`` is the standard deviation of the first fit's ratings. Like LIBMF,
+    learning_rate="adagrad" works in ratings divided by it, so that ``eta0``
+    means the same on any rating scale: in those units each row's first rate
+    is ``eta0`` and its squared gradients accumulate from 1. In the original
+    units that is a rate ``eta0 * sqrt(scale) / sqrt(G)`` with the row's sum
+    ``G`` of squared gradients starting at ``scale**3``.
+    """
+
+    def __init__(self, eta0, scale):
+        self.t = 0  # epochs run
+        self.eta = eta0  # current rate of learning_rate="adaptive"
+        self.scale = scale
+        self.user_grad_sq = self.item_grad_sq = None  # AdaGrad sums of learning_rate="adagrad"
+
+    def rate(self, learning_rate, eta0, power_t):
+        if learning_rate == "invscaling":
+            return eta0 / (self.t + 1) ** power_t
+        if learning_rate == "adaptive":
+            return self.eta
+        if learning_rate == "adagrad":
+            return eta0 * np.sqrt(self.scale)
+        return eta0
+
+    def slow_down(self):
+        """Divide the adaptive rate by 5; False when it is already at the floor."""
+        if self.eta <= MIN_ADAPTIVE_RATE:
+            return False
+        self.eta /= 5
+        return True
+
+    def accumulators(self, state):
+        """The per-row sums of squared gradients of learning_rate="adagrad"."""
+        dtype = state.item_factors.dtype
+        if self.user_grad_sq is None or self.user_grad_sq.dtype != dtype:
+            self.user_grad_sq = np.full(len(state.user_factors), self.scale**3, dtype)
+            self.item_grad_sq = np.full(len(state.item_factors), self.scale**3, dtype)
+        return self.user_grad_sq, self.item_grad_sq
+
+
+@dataclass
+class _State:
+    """What training changes, apart from the estimator, so a failed fit leaves it as it was."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    global_mean: float
+    schedule: _ScheduleState
+
+
+@dataclass
+class _Log:
+    """What the epochs of one fit record."""
+
+    max_iter: int
+    n_iter: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    unstopped: int = 0  # epoch loops that reached max_iter before the stopping rule
+
+
+def _holdout(X, fraction, rng):
+    """Training CSR and validation (users, items, ratings): a random ``fraction`` of ratings."""
+    if X.nnz < 2:
+        raise ValueError("early_stopping=True needs at least 2 ratings to hold some out.")
+    n_valid = min(max(1, round(fraction * X.nnz)), X.nnz - 1)
+    held = np.zeros(X.nnz, dtype=bool)
+    held[rng.choice(X.nnz, n_valid, replace=False)] = True
+    rows = np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr))
+    valid = (rows[held], X.indices[held], X.data[held].astype(np.float64))
+    return _select(X, ~held), valid
+
+
+def _rating_scale(X):
+    """Standard deviation of the ratings, floored as LIBMF does so constant ratings work."""
+    return max(float(X.data.std(dtype=np.float64)), 1e-4)
+
+
+def _rmse(pred, target):
+    return float(np.sqrt(np.mean((pred.astype(np.float64) - target) ** 2)))
+
+
+def _row_dots(P, Q, users, items, chunk=1 << 16):
+    """``P[users[n]] . Q[items[n]]`` for each n, in chunks so memory stays bounded."""
+    out = np.empty(len(users), dtype=P.dtype)
+    for start in range(0, len(users), chunk):
+        u, i = users[start : start + chunk], items[start : start + chunk]
+        out[start : start + chunk] = np.einsum("ij,ij->i", P[u], Q[i])
+    return out
+
+
+def _funk_validation_score(state, valid, valid_known, factor):
+    """Minus the validation RMSE of a Funk model trained up to ``factor``."""
+    users, items, ratings = valid
+    pred = valid_known + state.user_factors[users, factor] * state.item_factors[items, factor]
+    pred += state.global_mean + state.user_bias[users] + state.item_bias[items]
+    return -_rmse(pred, ratings)
 
 
 def _check_indices(indices, size, name):
