@@ -4,7 +4,6 @@ import copy
 import time
 import warnings
 from dataclasses import dataclass, field
-from functools import partial
 from numbers import Integral, Real
 
 import numpy as np
@@ -130,7 +129,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     >>> model.transform(X).shape
     (4, 2)
     >>> model.predict_ratings([0], [0]).round(1)
-    array([4.4], dtype=float32)
+    array([4.3], dtype=float32)
     """
 
     _parameter_constraints = {
@@ -160,8 +159,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_components=100,
         *,
         alpha=0.05,
-        learning_rate="constant",
-        eta0=0.005,
+        learning_rate="adagrad",
+        eta0=0.05,
         power_t=0.25,
         max_iter=20,
         tol=1e-4,
@@ -295,7 +294,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 + (f" for {log.unstopped} of the factors" if self.algorithm == "funk" else "")
                 + ": the validation RMSE was still improving. Increase max_iter or eta0.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         if incremental:
             user_factors, user_bias = state.user_factors, state.user_bias
@@ -362,10 +361,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 state.user_bias, state.item_bias,
             )  # fmt: skip
             if per_row:
-                args += (user_grad_sq, item_grad_sq)
                 return _sgd.adagrad_epoch(
-                    *args, state.global_mean, eta, self.alpha, self.biased, n_threads, block_loss
-                )
+                    *args, user_grad_sq, item_grad_sq, state.global_mean,
+                    state.schedule.kernel_rate(eta, per_row), self.alpha, self.biased,
+                    n_threads, block_loss,
+                )  # fmt: skip
             return _sgd.sgd_epoch(
                 *args, state.global_mean, eta, self.alpha, self.biased, n_threads, block_loss
             )
@@ -389,36 +389,47 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         valid_known = None
         if valid:
             valid_known = _row_dots(P, Q, *valid[:2]) if resume else np.zeros(len(valid[0]))
-        per_row = self.learning_rate == "adagrad"
-        block_loss = np.zeros(blocks.n_blocks**2)
-        n_threads = self._n_threads()
         for f in range(self.n_components):
-            # each factor is a fresh problem: its schedule starts again
-            schedule = _ScheduleState(self.eta0, state.schedule.scale)
-            user_grad_sq, item_grad_sq = schedule.accumulators(state)
-            if resume:
+            if resume:  # retrain factor f with all the others fixed
                 known -= P[users, f] * Q[items, f]
                 if valid:
                     valid_known -= P[valid[0], f] * Q[valid[1], f]
-            run_epoch = partial(
-                _sgd.funk_epoch, users, items, blocks.ratings, known, blocks.block_ptr,
-                factor=f, user_factors=P, item_factors=Q, user_bias=state.user_bias,
-                item_bias=state.item_bias, user_grad_sq=user_grad_sq,
-                item_grad_sq=item_grad_sq, global_mean=state.global_mean, alpha=self.alpha,
-                biased=self.biased, per_row=per_row, n_threads=n_threads, block_loss=block_loss,
-            )  # fmt: skip
-            views = [P[:, f], Q[:, f], state.user_bias, state.item_bias]
-            self._run_epochs(
-                lambda eta, run_epoch=run_epoch: run_epoch(
-                    schedule=blocks.schedule(rng, self.shuffle), eta0=eta
-                ),
-                valid and partial(_funk_validation_score, state, valid, valid_known, f),
-                schedule, views, blocks, log, f"factor {f + 1}/{self.n_components}, ",
-            )  # fmt: skip
+            self._train_factor(f, known, blocks, valid, valid_known, state, rng, log)
             known += P[users, f] * Q[items, f]
             if valid:
                 valid_known += P[valid[0], f] * Q[valid[1], f]
         state.schedule.t += log.n_iter
+
+    def _train_factor(self, f, known, blocks, valid, valid_known, state, rng, log):
+        """Funk's epochs on factor ``f``; the biases train along with the first factor."""
+        # each factor is a fresh problem: its schedule starts again
+        schedule = _ScheduleState(self.eta0, state.schedule.scale)
+        user_grad_sq, item_grad_sq = schedule.accumulators(state)
+        per_row = self.learning_rate == "adagrad"
+        block_loss = np.zeros(blocks.n_blocks**2)
+        n_threads = self._n_threads()
+
+        def run_epoch(eta):
+            return _sgd.funk_epoch(
+                blocks.users, blocks.items, blocks.ratings, known, blocks.block_ptr,
+                blocks.schedule(rng, self.shuffle), f, state.user_factors, state.item_factors,
+                state.user_bias, state.item_bias, user_grad_sq, item_grad_sq,
+                state.global_mean, schedule.kernel_rate(eta, per_row), self.alpha,
+                self.biased, f == 0, per_row, n_threads, block_loss,
+            )  # fmt: skip
+
+        def validation_score():
+            users, items, ratings = valid
+            pred = valid_known + state.user_factors[users, f] * state.item_factors[items, f]
+            pred += state.global_mean + state.user_bias[users] + state.item_bias[items]
+            return -_rmse(pred, ratings)
+
+        views = [state.user_factors[:, f], state.item_factors[:, f]]
+        views += [state.user_bias, state.item_bias] if f == 0 else []
+        prefix = f"factor {f + 1}/{self.n_components}, "
+        self._run_epochs(
+            run_epoch, valid and validation_score, schedule, views, blocks, log, prefix
+        )
 
     def _run_epochs(self, run_epoch, validation_score, schedule, views, blocks, log, prefix=""):
         """Epochs until ``max_iter`` or the stopping rule; keep the best epoch when validating.
@@ -742,9 +753,11 @@ class _ScheduleState:
             return eta0 / (self.t + 1) ** power_t
         if learning_rate == "adaptive":
             return self.eta
-        if learning_rate == "adagrad":
-            return eta0 * np.sqrt(self.scale)
         return eta0
+
+    def kernel_rate(self, eta, per_row):
+        """The rate the kernels take: AdaGrad's in the units of the original ratings."""
+        return eta * np.sqrt(self.scale) if per_row else eta
 
     def slow_down(self):
         """Divide the adaptive rate by 5; False when it is already at the floor."""
@@ -803,7 +816,8 @@ def _rating_scale(X):
 
 
 def _rmse(pred, target):
-    return float(np.sqrt(np.mean((pred.astype(np.float64) - target) ** 2)))
+    with np.errstate(over="ignore", invalid="ignore"):  # a diverged fit is reported by the caller
+        return float(np.sqrt(np.mean((pred.astype(np.float64) - target) ** 2)))
 
 
 def _row_dots(P, Q, users, items, chunk=1 << 16):
@@ -813,14 +827,6 @@ def _row_dots(P, Q, users, items, chunk=1 << 16):
         u, i = users[start : start + chunk], items[start : start + chunk]
         out[start : start + chunk] = np.einsum("ij,ij->i", P[u], Q[i])
     return out
-
-
-def _funk_validation_score(state, valid, valid_known, factor):
-    """Minus the validation RMSE of a Funk model trained up to ``factor``."""
-    users, items, ratings = valid
-    pred = valid_known + state.user_factors[users, factor] * state.item_factors[items, factor]
-    pred += state.global_mean + state.user_bias[users] + state.item_bias[items]
-    return -_rmse(pred, ratings)
 
 
 def _check_indices(indices, size, name):

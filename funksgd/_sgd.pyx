@@ -201,14 +201,15 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
                         floating* user_bias, floating* item_bias,
                         floating* user_grad_sq, floating* item_grad_sq,
                         Py_ssize_t k, Py_ssize_t factor, floating global_mean,
-                        floating eta0, floating alpha, bint biased,
+                        floating eta0, floating alpha, bint biased, bint train_biases,
                         bint per_row) noexcept nogil:
     """Funk's update of one factor over ratings[start:end]; returns their squared error."""
     cdef double loss = 0
     cdef int64 n
     cdef int u, i
     cdef floating err, eta_u = eta0, eta_i = eta0, gp, gq, pf, qf, sum_u, sum_i
-    cdef floating dim = 1 + biased
+    cdef bint bias_step = biased and train_biases
+    cdef floating dim = 1 + bias_step
     cdef floating* p
     cdef floating* q
     for n in range(start, end):
@@ -228,7 +229,7 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
             eta_i = eta0 / sqrt(item_grad_sq[i])
         sum_u = 0
         sum_i = 0
-        if biased:
+        if bias_step:
             gp = err - alpha * user_bias[u]
             gq = err - alpha * item_bias[i]
             user_bias[u] += eta_u * gp
@@ -251,15 +252,16 @@ def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] r
                floating[:, ::1] user_factors, floating[:, ::1] item_factors,
                floating[::1] user_bias, floating[::1] item_bias,
                floating[::1] user_grad_sq, floating[::1] item_grad_sq,
-               double global_mean, double eta0, double alpha, bint biased, bint per_row,
-               int n_threads, double[::1] block_loss):
+               double global_mean, double eta0, double alpha, bint biased,
+               bint train_biases, bint per_row, int n_threads, double[::1] block_loss):
     """One epoch of Funk's factor-at-a-time SGD on column ``factor``; returns the squared error.
 
     ``cache[n]`` holds rating ``n``'s dot product over the factors already
     trained; the prediction is ``cache[n] + p[u, factor] * q[i, factor]`` plus
-    the biases, which are updated too. With ``per_row`` the rates are per-row
-    AdaGrad rates as in :func:`adagrad_epoch` (the accumulators are then read
-    and updated), else ``eta0``.
+    the biases when ``biased``, which are updated too when ``train_biases``.
+    With ``per_row`` the rates are per-row AdaGrad rates as in
+    :func:`adagrad_epoch` (the accumulators are then read and updated), else
+    ``eta0``.
     """
     cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
     cdef int block
@@ -274,7 +276,7 @@ def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] r
                     block_ptr[block], block_ptr[block + 1],
                     &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
                     &user_grad_sq[0], &item_grad_sq[0], k, factor, <floating> global_mean,
-                    <floating> eta0, <floating> alpha, biased, per_row)
+                    <floating> eta0, <floating> alpha, biased, train_biases, per_row)
         for b in range(block_loss.shape[0]):
             total += block_loss[b]
     return total
