@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _sgd
 from ._blocks import BlockedRatings, choose_n_blocks
-from ._validation import check_ratings
+from ._validation import check_ratings, csr_arrays
 
 # score(): share of each row's ratings held out, and the seed that picks them. The seed is
 # fixed so every candidate of a grid search is scored on the same split.
@@ -281,7 +281,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         max_row_length = int(np.diff(X.indptr).max())
         with threadpool_limits(limits=1, user_api="blas"):
             failures = _sgd.fold_in(
-                X.indptr, X.indices, X.data, self.item_factors_, self.item_bias_,
+                *csr_arrays(X), self.item_factors_, self.item_bias_,
                 self.global_mean_, self.alpha, self.biased, max_row_length,
                 self._n_threads(), user_factors, user_bias,
             )  # fmt: skip
@@ -532,10 +532,7 @@ def _split_rows(X, fraction, rng):
 def _select(X, mask):
     """The CSR ratings of ``X`` where ``mask`` holds, same shape."""
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    out = sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
-    out.indptr = out.indptr.astype(np.int64)
-    out.indices = out.indices.astype(np.int32)
-    return out
+    return sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
 
 
 def _top_n(W, offsets, model, rated, n):
