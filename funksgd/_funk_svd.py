@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _sgd
 from ._blocks import BlockedRatings, choose_n_blocks
-from ._validation import check_ratings
+from ._validation import check_ratings, csr_arrays
 
 # score(): share of each row's ratings held out, and the seed that picks them. The seed is
 # fixed so every candidate of a grid search is scored on the same split.
@@ -97,7 +97,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Training RMSE of each epoch, from the errors seen during that epoch.
     n_features_in_ : int
         Number of items seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Item names, when ``X`` was a DataFrame with string column names.
 
     See Also
@@ -125,11 +125,12 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ...               [4, np.nan, np.nan, 1],
     ...               [1, 1, np.nan, 5],
     ...               [np.nan, 1, 5, 4]])
-    >>> model = FunkSVD(n_components=2, max_iter=50, random_state=0).fit(X)
+    >>> model = FunkSVD(n_components=2, alpha=0.02, eta0=0.05, max_iter=100,
+    ...                 random_state=0).fit(X)
     >>> model.transform(X).shape
     (4, 2)
-    >>> model.predict_ratings([0], [0]).round(1)
-    array([4.3], dtype=float32)
+    >>> model.predict_ratings([0, 3, 1], [0, 2, 1]).round(1)  # two known, one missing
+    array([5. , 4.9, 2.1], dtype=float32)
     """
 
     _parameter_constraints = {
@@ -516,7 +517,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         max_row_length = int(np.diff(X.indptr).max())
         with threadpool_limits(limits=1, user_api="blas"):
             failures = _sgd.fold_in(
-                X.indptr, X.indices, X.data, item_factors, item_bias,
+                *csr_arrays(X), item_factors, item_bias,
                 global_mean, self.alpha, self.biased, max_row_length,
                 self._n_threads(), user_factors, user_bias,
             )  # fmt: skip
@@ -701,9 +702,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if held.nnz == 0:
             raise ValueError("score needs at least one row of X with two or more ratings.")
         W, bias = self._fold_in(known)
-        # not held.tocoo(): scipy refuses int64 indptr with int32 indices there
-        rows = np.repeat(np.arange(held.shape[0], dtype=np.int32), np.diff(held.indptr))
-        cols = held.indices
+        held = held.tocoo()
+        rows, cols = held.row.astype(np.int32), held.col.astype(np.int32)
         pred = np.empty(held.nnz, dtype=W.dtype)
         _sgd.predict_pairs(
             rows, cols, W, self.item_factors_, bias, self.item_bias_,
@@ -806,7 +806,7 @@ def _holdout(X, fraction, rng):
     held = np.zeros(X.nnz, dtype=bool)
     held[rng.choice(X.nnz, n_valid, replace=False)] = True
     rows = np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr))
-    valid = (rows[held], X.indices[held], X.data[held].astype(np.float64))
+    valid = (rows[held], X.indices[held].astype(np.int32), X.data[held].astype(np.float64))
     return _select(X, ~held), valid
 
 
@@ -870,10 +870,7 @@ def _split_rows(X, fraction, rng):
 def _select(X, mask):
     """The CSR ratings of ``X`` where ``mask`` holds, same shape."""
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    out = sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
-    out.indptr = out.indptr.astype(np.int64)
-    out.indices = out.indices.astype(np.int32)
-    return out
+    return sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
 
 
 def _top_n(W, offsets, model, rated, n):

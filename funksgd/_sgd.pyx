@@ -125,7 +125,6 @@ cdef double _adagrad_block(const int* users, const int* items, const floating* r
     cdef Py_ssize_t f
     cdef int u, i
     cdef floating err, eta_u, eta_i, gp, gq, pf, qf, sum_u, sum_i
-    cdef floating dim = k + biased
     cdef floating* p
     cdef floating* q
     for n in range(start, end):
@@ -143,12 +142,8 @@ cdef double _adagrad_block(const int* users, const int* items, const floating* r
         sum_u = 0
         sum_i = 0
         if biased:
-            gp = err - alpha * user_bias[u]
-            gq = err - alpha * item_bias[i]
-            user_bias[u] += eta_u * gp
-            item_bias[i] += eta_i * gq
-            sum_u = gp * gp
-            sum_i = gq * gq
+            user_bias[u] += eta_u * (err - alpha * user_bias[u])
+            item_bias[i] += eta_i * (err - alpha * item_bias[i])
         for f in range(k):
             pf = p[f]
             qf = q[f]
@@ -158,9 +153,11 @@ cdef double _adagrad_block(const int* users, const int* items, const floating* r
             q[f] = qf + eta_i * gq
             sum_u = sum_u + gp * gp
             sum_i = sum_i + gq * gq
-        # one accumulator per row: the mean squared gradient over its coordinates
-        user_grad_sq[u] += sum_u / dim
-        item_grad_sq[i] += sum_i / dim
+        # one accumulator per row: the mean squared gradient of its factors. The bias
+        # shares the row's rate but not the sum: its large early gradients would
+        # otherwise shrink the rate before the small initial factors have grown.
+        user_grad_sq[u] += sum_u / k
+        item_grad_sq[i] += sum_i / k
     return loss
 
 
@@ -207,9 +204,7 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
     cdef double loss = 0
     cdef int64 n
     cdef int u, i
-    cdef floating err, eta_u = eta0, eta_i = eta0, gp, gq, pf, qf, sum_u, sum_i
-    cdef bint bias_step = biased and train_biases
-    cdef floating dim = 1 + bias_step
+    cdef floating err, eta_u = eta0, eta_i = eta0, gp, gq, pf, qf
     cdef floating* p
     cdef floating* q
     for n in range(start, end):
@@ -227,22 +222,16 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
         if per_row:
             eta_u = eta0 / sqrt(user_grad_sq[u])
             eta_i = eta0 / sqrt(item_grad_sq[i])
-        sum_u = 0
-        sum_i = 0
-        if bias_step:
-            gp = err - alpha * user_bias[u]
-            gq = err - alpha * item_bias[i]
-            user_bias[u] += eta_u * gp
-            item_bias[i] += eta_i * gq
-            sum_u = gp * gp
-            sum_i = gq * gq
+        if biased and train_biases:
+            user_bias[u] += eta_u * (err - alpha * user_bias[u])
+            item_bias[i] += eta_i * (err - alpha * item_bias[i])
         gp = err * qf - alpha * pf
         gq = err * pf - alpha * qf
         p[0] = pf + eta_u * gp
         q[0] = qf + eta_i * gq
         if per_row:
-            user_grad_sq[u] += (sum_u + gp * gp) / dim
-            item_grad_sq[i] += (sum_i + gq * gq) / dim
+            user_grad_sq[u] += gp * gp
+            item_grad_sq[i] += gq * gq
     return loss
 
 

@@ -3,12 +3,13 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import planted_ratings
 from sklearn.exceptions import ConvergenceWarning
 
 from funksgd import FunkSVD, _sgd
 from funksgd._blocks import BlockedRatings, choose_n_blocks
 from funksgd._validation import check_ratings
+
+from .conftest import planted_ratings
 
 SCHEDULES = [("constant", 0.02), ("invscaling", 0.04), ("adaptive", 0.02), ("adagrad", 0.1)]
 FITTED = ["item_factors_", "item_bias_", "user_factors_", "user_bias_", "global_mean_", "n_iter_"]
@@ -210,8 +211,8 @@ def test_partial_fit_predictions_use_sgd_user_factors(planted):
 
 
 # ------------------------------------------------------------------ kernels vs NumPy loops
-def reference_epoch(users, items, ratings, P, Q, bu, bi, mu, eta0, alpha, biased,
-                    user_g=None, item_g=None, factor=None, cache=None, train_biases=True):  # fmt: skip
+def reference_epoch(users, items, ratings, P, Q, bu, bi, mu, eta0, alpha, biased, user_g=None,
+                    item_g=None, factor=None, cache=None, train_biases=True):  # fmt: skip
     """One SGD epoch in plain Python, in the given order; returns the squared error.
 
     ``user_g``/``item_g``: per-row AdaGrad sums (rates eta0 / sqrt(G)). ``factor``:
@@ -220,7 +221,6 @@ def reference_epoch(users, items, ratings, P, Q, bu, bi, mu, eta0, alpha, biased
     loss = 0.0
     cols = slice(None) if factor is None else slice(factor, factor + 1)
     bias_step = biased and train_biases
-    dim = (P.shape[1] if factor is None else 1) + bias_step
     for u, i, r, n in zip(users, items, ratings, range(len(users)), strict=True):
         p, q = P[u, cols].copy(), Q[i, cols].copy()
         err = r - p @ q - (cache[n] if factor is not None else 0) - (mu + bu[u] + bi[i]) * biased
@@ -234,9 +234,9 @@ def reference_epoch(users, items, ratings, P, Q, bu, bi, mu, eta0, alpha, biased
         if bias_step:
             bu[u] += eta_u * g_bu
             bi[i] += eta_i * g_bi
-        if user_g is not None:
-            user_g[u] += (g_p @ g_p + bias_step * g_bu**2) / dim
-            item_g[i] += (g_q @ g_q + bias_step * g_bi**2) / dim
+        if user_g is not None:  # the mean squared gradient of the factors, biases left out
+            user_g[u] += np.mean(g_p**2)
+            item_g[i] += np.mean(g_q**2)
     return loss
 
 
