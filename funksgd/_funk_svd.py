@@ -38,15 +38,16 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     gradient descent over the observed ratings only, in a compiled loop that
     releases the GIL. For each rating the error is computed once from the
     current factors, the learning rate is folded into it
-    (``e = eta0 * (r - pred)``), and the biases and all ``n_components`` factors
+    (``e = eta * (r - pred)``), and the biases and all ``n_components`` factors
     of that user and item are updated with it (Koren's simultaneous update)::
 
-        b_u += e - eta0 * alpha * b_u          p_u += e * q_i - eta0 * alpha * p_u
-        b_i += e - eta0 * alpha * b_i          q_i += e * p_u - eta0 * alpha * q_i
+        b_u += e - eta * alpha * b_u          p_u += e * q_i - eta * alpha * p_u
+        b_i += e - eta * alpha * b_i          q_i += e * p_u - eta * alpha * q_i
 
-    After the last epoch the user side is solved exactly with the items held
-    fixed (see :meth:`transform`), so ``user_factors_`` equals
-    ``transform(X)`` on the training matrix.
+    With ``algorithm="funk"`` the factors are trained one at a time instead,
+    as in Funk's original method. After the last epoch the user side is solved
+    exactly with the items held fixed (see :meth:`transform`), so
+    ``user_factors_`` equals ``transform(X)`` on the training matrix.
 
     Parameters
     ----------
@@ -55,10 +56,53 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     alpha : float, default=0.05
         L2 regularisation applied at every update to the factors and biases
         involved. 0.05 was chosen on MovieLens-100k: see the user guide.
-    eta0 : float, default=0.005
-        SGD learning rate.
+    learning_rate : {"adagrad", "constant", "invscaling", "adaptive"}, default="adagrad"
+        The learning-rate schedule ``eta``:
+
+        - "adagrad": a rate per user and per item, ``eta0 / sqrt(G)``, where
+          ``G`` sums the mean squared gradient of that row's factors over its
+          past updates (LIBMF's schedule, Chin et al. 2015), in units of
+          ratings divided by their standard deviation, so ``eta0`` does not
+          depend on the rating scale. Rows with many ratings slow down sooner.
+        - "constant": ``eta = eta0``.
+        - "invscaling": ``eta = eta0 / t ** power_t`` in epoch ``t``
+          (counted from 1 over all fits of a warm-started model; sklearn
+          counts samples instead).
+        - "adaptive": ``eta = eta0`` until ``n_iter_no_change`` epochs in a
+          row fail to improve the monitored RMSE by ``tol``; then ``eta`` is
+          divided by 5, and training stops once it would fall below 1e-6.
+
+        The default works across rating scales and data sets without tuning
+        ``eta0``: see :doc:`/training`.
+    eta0 : float, default=0.05
+        Initial learning rate. 0.05 suits "adagrad"; the other schedules use
+        it as a raw rate on the rating scale, where 0.005 to 0.02 is typical
+        for ratings 1-5.
+    power_t : float, default=0.25
+        Exponent of "invscaling".
     max_iter : int, default=20
-        Number of epochs (passes over all ratings).
+        Maximum number of epochs (passes over all ratings); with
+        ``algorithm="funk"``, per factor.
+    tol : float or None, default=1e-4
+        Stopping criterion: training stops once ``n_iter_no_change``
+        epochs in a row end with an RMSE no lower than the best so far minus
+        ``tol``. The RMSE is the validation RMSE with ``early_stopping``, else
+        the training RMSE. None: always run ``max_iter`` epochs.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the ratings (at random, seeded by
+        ``random_state``), stop on their RMSE, and keep the factors of the
+        epoch with the lowest validation RMSE. Only used by :meth:`fit`.
+    validation_fraction : float, default=0.1
+        Share of the ratings held out for ``early_stopping``.
+    n_iter_no_change : int, default=5
+        Number of epochs without improvement before stopping (or, with
+        "adaptive", before dividing the rate by 5).
+    algorithm : {"simultaneous", "funk"}, default="simultaneous"
+        "simultaneous": every rating's error updates all factors at once.
+        "funk": one factor at a time (Funk 2006): up to ``max_iter`` epochs on
+        factor 1 (with the biases), then factor 2 with the first one fixed and
+        its part of every prediction cached, and so on; the stopping rule and
+        the schedule apply to each factor afresh. See :doc:`/training`.
     biased : bool, default=True
         Model the global mean and user and item biases. False is plain Funk
         SVD, ``r ~ p_u . q_i``.
@@ -66,6 +110,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Standard deviation of the normal initial factors.
     shuffle : bool, default=True
         Visit the blocks of ratings in a fresh random order each epoch.
+    warm_start : bool, default=False
+        Make :meth:`fit` continue from the fitted factors, biases, global mean
+        and schedule state (epoch count, "adaptive" rate, "adagrad" sums)
+        instead of starting afresh. ``X`` must have the fitted shape.
     random_state : int, RandomState instance or None, default=None
         Seeds the initial factors and the visiting order. A fixed seed gives
         bit-identical factors, whatever ``n_jobs``.
@@ -92,9 +140,19 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     global_mean_ : float
         Mean training rating (0 when ``biased=False``).
     n_iter_ : int
-        Number of epochs run.
+        Number of epochs run by the last :meth:`fit` (with "funk", summed over
+        the factors), plus those of the :meth:`partial_fit` calls since.
+    t_ : int
+        Number of epochs run since the model was initialised, over all
+        warm-started fits and :meth:`partial_fit` calls.
     loss_curve_ : list of float
         Training RMSE of each epoch, from the errors seen during that epoch.
+    validation_scores_ : list of float or None
+        With ``early_stopping``, minus the validation RMSE after each epoch
+        (higher is better, as sklearn's scores and :meth:`score`); else None.
+    best_validation_score_ : float or None
+        The highest of ``validation_scores_``: the kept epoch's. None without
+        ``early_stopping``.
     n_features_in_ : int
         Number of items seen in ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -111,11 +169,21 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     A sparse ``X`` holds one rating per stored entry, explicit zeros included;
     absent entries are missing. In a dense ``X`` NaN marks a missing rating.
 
+    Without ``early_stopping``, reaching ``max_iter`` is the normal end of a
+    fit: the training error of a factorization keeps falling long after the
+    held-out error has stopped, so no ``ConvergenceWarning`` is raised. With
+    ``early_stopping`` it is, when ``max_iter`` comes before the stopping rule.
+    A fit whose error becomes infinite or NaN raises a ``ValueError`` that
+    suggests a smaller ``eta0``, and leaves a fitted model as it was.
+
     References
     ----------
     .. [1] S. Funk, "Netflix Update: Try This at Home", 2006.
     .. [2] Y. Koren, R. Bell and C. Volinsky, "Matrix factorization techniques
        for recommender systems", IEEE Computer 42(8), 2009.
+    .. [3] W.-S. Chin, Y. Zhuang, Y.-C. Juan and C.-J. Lin, "A learning-rate
+       schedule for stochastic gradient methods to matrix factorization",
+       PAKDD 2015.
 
     Examples
     --------
