@@ -41,25 +41,30 @@ def load(path):
 
 
 def funksgd_fit(params, search=False):
-    """A fit function for ``run``: train triplets -> (predict function, note, fit seconds)."""
+    """A fit function for ``run``: train triplets -> (predict, note, fit s, search s)."""
 
     def fit(train):
         X = sp.csr_array((train[2], (train[0], train[1])), shape=(N_USERS, N_ITEMS))
         model = FunkSVD(random_state=0, **params)
-        note = ""
+        note, search_seconds = "", 0.0
         start = time.perf_counter()
         if search:
             cv = KFold(3, shuffle=True, random_state=0)
             grid = GridSearchCV(model, SEARCH_GRID, cv=cv).fit(X)
-            best = " ".join(f"{k}={v}" for k, v in grid.best_params_.items())
-            note = f"{best} (search {time.perf_counter() - start:.0f} s)"
+            note = " ".join(f"{k}={v}" for k, v in grid.best_params_.items())
+            search_seconds = time.perf_counter() - start - grid.refit_time_
             model, seconds = grid.best_estimator_, grid.refit_time_
         else:
             model.fit(X)
             seconds = time.perf_counter() - start
             if model.early_stopping or model.algorithm == "funk":
-                note = f"{model.n_iter_} epochs"
-        return lambda users, items: model.predict_ratings(users, items), note, seconds
+                note = f"{model.n_iter_} ep."
+        return (
+            lambda users, items: model.predict_ratings(users, items),
+            note,
+            seconds,
+            search_seconds,
+        )
 
     return fit
 
@@ -78,26 +83,28 @@ def surprise_fit(algo_class, **params):
         def predict(users, items):
             return [algo.predict(u, i).est for u, i in zip(users, items, strict=True)]
 
-        return predict, "", seconds
+        return predict, "", seconds, 0.0
 
     return fit
 
 
 def run(name, fit, folds, data_dir):
     """Fit on each fold's base, RMSE on its test; print one Markdown table row."""
-    errors, seconds, notes = [], [], []
+    errors, seconds, search_seconds, notes = [], [], [], []
     for fold in folds:
         train = load(data_dir / f"u{fold}.base")
         users, items, ratings = load(data_dir / f"u{fold}.test")
-        predict, note, fit_seconds = fit(train)
+        predict, note, fit_seconds, search = fit(train)
         seconds.append(fit_seconds)
+        search_seconds.append(search)
         pred = np.asarray(predict(users, items), dtype=np.float64)
         errors.append(np.sqrt(np.mean((pred - ratings) ** 2)))
         notes.append(note)
     cells = " | ".join(f"{e:.4f}" for e in errors)
-    note = "; ".join(dict.fromkeys(n for n in notes if n))  # distinct notes, fold order
-    print(f"| {name} | {cells} | **{np.mean(errors):.4f}** | {np.mean(seconds):.2f} | {note} |",
-          flush=True)  # fmt: skip
+    note = notes[0] if len(set(notes)) == 1 else " / ".join(notes)
+    search = f"{np.mean(search_seconds):.0f}" if any(search_seconds) else ""
+    print(f"| {name} | {cells} | **{np.mean(errors):.4f}** | {np.mean(seconds):.2f} | {search} "
+          f"| {note} |", flush=True)  # fmt: skip
 
 
 def main():
@@ -111,8 +118,8 @@ def main():
 
     warnings.simplefilter("ignore", UserWarning)
     header = " | ".join(f"u{f}" for f in args.folds)
-    print(f"| method | {header} | mean | fit s | notes |")  # fit s: mean over the folds
-    print("|---" * (len(args.folds) + 4) + "|")
+    print(f"| method | {header} | mean | fit s | search s | notes |")  # s: mean over the folds
+    print("|---" * (len(args.folds) + 5) + "|")
     rows = [
         ("bias only (Surprise BaselineOnly)", surprise_fit(BaselineOnly, verbose=False)),
         ("Surprise SVD, defaults", surprise_fit(SVD, random_state=0)),

@@ -346,10 +346,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         resume = hasattr(self, "item_factors_") and (incremental or self.warm_start)
         state = self._resumed_state(X) if resume else self._new_state(X, rng)
         early_stopping = self.early_stopping and not incremental
-        if early_stopping:
-            train, valid = _holdout(X, self.validation_fraction, rng)
-        else:
-            train, valid = X, None
+        train, valid = _holdout(X, self.validation_fraction, rng) if early_stopping else (X, None)
         n_blocks = choose_n_blocks(*X.shape, train.nnz, self.n_components, X.dtype.itemsize)
         blocks = BlockedRatings(train, n_blocks, rng)
         log = _Log(max_iter=1 if incremental else self.max_iter)
@@ -365,28 +362,27 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        if incremental:
-            user_factors, user_bias = state.user_factors, state.user_bias
+        if incremental:  # a batch holds only part of each user's ratings: no exact solve
+            users = state.user_factors, state.user_bias
         else:
-            user_factors, user_bias = self._solve_users(
-                X, state.item_factors, state.item_bias, state.global_mean
-            )
-        # attributes change only now, so a fit that raised leaves the model as it was
+            users = self._solve_users(X, state.item_factors, state.item_bias, state.global_mean)
+        self._store(state, *users, log, extend=incremental and resume)
+
+    def _store(self, state, user_factors, user_bias, log, extend):
+        """Set the fitted attributes: only now, so a fit that raised leaves the model as it was."""
         self.item_factors_, self.item_bias_ = state.item_factors, state.item_bias
         self.user_factors_, self.user_bias_ = user_factors, user_bias
         self.global_mean_ = state.global_mean
         self._schedule_state = state.schedule
-        if incremental and resume:
+        self.t_ = state.schedule.t
+        if extend:  # partial_fit adds to the record of the fits before
             self.n_iter_ += log.n_iter
-            self.loss_curve_ += log.loss_curve
+            self.loss_curve_ = self.loss_curve_ + log.loss_curve
         else:
             self.n_iter_, self.loss_curve_ = log.n_iter, log.loss_curve
-        self.t_ = state.schedule.t
-        if early_stopping:
-            self.validation_scores_ = log.validation_scores
-            self.best_validation_score_ = max(log.validation_scores)
-        else:
-            self.validation_scores_ = self.best_validation_score_ = None
+        scores = log.validation_scores or None
+        self.validation_scores_ = scores
+        self.best_validation_score_ = max(scores) if scores else None
 
     def _new_state(self, X, rng):
         dtype = X.dtype

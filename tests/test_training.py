@@ -94,6 +94,20 @@ def test_adaptive_stops_at_rate_floor(planted):
     assert model.n_iter_ == 4
 
 
+def test_adagrad_rate_does_not_depend_on_rating_scale(planted):
+    _, X = planted
+    # ratings x4 with alpha x4 and init_std x2 is the same model, scaled (without biases,
+    # whose penalty scales differently); powers of two keep the arithmetic exact
+    params = dict(biased=False, max_iter=10, tol=None)
+    users, items = np.nonzero(np.ones((5, 5)))
+    for learning_rate, same in [("adagrad", True), ("constant", False)]:
+        small = small_model(learning_rate=learning_rate, eta0=0.02, **params).fit(X)
+        large = small_model(learning_rate=learning_rate, eta0=0.02, alpha=0.04, init_std=0.2,
+                            **params).fit(4 * X)  # fmt: skip
+        scaled = large.predict_ratings(users, items) / 4
+        assert np.allclose(scaled, small.predict_ratings(users, items), rtol=1e-9) == same
+
+
 # ------------------------------------------------------------------------ early stopping
 def test_early_stopping_stops_and_keeps_best_epoch(planted):
     _, X = planted
@@ -118,6 +132,13 @@ def test_early_stopping_warns_when_max_iter_comes_first(planted):
         small_model(early_stopping=True, max_iter=2).fit(X)
 
 
+def test_early_stopping_needs_two_ratings():
+    X = np.full((2, 2), np.nan)
+    X[0, 0] = 3.0
+    with pytest.raises(ValueError, match="at least 2 ratings"):
+        FunkSVD(n_components=1, early_stopping=True).fit(X)
+
+
 def test_no_warning_without_early_stopping(planted):
     _, X = planted
     import warnings
@@ -130,7 +151,7 @@ def test_no_warning_without_early_stopping(planted):
 
 def test_early_stopping_fit_transform_matches_transform(planted):
     _, X = planted
-    model = small_model(early_stopping=True)
+    model = small_model(early_stopping=True, max_iter=300)
     W = model.fit_transform(X)
     np.testing.assert_allclose(W, model.transform(X), rtol=1e-12, atol=1e-12)
 
@@ -141,7 +162,7 @@ def test_early_stopping_fit_transform_matches_transform(planted):
 )
 def test_divergence_raises_and_keeps_fitted_model(planted, extra):
     _, X = planted
-    model = small_model(max_iter=5, **extra).fit(X)
+    model = small_model(max_iter=5, tol=None, **extra).fit(X)
     saved = fitted_copy(model)
     model.set_params(learning_rate="constant", eta0=1e4)
     with pytest.raises(ValueError, match="Try a smaller eta0"):
