@@ -117,8 +117,13 @@ def make_ratings(
         rows, cols = _draw_items(rng, counts[start:stop], item_weights)
         indices[lo:hi] = cols
         data[lo:hi] = _draw_values(rng, truth, rows + start, cols, noise, rating_scale, rating_step)
-    # scipy narrows indptr to int32 below 2**31 ratings: it needs one index dtype for both.
-    X = sp.csr_array((data, indices, indptr), shape=(n_users, n_items), copy=False)
+    # scipy wants one index dtype for indptr and indices: int32 unless there are 2**31 ratings.
+    index_dtype = np.int32 if n_ratings < 2**31 else np.int64
+    X = sp.csr_array(
+        (data, indices.astype(index_dtype, copy=False), indptr.astype(index_dtype)),
+        shape=(n_users, n_items),
+        copy=False,
+    )
     return (X, truth) if return_factors else X
 
 
@@ -246,7 +251,12 @@ def _exponential_keys(rng, keys, row, n_more, weights):
 def _draw_values(rng, truth, rows, cols, noise, rating_scale, rating_step):
     """Noisy ratings of (user, item) pairs, rounded and clipped to the scale, as float32."""
     low, high = rating_scale
-    values = np.einsum("ij,ij->i", truth.user_factors[rows], truth.item_factors[cols])
+    values = np.empty(len(rows), dtype=np.float32)
+    step = 1 << 16  # gathered factors of this many pairs at a time: a few MB
+    for start in range(0, len(rows), step):
+        pairs = slice(start, start + step)
+        user_factors = truth.user_factors[rows[pairs]]
+        values[pairs] = np.einsum("ij,ij->i", user_factors, truth.item_factors[cols[pairs]])
     values += truth.user_bias[rows] + truth.item_bias[cols] + np.float32(truth.global_mean)
     values += rng.standard_normal(len(rows), dtype=np.float32) * np.float32(noise)
     if rating_step is not None:

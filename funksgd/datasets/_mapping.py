@@ -137,10 +137,11 @@ class _Ids:
         if len(missing) and unknown == "raise":
             first = _item(query, missing[0])
             known = ", ".join(repr(x) for x in self.ids[:3].tolist())
+            known += ", ..." if len(self.ids) > 3 else ""
             more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
             raise KeyError(
                 f"unknown {self.name} id {first!r}{more}: not among the {len(self.ids):,} "
-                f"{self.name} ids of the training data ({known}, ...)."
+                f"known {self.name} ids ({known})."
             )
         return found
 

@@ -233,6 +233,9 @@ def _parse_files(paths, format, progress):
             parser.end_file()
     finally:
         bar.close()
+    if not blocks:
+        names = paths[0] if len(paths) == 1 else f"{len(paths)} files from {paths[0]} on"
+        raise ValueError(f"{names} holds no ratings.")
     return _gather(blocks)
 
 
@@ -268,8 +271,6 @@ def _gather(blocks):
         for column, values in zip(out, block, strict=True):
             column[start : start + len(values)] = values
         start += len(block[2])
-    if n == 0:
-        raise ValueError("the ratings files hold no ratings.")
     return tuple(out)
 
 
