@@ -12,6 +12,7 @@ and the result does not depend on the number of threads.
 import numpy as np
 
 from . import _sgd
+from ._validation import csr_arrays
 
 # Item factors of one cell should fit in a core's L2 cache.
 _CELL_ITEM_BYTES = 512 * 1024
@@ -69,7 +70,7 @@ class BlockedRatings:
         self.items = np.empty(X.nnz, dtype=np.int32)
         self.ratings = np.empty(X.nnz, dtype=X.dtype)
         _sgd.group_by_block(
-            X.indptr, X.indices, X.data, self.row_order, self.user_block, self.item_block,
+            *csr_arrays(X), self.row_order, self.user_block, self.item_block,
             n_blocks, self.block_ptr, self.users, self.items, self.ratings,
         )
 

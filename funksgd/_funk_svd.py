@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _sgd
 from ._blocks import BlockedRatings, choose_n_blocks
-from ._validation import check_ratings
+from ._validation import check_ratings, csr_arrays
 
 # score(): share of each row's ratings held out, and the seed that picks them. The seed is
 # fixed so every candidate of a grid search is scored on the same split.
@@ -89,7 +89,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Training RMSE of each epoch, from the errors seen during that epoch.
     n_features_in_ : int
         Number of items seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Item names, when ``X`` was a DataFrame with string column names.
 
     See Also
@@ -117,11 +117,12 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ...               [4, np.nan, np.nan, 1],
     ...               [1, 1, np.nan, 5],
     ...               [np.nan, 1, 5, 4]])
-    >>> model = FunkSVD(n_components=2, max_iter=50, random_state=0).fit(X)
+    >>> model = FunkSVD(n_components=2, alpha=0.02, eta0=0.05, max_iter=100,
+    ...                 random_state=0).fit(X)
     >>> model.transform(X).shape
     (4, 2)
-    >>> model.predict_ratings([0], [0]).round(1)
-    array([4.4], dtype=float32)
+    >>> model.predict_ratings([0, 3, 1], [0, 2, 1]).round(1)  # two known, one missing
+    array([5. , 5. , 2.2], dtype=float32)
     """
 
     _parameter_constraints = {
@@ -281,7 +282,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         max_row_length = int(np.diff(X.indptr).max())
         with threadpool_limits(limits=1, user_api="blas"):
             failures = _sgd.fold_in(
-                X.indptr, X.indices, X.data, self.item_factors_, self.item_bias_,
+                *csr_arrays(X), self.item_factors_, self.item_bias_,
                 self.global_mean_, self.alpha, self.biased, max_row_length,
                 self._n_threads(), user_factors, user_bias,
             )  # fmt: skip
@@ -532,10 +533,7 @@ def _split_rows(X, fraction, rng):
 def _select(X, mask):
     """The CSR ratings of ``X`` where ``mask`` holds, same shape."""
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    out = sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
-    out.indptr = out.indptr.astype(np.int64)
-    out.indices = out.indices.astype(np.int32)
-    return out
+    return sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
 
 
 def _top_n(W, offsets, model, rated, n):

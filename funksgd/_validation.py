@@ -23,7 +23,7 @@ def _check_no_duplicates(X):
 
 
 def _to_csr(X, dtype):
-    """Canonical CSR with int64 indptr, int32 indices and ``dtype`` data, explicit zeros kept."""
+    """Canonical CSR with ``dtype`` data, explicit zeros kept."""
     if sp.issparse(X):
         X = sp.csr_array(X, dtype=dtype)
         if not X.has_canonical_format:  # unsorted indices: sort a copy, never the caller's X
@@ -32,9 +32,12 @@ def _to_csr(X, dtype):
     else:
         rows, cols = np.nonzero(~np.isnan(X))
         X = sp.csr_array((X[rows, cols].astype(dtype, copy=False), (rows, cols)), shape=X.shape)
-    X.indptr = X.indptr.astype(np.int64, copy=False)
-    X.indices = X.indices.astype(np.int32, copy=False)
     return X
+
+
+def csr_arrays(X):
+    """``(indptr, indices, data)`` of CSR ``X`` as the kernels take them: int64, int32, as is."""
+    return X.indptr.astype(np.int64, copy=False), X.indices.astype(np.int32, copy=False), X.data
 
 
 def check_ratings(X, *, dtype=None, allow_empty=False):
