@@ -2,4 +2,5 @@
 
 from ._cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # not when a tool such as pytest --doctest-modules imports it
+    raise SystemExit(main())

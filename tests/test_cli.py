@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ML100K
 
 from funksgd import _cli, train_test_split_ratings
 from funksgd.datasets import make_ratings
+
+from .conftest import ML100K
 
 REPO = Path(__file__).resolve().parents[1]
 
