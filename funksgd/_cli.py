@@ -221,9 +221,7 @@ def _evaluate(args):
     users, items, ratings = read_ratings(
         _ratings_path(args.ratings), format=args.format, cache=_cache(args)
     )
-    X, _ = ratings_to_csr(
-        users, items, ratings, mapping=bundle["mapping"], unknown="drop", duplicates="last"
-    )
+    X, _ = ratings_to_csr(users, items, ratings, mapping=bundle["mapping"], unknown="drop")
     n_cold = len(ratings) - X.nnz
     print(f"{len(ratings):,} ratings; {X.nnz:,} scored", end="")
     if n_cold:

@@ -230,7 +230,6 @@ def _parse_files(paths, format, progress):
             parser.start_file(path)
             for text, line in _text_blocks(path, bar):
                 blocks.extend(parser.parse(text, line))
-            parser.end_file()
     finally:
         bar.close()
     if not blocks:
@@ -292,9 +291,6 @@ class _LineParser:
     def start_file(self, path):
         self.path = path
         self.first_block = True
-
-    def end_file(self):
-        pass
 
     def parse(self, text, line):
         if self.format == "dat":
