@@ -4,8 +4,8 @@ Generates ratings of the Netflix prize shape (480,189 users x 17,770 movies; 100
 ratings by default) with :func:`funksgd.datasets.make_ratings`, holds out 1.5% of them
 (the size of the prize's probe set), fits :class:`funksgd.FunkSVD` for a few epochs and
 scores the held-out ratings against a bias-only baseline. Prints, per phase, the seconds
-taken and the peak resident memory of the phase (Linux: VmHWM, reset between phases), so
-that the fit's own peak is not hidden by the split's.
+taken, the resident memory at its start and its peak resident memory (Linux: VmHWM, reset
+between phases), so that the fit's own peak is not hidden by the split's.
 
 Optionally (``--text``) also writes the ratings as Netflix prize text and times reading
 them back, to measure the parser.
@@ -16,7 +16,6 @@ Usage::
 """
 
 import argparse
-import resource
 import sys
 import tempfile
 import time
@@ -31,38 +30,44 @@ N_USERS, N_ITEMS, N_RATINGS = 480_189, 17_770, 100_480_507
 GIB = 1 << 30
 
 
-def peak_rss():
-    """Peak resident memory of this process since the last reset, in bytes."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+def memory_status(field):
+    """VmRSS (resident now) or VmHWM (peak since the last reset) in bytes; Linux only."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise OSError(f"{field} not in /proc/self/status")
 
 
 def reset_peak_rss():
-    """Start a new peak (Linux >= 4.0); elsewhere the peak stays cumulative."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
+    """Make VmHWM start again from the current RSS (Linux >= 4.0)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 class Phases:
+    """Seconds, resident memory at the start and peak resident memory of each phase.
+
+    Resetting the peak between phases also resets what getrusage (and so /usr/bin/time)
+    reports, so the peak of the whole run is taken as the largest peak of a phase.
+    """
+
     def __init__(self):
-        self.rows = []
+        self.peaks = []
 
     def run(self, name, function, *args, **kwargs):
         reset_peak_rss()
+        before = memory_status("VmRSS")
         start = time.perf_counter()
         result = function(*args, **kwargs)
         seconds = time.perf_counter() - start
-        self.rows.append((name, seconds, peak_rss()))
-        print(f"{name}: {seconds:.1f} s, peak RSS {peak_rss() / GIB:.2f} GiB", flush=True)
+        peak = memory_status("VmHWM")
+        self.peaks.append(peak)
+        print(
+            f"{name}: {seconds:.1f} s, RSS {before / GIB:.2f} GiB at the start, "
+            f"peak {peak / GIB:.2f} GiB (+{(peak - before) / GIB:.2f})",
+            flush=True,
+        )
         return result
 
 
@@ -126,8 +131,7 @@ def main(argv=None):
     predicted = phases.run("predict held-out", model.predict_ratings, test.row, test.col)
     rmse = float(np.sqrt(np.mean((predicted - test.data) ** 2)))
     print(f"held-out RMSE {rmse:.4f}, bias-only baseline {baseline_rmse(X_train, test):.4f}")
-    total = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(f"peak RSS of the whole run: {total / GIB:.2f} GiB")
+    print(f"peak RSS of the whole run: {max(phases.peaks) / GIB:.2f} GiB")
     return 0
 
 

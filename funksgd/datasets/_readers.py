@@ -221,21 +221,24 @@ _COLUMNS = ("users", "items", "ratings")
 
 
 def _parse_files(paths, format, progress):
-    """Parse every file into blocks of columns, then gather them into three arrays."""
+    """Parse every file, block by block, into three columns."""
     parser = _NetflixParser() if format == "netflix" else _LineParser(format)
-    bar = _progress_bar(sum(p.stat().st_size for p in paths), paths, progress)
-    blocks = []
+    total_bytes = sum(p.stat().st_size for p in paths)
+    bar = _progress_bar(total_bytes, paths, progress)
+    columns = _Columns(total_bytes)
     try:
         for path in paths:
             parser.start_file(path)
             for text, line in _text_blocks(path, bar):
-                blocks.extend(parser.parse(text, line))
+                columns.bytes_seen += len(text)
+                for block in parser.parse(text, line):
+                    columns.append(block)
     finally:
         bar.close()
-    if not blocks:
+    if columns.size == 0:
         names = paths[0] if len(paths) == 1 else f"{len(paths)} files from {paths[0]} on"
         raise ValueError(f"{names} holds no ratings.")
-    return _gather(blocks)
+    return columns.result()
 
 
 def _text_blocks(path, bar):
@@ -257,20 +260,45 @@ def _text_blocks(path, bar):
         yield rest + b"\n", line
 
 
-def _gather(blocks):
-    """Concatenate (users, items, ratings) blocks, freeing each block once copied."""
-    n = sum(len(block[2]) for block in blocks)
-    out = [np.empty(n, dtype=np.result_type(*(b[j] for b in blocks), np.int32))
-           for j in range(2)]  # fmt: skip
-    out.append(np.empty(n, dtype=np.float32))
-    start = 0
-    blocks.reverse()
-    while blocks:  # pop as we go: peak memory stays near one copy of the columns
-        block = blocks.pop()
-        for column, values in zip(out, block, strict=True):
-            column[start : start + len(values)] = values
-        start += len(block[2])
-    return tuple(out)
+class _Columns:
+    """Growing (users, items, ratings) columns, sized from the text read so far.
+
+    Gathering the blocks at the end would hold every rating twice. Instead the columns
+    are allocated once the first block tells how many bytes a line takes, with 25% to
+    spare: pages never written cost no memory, and the result is a view of the filled
+    part. Should the estimate fall short, the columns grow by half (a copy).
+    """
+
+    def __init__(self, total_bytes):
+        self.total_bytes = total_bytes
+        self.arrays = None
+        self.size = 0
+        self.bytes_seen = 0
+
+    def append(self, block):
+        n = len(block[2])
+        if self.arrays is None:
+            per_byte = n / max(self.bytes_seen, 1)
+            self._allocate(int(1.25 * per_byte * self.total_bytes) + n + 1024, block)
+        elif self.size + n > len(self.arrays[2]):
+            self._allocate(int(1.5 * (self.size + n)), block)
+        for j, values in enumerate(block):
+            if j < 2 and values.dtype.itemsize > self.arrays[j].dtype.itemsize:
+                self.arrays[j] = self.arrays[j].astype(values.dtype)  # ids beyond int32
+            self.arrays[j][self.size : self.size + n] = values
+        self.size += n
+
+    def _allocate(self, capacity, block):
+        dtypes = [block[0].dtype, block[1].dtype, np.float32]
+        if self.arrays is not None:
+            dtypes = [np.result_type(a, b) for a, b in zip(self.arrays, dtypes, strict=True)]
+        arrays = [np.empty(capacity, dtype=dtype) for dtype in dtypes]
+        for old, new in zip(self.arrays or [], arrays, strict=False):
+            new[: self.size] = old[: self.size]
+        self.arrays = arrays
+
+    def result(self):
+        return tuple(array[: self.size] for array in self.arrays)
 
 
 def _narrow(ids):
