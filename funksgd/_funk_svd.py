@@ -2,11 +2,12 @@
 
 import time
 import warnings
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
@@ -15,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _sgd
 from ._blocks import BlockedRatings, choose_n_blocks
-from ._validation import check_ratings, csr_arrays
+from ._validation import Integer, check_memory, check_ratings, csr_arrays
 
 # score(): share of each row's ratings held out, and the seed that picks them. The seed is
 # fixed so every candidate of a grid search is scored on the same split.
@@ -125,17 +126,17 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Integer(1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "eta0": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Integer(1, None, closed="left")],
         "biased": ["boolean"],
         "init_std": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
-        "n_jobs": [Integral, None],
+        "n_jobs": [Integer(None, -1, closed="right"), Integer(1, None, closed="left"), None],
     }
 
     def __init__(
@@ -183,8 +184,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : FunkSVD
             The fitted estimator.
         """
-        ratings = self._check_X(X, reset=True)
-        self._fit(ratings)
+        with _unchanged_on_error(self):
+            ratings = self._check_X(X, reset=True)
+            self._fit(ratings)
         return self
 
     def fit_transform(self, X, y=None):
@@ -211,6 +213,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         n_users, n_items = X.shape
         k = self.n_components
+        check_memory(
+            (n_users + n_items) * k * (8 + dtype.itemsize),
+            f"n_components={k} for {n_users} users and {n_items} items",
+        )
         item_factors = rng.normal(0.0, self.init_std, (n_items, k)).astype(dtype)
         user_factors = rng.normal(0.0, self.init_std, (n_users, k)).astype(dtype)
         user_bias = np.zeros(n_users, dtype=dtype)
@@ -231,11 +237,16 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 n_threads, block_loss,
             )  # fmt: skip
             rmse = np.sqrt(squared_error / X.nnz)
-            if not np.isfinite(rmse) or not np.isfinite(item_factors).all():
+            if not (
+                np.isfinite(rmse)
+                and np.isfinite(item_factors).all()
+                and np.isfinite(item_bias).all()
+            ):
                 raise ValueError(
-                    f"Training diverged at epoch {epoch + 1} (the training error became "
-                    f"{rmse}): eta0={self.eta0} is too large for these ratings. Try a smaller "
-                    "eta0, or centre and scale the ratings."
+                    f"Training diverged at epoch {epoch + 1} (the training RMSE became {rmse}): "
+                    f"eta0={self.eta0} is too large for ratings from {X.data.min():.3g} to "
+                    f"{X.data.max():.3g} (or init_std={self.init_std} for the factors). Try a "
+                    "smaller eta0, or centre and scale the ratings."
                 )
             loss_curve.append(float(rmse))
             if self.verbose:
@@ -243,6 +254,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     f"epoch {epoch + 1}/{self.max_iter}: training RMSE {rmse:.4f}, "
                     f"{X.nnz / (time.perf_counter() - start) / 1e6:.1f}M ratings/s"
                 )
+        # items nobody rated were never updated: zero, not their random start, so that their
+        # predicted rating is the bias-only global_mean_ + user bias
+        item_factors[np.bincount(X.indices, minlength=n_items) == 0] = 0
         self.item_factors_ = item_factors
         self.item_bias_ = item_bias
         self.global_mean_ = global_mean
@@ -259,7 +273,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return ratings
 
     def _n_threads(self):
-        n_threads = effective_n_jobs(self.n_jobs)
+        # more threads than CPUs never helps, and thousands would fail to start
+        n_threads = min(effective_n_jobs(self.n_jobs), cpu_count())
         if n_threads > 1 and not _sgd.openmp_enabled():
             warnings.warn(
                 "funksgd was built without OpenMP support: n_jobs is ignored and "
@@ -279,17 +294,27 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if X.nnz == 0:
             return user_factors, user_bias
         max_row_length = int(np.diff(X.indptr).max())
+        n_threads = self._n_threads()
+        dim = self.n_components + 1
+        width = max(max_row_length, dim)
+        check_memory(
+            n_threads * (width + dim + 2) * dim * dtype.itemsize,
+            f"Folding in rows of up to {max_row_length} ratings with n_components="
+            f"{self.n_components} on {n_threads} threads",
+        )
         with threadpool_limits(limits=1, user_api="blas"):
             failures = _sgd.fold_in(
                 *csr_arrays(X), self.item_factors_, self.item_bias_,
                 self.global_mean_, self.alpha, self.biased, max_row_length,
-                self._n_threads(), user_factors, user_bias,
+                n_threads, user_factors, user_bias,
             )  # fmt: skip
         if failures:
             raise ValueError(
                 f"The least-squares fold-in failed for {failures} rows: the item factors "
-                "are too ill-conditioned. Increase alpha."
+                "are too ill-conditioned (increase alpha), or memory ran out."
             )
+        _check_finite(user_factors, "The folded-in user factors")
+        _check_finite(user_bias, "The folded-in user biases")
         return user_factors, user_bias
 
     def transform(self, X):
@@ -332,7 +357,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         W = _check_factors(X, self.n_components, self.item_factors_.dtype)
-        return W @ self.components_ + (self.global_mean_ + self.item_bias_)
+        self._check_output_memory(len(W))
+        return _check_finite(
+            W @ self.components_ + (self.global_mean_ + self.item_bias_), "The predicted ratings"
+        )
 
     def predict(self, X):
         """Predicted ratings of every item for each row of ``X``, after fold-in.
@@ -348,8 +376,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             ``global_mean_ + b_u + item_bias_ + W @ components_``.
         """
         check_is_fitted(self)
-        W, bias = self._fold_in(self._check_X(X, reset=False, allow_empty=True))
-        return W @ self.components_ + (self.global_mean_ + self.item_bias_) + bias[:, None]
+        X = self._check_X(X, reset=False, allow_empty=True)
+        self._check_output_memory(X.shape[0])
+        W, bias = self._fold_in(X)
+        ratings = W @ self.components_ + (self.global_mean_ + self.item_bias_) + bias[:, None]
+        return _check_finite(ratings, "The predicted ratings")
 
     def predict_ratings(self, users, items):
         """Predicted ratings for (training user, item) index pairs.
@@ -387,7 +418,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             users, items, self.user_factors_, self.item_factors_, self.user_bias_,
             self.item_bias_, self.global_mean_, self.biased, self._n_threads(), out,
         )  # fmt: skip
-        return out
+        return _check_finite(out, "The predicted ratings")
 
     def recommend(self, users=None, X=None, *, n=10, exclude_rated=True):
         """Top-``n`` items for training users (by index) or for new users (by ratings).
@@ -417,8 +448,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if users is None and X is None:
             raise ValueError("Pass users (training row indices), X (ratings), or both.")
-        if not isinstance(n, Integral) or n < 1:
+        if not isinstance(n, Integral) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}.")
+        if not isinstance(exclude_rated, (bool, np.bool_)):
+            raise TypeError(f"exclude_rated must be True or False, got {exclude_rated!r}.")
         if X is not None:
             X = self._check_X(X, reset=False, allow_empty=True)
         if users is None:
@@ -436,6 +469,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "exclude_rated=True needs X, the users' ratings (e.g. X_train[users]); "
                 "or pass exclude_rated=False."
             )
+        check_memory(len(W) * n * 16, f"recommend(n={n}) for {len(W)} users")
         return _top_n(W, bias + self.global_mean_, self, X if exclude_rated else None, n)
 
     def score(self, X, y=None):
@@ -475,6 +509,13 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         )  # fmt: skip
         return -float(np.sqrt(np.mean((pred.astype(np.float64) - held.data) ** 2)))
 
+    def _check_output_memory(self, n_rows):
+        n_items = len(self.item_factors_)
+        check_memory(
+            2 * n_rows * n_items * self.item_factors_.dtype.itemsize,
+            f"A ({n_rows}, {n_items}) matrix of predicted ratings",
+        )
+
     @property
     def components_(self):
         return self.item_factors_.T
@@ -489,6 +530,28 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
         return tags
+
+
+@contextmanager
+def _unchanged_on_error(estimator):
+    """Put back the estimator's attributes if the block fails: a failed fit loses no model."""
+    state = vars(estimator).copy()
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(state)
+        raise
+
+
+def _check_finite(values, what):
+    """Return ``values``, or raise if any overflowed to inf or NaN (huge ratings or factors)."""
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"{what} overflowed to inf or NaN in {values.dtype}: the ratings or factors are "
+            "too large. Rescale the ratings, or use dtype='float64'."
+        )
+    return values
 
 
 def _check_indices(indices, size, name):
