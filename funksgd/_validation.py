@@ -165,6 +165,22 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
         dtype of the returned ratings; None keeps float32 and makes anything else float64.
     allow_empty : bool
         Accept a matrix with no stored rating (fold-in of new rows).
+
+    Returns
+    -------
+    ratings : scipy.sparse.csr_array
+        Sorted indices, no duplicates, finite ``dtype`` data; it may share memory with
+        ``X``, which is never written to.
+
+    Raises
+    ------
+    TypeError
+        Boolean, datetime or structured dtype; non-integer index arrays.
+    ValueError
+        Strings, complex numbers, not 2-D, no rows or columns, NaN/inf among the stored
+        ratings of a sparse matrix or inf in a dense one, ratings that overflow ``dtype``,
+        duplicate entries, index arrays that are inconsistent or point outside ``X``, no
+        ratings (unless ``allow_empty``).
     """
     if not sp.issparse(X) and not hasattr(X, "dtype") and not hasattr(X, "dtypes"):
         X = np.asarray(X)  # lists: let numpy say whether they hold strings

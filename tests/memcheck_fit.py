@@ -4,10 +4,9 @@ Not a pytest module: run it under the memory checker. Exits non-zero if a result
 """
 
 import numpy as np
+from conftest import planted_ratings
 
 from funksgd import FunkSVD, train_test_split_ratings
-
-from conftest import planted_ratings
 
 _, X = planted_ratings(n_users=120, n_items=80, density=0.2)
 X_train, X_test = train_test_split_ratings(X, random_state=0)
