@@ -90,7 +90,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Training RMSE of each epoch, from the errors seen during that epoch.
     n_features_in_ : int
         Number of items seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Item names, when ``X`` was a DataFrame with string column names.
 
     See Also
@@ -118,11 +118,12 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ...               [4, np.nan, np.nan, 1],
     ...               [1, 1, np.nan, 5],
     ...               [np.nan, 1, 5, 4]])
-    >>> model = FunkSVD(n_components=2, max_iter=50, random_state=0).fit(X)
+    >>> model = FunkSVD(n_components=2, alpha=0.02, eta0=0.05, max_iter=100,
+    ...                 random_state=0).fit(X)
     >>> model.transform(X).shape
     (4, 2)
-    >>> model.predict_ratings([0], [0]).round(1)
-    array([4.4], dtype=float32)
+    >>> model.predict_ratings([0, 3, 1], [0, 2, 1]).round(1)  # two known, one missing
+    array([5. , 5. , 2.2], dtype=float32)
     """
 
     _parameter_constraints = {
