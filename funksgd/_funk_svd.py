@@ -223,6 +223,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         user_bias = np.zeros(n_users, dtype=dtype)
         item_bias = np.zeros(n_items, dtype=dtype)
         global_mean = float(X.data.mean(dtype=np.float64)) if self.biased else 0.0
+        rmse_limit = _divergence_limit(X.data, global_mean, k, self.init_std)
 
         n_blocks = choose_n_blocks(n_users, n_items, X.nnz, k, dtype.itemsize)
         blocks = BlockedRatings(X, n_blocks, rng)
@@ -239,7 +240,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )  # fmt: skip
             rmse = np.sqrt(squared_error / X.nnz)
             if not (
-                np.isfinite(rmse)
+                rmse <= rmse_limit  # False for NaN too
                 and np.isfinite(item_factors).all()
                 and np.isfinite(item_bias).all()
             ):
@@ -311,8 +312,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             )  # fmt: skip
         if failures:
             raise ValueError(
-                f"The least-squares fold-in failed for {failures} rows: the item factors "
-                "are too ill-conditioned (increase alpha), or memory ran out."
+                f"The least-squares fold-in failed for {failures} rows: the item factors are "
+                f"too large or too ill-conditioned for an exact solve in {dtype}. Training may "
+                "have diverged (try a smaller eta0, or centre and scale the ratings); else "
+                "increase alpha or use dtype='float64'."
             )
         _check_finite(user_factors, "The folded-in user factors")
         _check_finite(user_bias, "The folded-in user biases")
@@ -531,6 +534,17 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = True
         tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
         return tags
+
+
+def _divergence_limit(ratings, global_mean, n_components, init_std):
+    """A training RMSE above this means diverging, not learning.
+
+    Ten times the RMSE of always predicting the global mean (0 when unbiased) plus the
+    spread of the initial predictions, and a sliver of the rating scale for rounding.
+    """
+    centred = ratings.astype(np.float64) - global_mean
+    baseline = np.sqrt(np.mean(centred**2)) + np.sqrt(n_components) * init_std**2
+    return 10 * baseline + 1e-3 * np.abs(ratings).max() + 1e-30
 
 
 @contextmanager

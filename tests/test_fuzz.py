@@ -9,6 +9,7 @@ tries the same ones. For a longer hunt::
     FUNKSGD_FUZZ_EXAMPLES=5000 PYTHONPATH=. python tests/test_fuzz.py fuzz_invalid_matrix
 """
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -306,6 +307,205 @@ def fuzz_invalid_call(data, choice):
     refuses_clearly(bad_method_call, data, choice)
 
 
+# ------------------------------------------------- readers, ratings_to_csr, command line
+# funksgd.datasets and funksgd._cli: imported inside the properties, which are skipped
+# where they are absent.
+READER_NAMES = {"tab": "u.data", "dat": "ratings.dat", "csv": "ratings.csv",
+                "netflix": "mv_0000001.txt"}  # fmt: skip
+SEPARATORS = {"tab": "\t", "dat": "::", "csv": ",", "netflix": ","}
+odd_fields = st.sampled_from(
+    ["", " ", "nan", "inf", "-inf", "1e400", "-0", "0x10", "1_000", "३", "2**31", "9" * 30, "a"]
+)
+fields = st.one_of(st.integers(-5, 2**40).map(str), st.floats().map(repr), odd_fields)
+
+
+@st.composite
+def ratings_files(draw):
+    """(file name, bytes, format passed to the reader): mostly valid lines, some broken."""
+    fmt = draw(st.sampled_from(sorted(READER_NAMES)))
+    sep = SEPARATORS[fmt]
+    lines = []
+    for _ in range(draw(st.integers(0, 12))):
+        kind = draw(st.sampled_from(["valid", "valid", "valid", "fields", "text", "movie"]))
+        if kind == "valid":
+            n_ids = 1 if fmt == "netflix" else 2
+            ids = [str(draw(st.integers(1, 30))) for _ in range(n_ids)]
+            rating = repr(draw(st.floats(0, 5)) if draw(st.booleans()) else draw(st.integers(1, 5)))
+            lines.append(sep.join([*ids, rating] + (["881250949"] if draw(st.booleans()) else [])))
+        elif kind == "fields":
+            lines.append(sep.join(draw(st.lists(fields, max_size=5))))
+        elif kind == "text":
+            lines.append(draw(st.text(max_size=20)))
+        else:
+            lines.append(f"{draw(fields)}:")
+    if fmt == "netflix" and draw(st.booleans()):
+        lines.insert(0, f"{draw(st.integers(1, 20))}:")
+    if fmt == "csv" and draw(st.booleans()):
+        lines.insert(0, "userId,movieId,rating,timestamp")
+    text = draw(st.sampled_from(["\n", "\r\n"])).join(lines).encode("utf-8", "surrogatepass")
+    if draw(st.integers(0, 9)) == 0:
+        text += draw(st.binary(max_size=20))  # not UTF-8 at all
+    name = READER_NAMES[fmt] if draw(st.booleans()) else "ratings.txt"
+    return name, text, draw(st.sampled_from([None, fmt]))
+
+
+def _work_dir():
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="funksgd-fuzz-"))
+
+
+@given(spec=ratings_files(), seed=st.integers(0, 3))
+@fuzz_settings(150)
+def fuzz_reader(spec, seed):
+    from funksgd.datasets import load_ratings, read_ratings
+
+    name, text, fmt = spec
+    folder = _work_dir()
+    path = folder / name
+    path.write_bytes(text)
+    try:
+        users, items, ratings = read_ratings(path, format=fmt, cache=folder / "cache")
+    except (ValueError, OSError) as error:  # UnicodeDecodeError is a ValueError
+        assert len(str(error)) > 10, repr(error)
+        return
+    assert len(users) == len(items) == len(ratings) and np.isfinite(ratings).all()
+    again = read_ratings(path, format=fmt, cache=folder / "cache")  # memory-mapped, read-only
+    for got, want in zip(again, (users, items, ratings), strict=True):
+        np.testing.assert_array_equal(got, want)
+    X, mapping = load_ratings(path, format=fmt, cache=folder / "cache", duplicates="mean")
+    assert X.shape == mapping.shape and np.isfinite(X.data).all()
+    model = FunkSVD(n_components=2, max_iter=2, random_state=seed).fit(X)
+    assert np.isfinite(model.predict(X)).all()
+
+
+ids = st.one_of(
+    st.integers(-(2**63), 2**63 - 1), st.text(max_size=3), st.none(), st.floats(), st.booleans()
+)
+
+
+@given(
+    users=st.lists(ids, max_size=8),
+    items=st.lists(ids, max_size=8),
+    ratings=st.lists(st.one_of(st.floats(), st.text(max_size=2), st.none()), max_size=8),
+    duplicates=st.sampled_from(["raise", "last", "mean", "sum"]),
+)
+@fuzz_settings(200)
+def fuzz_ratings_to_csr(users, items, ratings, duplicates):
+    from funksgd.datasets import ratings_to_csr
+
+    try:
+        X, mapping = ratings_to_csr(users, items, ratings, duplicates=duplicates)
+    except (ValueError, TypeError) as error:
+        assert len(str(error)) > 10, repr(error)
+        return
+    assert X.shape == mapping.shape and np.isfinite(X.data).all() and X.nnz <= len(ratings)
+    if X.nnz:
+        assert np.isfinite(FunkSVD(n_components=2, max_iter=2).fit(X).user_factors_).all()
+
+
+_CLI_FILES = {}
+
+
+def _cli_files():
+    """A folder of good and bad inputs for the command line, made once per process."""
+    if not _CLI_FILES:
+        import io
+        from contextlib import redirect_stdout
+
+        import joblib
+        from funksgd._cli import main
+
+        folder = _work_dir()
+        rng = np.random.default_rng(0)
+        rows = [f"{u}\t{i}\t{rng.integers(1, 6)}" for u in range(1, 31) for i in range(1, 21)
+                if rng.random() < 0.4]  # fmt: skip
+        (folder / "u.data").write_text("\n".join(rows) + "\n")
+        (folder / "bad.data").write_text("1\t2\t3\nfour\tfive\n")
+        (folder / "empty.data").write_text("")
+        (folder / "junk.bin").write_bytes(bytes(rng.integers(0, 256, 200, dtype=np.uint8)))
+        joblib.dump([1, 2], folder / "list.joblib")
+        (folder / "dir").mkdir()
+        (folder / "titles.txt").write_text("1|Toy Story (1995)|01-Jan-1995\n2|GoldenEye\n")
+        with redirect_stdout(io.StringIO()):
+            argv = ["fit", folder / "u.data", "-o", folder / "model.joblib", "--no-cache"]
+            assert main([*argv, "--n-components", "2", "--max-iter", "2", "-q"]) == 0
+        _CLI_FILES["folder"] = folder
+    return _CLI_FILES["folder"]
+
+
+MODEL_OPTIONS = {
+    "--n-components": ["0", "-1", "x", "2", "3", "1000000000000"],
+    "--alpha": ["0", "-1", "nan", "inf", "x", "0.1", "0.05"],
+    "--eta0": ["0", "-1", "nan", "inf", "50", "0.01", "0.005"],
+    "--max-iter": ["0", "-1", "x", "1", "3"],
+    "--n-jobs": ["0", "1", "2", "-1", "100000", "x"],
+    "--seed": ["-1", "0", "7", "99999999999999999999", "x"],
+}
+READING_OPTIONS = {
+    "--format": ["tab", "tab", "csv", "netflix", "dat", "xml"],
+    "--cache-dir": ["cache", "cache", "u.data"],
+    "--no-cache": None,
+}
+CLI_OPTIONS = {
+    "demo": {
+        **MODEL_OPTIONS,
+        "--n-users": ["0", "-3", "x", "5", "40"],
+        "--n-items": ["0", "-3", "x", "5", "30"],
+        "--n-ratings": ["0", "-1", "x", "10", "300", "1000000000000"],
+    },
+    "fit": {**MODEL_OPTIONS, **READING_OPTIONS, "--duplicates": ["raise", "last", "mean", "x"]},
+    "evaluate": READING_OPTIONS,
+    "recommend": {
+        "-n": ["0", "-1", "x", "5", "1000000000000"],
+        "--items": ["u.data", "junk.bin", "missing.data", "titles.txt"],
+    },  # fmt: skip
+}
+RATINGS_FILES = ["u.data", "u.data", "bad.data", "empty.data", "junk.bin", "dir", "missing.data"]
+MODEL_FILES = ["model.joblib", "model.joblib", "list.joblib", "junk.bin", "u.data", "missing"]
+
+
+@given(choice=st.data())
+@fuzz_settings(100)
+def fuzz_cli(choice):
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from funksgd._cli import main
+
+    draw = choice.draw
+    folder = _cli_files()
+    commands = ["demo", "fit", "evaluate", "recommend"]
+    command = draw(st.sampled_from([*commands * 4, "nonsense", None]))
+    argv = [command] if command else []
+    if command == "demo":
+        argv += ["--n-users", "40", "--n-items", "30", "--n-ratings", "300", "--max-iter", "2"]
+    if command == "fit":
+        argv += [draw(st.sampled_from(RATINGS_FILES)), "-o", "out.joblib", "-q"]
+        argv += ["--n-components", "2", "--max-iter", "2"]
+    if command in ("evaluate", "recommend"):
+        argv.append(draw(st.sampled_from(MODEL_FILES)))
+    if command == "evaluate":
+        argv += draw(st.lists(st.sampled_from(RATINGS_FILES), min_size=1, max_size=2))
+    if command == "recommend":
+        argv.append(draw(st.sampled_from(["1", "30", "999", "x", "-1", ""])))
+    options = CLI_OPTIONS.get(command, MODEL_OPTIONS)
+    for flag in draw(st.lists(st.sampled_from(sorted(options)), max_size=3)):
+        argv += [flag] if options[flag] is None else [flag, draw(st.sampled_from(options[flag]))]
+    names = {*RATINGS_FILES, *MODEL_FILES, "out.joblib", "cache", "titles.txt"}
+    argv = [str(folder / arg) if arg in names else arg for arg in argv if arg is not None]
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            status = main(argv)
+    except SystemExit as exit:  # argparse: usage errors exit with 2, --help with 0
+        status = exit.code
+    assert status in (0, 2), f"{argv}: status {status!r}"
+    if status == 2:
+        said = out.getvalue() + err.getvalue()  # no command: the help, on stdout
+        assert "error" in said or "usage" in said, (argv, said)
+
+
 # ------------------------------------------------------------- the pytest entry points
 def run_in_child(name, examples=None):
     env = {
@@ -331,6 +531,9 @@ def run_in_child(name, examples=None):
 
 PROPERTIES = ["fuzz_valid_input", "fuzz_invalid_matrix", "fuzz_invalid_parameter",
               "fuzz_invalid_call"]  # fmt: skip
+# the readers and the command line come with funksgd.datasets
+if importlib.util.find_spec("funksgd.datasets") is not None:
+    PROPERTIES += ["fuzz_reader", "fuzz_ratings_to_csr", "fuzz_cli"]
 
 
 @pytest.mark.parametrize("name", PROPERTIES)
@@ -341,7 +544,7 @@ def test_fuzz(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PROPERTIES)
 def test_fuzz_longer(name):
-    run_in_child(name, examples=300 if name == "fuzz_valid_input" else 800)  # ~45 s in all
+    run_in_child(name, examples=300 if name in ("fuzz_valid_input", "fuzz_cli") else 800)
 
 
 if __name__ == "__main__":

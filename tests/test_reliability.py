@@ -250,6 +250,15 @@ def test_divergence_stops_with_an_error(ratings, scale, params):
         small_model(**params).fit(ratings * scale)
 
 
+def test_finite_but_exploding_training_is_divergence_too():
+    # found by fuzz_reader: two ratings, 1 and 35203; the factors grow but stay finite
+    X = sp.csr_array(([1.0, 35203.0], ([1, 0], [1, 0])), shape=(2, 2))
+    with pytest.raises(ValueError, match="diverged at epoch 3"):  # RMSE 1.25e6 > 10 x 17601
+        small_model(n_components=2, max_iter=5, dtype="float64").fit(X)
+    with pytest.raises(ValueError, match="fold-in failed .* may have diverged .* eta0"):
+        small_model(n_components=2, max_iter=2).fit(X)  # float32 cannot solve the user side
+
+
 def test_degenerate_ratings_converge(ratings):
     same = ratings.copy()
     same.data[:] = 4.0
