@@ -542,9 +542,12 @@ def _divergence_limit(ratings, global_mean, n_components, init_std):
     Ten times the RMSE of always predicting the global mean (0 when unbiased) plus the
     spread of the initial predictions, and a sliver of the rating scale for rounding.
     """
-    centred = ratings.astype(np.float64) - global_mean
-    baseline = np.sqrt(np.mean(centred**2)) + np.sqrt(n_components) * init_std**2
-    return 10 * baseline + 1e-3 * np.abs(ratings).max() + 1e-30
+    squares = 0.0
+    for start in range(0, len(ratings), 1 << 16):  # in chunks: no copy of all the ratings
+        centred = ratings[start : start + (1 << 16)].astype(np.float64) - global_mean
+        squares += centred @ centred
+    baseline = np.sqrt(squares / len(ratings)) + np.sqrt(n_components) * init_std**2
+    return 10 * baseline + 1e-3 * max(ratings.max(), -ratings.min()) + 1e-30
 
 
 @contextmanager

@@ -70,8 +70,8 @@ def _check_compressed(X):
             f"len(indices) = {len(indices)} and len(data) = {len(data)}."
         )
     used = indices[:nnz]
-    bad = np.flatnonzero((used < 0) | (used >= n_minor))
-    if len(bad):
+    if nnz and (used.min() < 0 or used.max() >= n_minor):  # min/max: no O(nnz) temporaries
+        bad = np.flatnonzero((used < 0) | (used >= n_minor))
         raise ValueError(
             f"X.indices[{bad[0]}] = {used[bad[0]]} is outside [0, {n_minor}): the matrix "
             "is corrupt."
@@ -87,8 +87,8 @@ def _check_coordinates(X):
             raise ValueError(
                 f"X's axis-{axis} coordinates have shape {index.shape} but its data {X.data.shape}."
             )
-        bad = np.flatnonzero((index < 0) | (index >= size))
-        if len(bad):
+        if len(index) and (index.min() < 0 or index.max() >= size):
+            bad = np.flatnonzero((index < 0) | (index >= size))
             raise ValueError(
                 f"X stores an entry at axis-{axis} index {index[bad[0]]}, outside its "
                 f"shape {X.shape}: the matrix is corrupt."
@@ -111,7 +111,7 @@ def _is_canonical(indptr, indices):
     when someone edits ``indices`` in place.
     """
     nnz = int(indptr[-1])
-    increasing = np.diff(indices[:nnz].astype(np.int64)) > 0
+    increasing = np.diff(indices[:nnz]) > 0  # differences of indices < 2**31 cannot overflow
     row_starts = indptr[1:-1]
     increasing[row_starts[(row_starts > 0) & (row_starts < nnz)] - 1] = True
     return bool(increasing.all())
