@@ -224,6 +224,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         item_bias = np.zeros(n_items, dtype=dtype)
         global_mean = float(X.data.mean(dtype=np.float64)) if self.biased else 0.0
         rmse_limit = _divergence_limit(X.data, global_mean, k, self.init_std)
+        # counted now: bincount's int64 copy of the indices would set the peak memory later
+        unrated = np.bincount(X.indices, minlength=n_items) == 0
 
         n_blocks = choose_n_blocks(n_users, n_items, X.nnz, k, dtype.itemsize)
         blocks = BlockedRatings(X, n_blocks, rng)
@@ -258,7 +260,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 )
         # items nobody rated were never updated: zero, not their random start, so that their
         # predicted rating is the bias-only global_mean_ + user bias
-        item_factors[np.bincount(X.indices, minlength=n_items) == 0] = 0
+        item_factors[unrated] = 0
         self.item_factors_ = item_factors
         self.item_bias_ = item_bias
         self.global_mean_ = global_mean
