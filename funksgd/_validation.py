@@ -104,22 +104,18 @@ def _check_sparse_structure(X):
         _check_coordinates(X)
 
 
-def _is_canonical(indptr, indices):
-    """Whether the indices inside each compressed row strictly increase (sorted, no repeats).
+def _is_canonical(X):
+    """Whether the indices inside each compressed row of ``X`` strictly increase.
 
-    Computed rather than read from ``has_canonical_format``, a cached flag that goes stale
-    when someone edits ``indices`` in place.
+    Asked of a fresh object over the same arrays: ``X.has_canonical_format`` is a cached
+    flag, stale once someone edits ``indices`` in place.
     """
-    nnz = int(indptr[-1])
-    increasing = np.diff(indices[:nnz]) > 0  # differences of indices < 2**31 cannot overflow
-    row_starts = indptr[1:-1]
-    increasing[row_starts[(row_starts > 0) & (row_starts < nnz)] - 1] = True
-    return bool(increasing.all())
+    return type(X)((X.data, X.indices, X.indptr), shape=X.shape, copy=False).has_canonical_format
 
 
 def _check_no_duplicates(X):
     """Raise if a (row, column) pair is stored twice: summing them would corrupt a rating."""
-    if X.format in ("csr", "csc") and _is_canonical(X.indptr, X.indices):
+    if X.format in ("csr", "csc") and _is_canonical(X):
         return
     coo = X.tocoo() if X.format != "coo" else X
     keys = coo.row.astype(np.int64) * X.shape[1] + coo.col
