@@ -58,6 +58,9 @@ def corrupt(fmt, how):
     elif how == "stale flag":  # scipy's cached "canonical" flag no longer tells the truth
         X.has_canonical_format = True
         X.indices[1] = 9
+    elif how == "stale duplicate":
+        X.has_canonical_format = True
+        X.indices[1] = X.indices[0]  # row 0 now rates item 0 twice
     elif how == "indptr order":
         X.indptr[1], X.indptr[2] = X.indptr[2], X.indptr[1]
     elif how == "indptr end":
@@ -82,6 +85,7 @@ def corrupt(fmt, how):
         ("csr", "index"),
         ("csr", "negative"),
         ("csr", "stale flag"),
+        ("csr", "stale duplicate"),
         ("csr", "indptr order"),
         ("csr", "indptr end"),
         ("csr", "indptr length"),
@@ -97,9 +101,9 @@ def test_corrupt_sparse_structure_is_refused_before_any_conversion(fmt, how, fit
     # before the fix, coo "row" and bsr "index" crashed the interpreter inside scipy's
     # conversion, and csr "stale flag" made the kernel write past the item factors
     X = corrupt(fmt, how)
-    with pytest.raises(ValueError, match="corrupt|outside|shape|length"):
+    with pytest.raises(ValueError, match="corrupt|outside|shape|length|duplicate"):
         small_model().fit(X)
-    with pytest.raises(ValueError, match="corrupt|outside|shape|length"):
+    with pytest.raises(ValueError, match="corrupt|outside|shape|length|duplicate"):
         fitted.transform(X)  # refused before the item count is even compared
 
 
