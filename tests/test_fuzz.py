@@ -9,11 +9,13 @@ tries the same ones. For a longer hunt::
     FUNKSGD_FUZZ_EXAMPLES=5000 PYTHONPATH=. python tests/test_fuzz.py fuzz_invalid_matrix
 """
 
-import importlib.util
+import io
 import os
 import signal
 import subprocess
 import sys
+import tempfile
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,8 @@ from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import NotFittedError
 
 from funksgd import FunkSVD, train_test_split_ratings
+from funksgd._cli import main as cli_main
+from funksgd.datasets import load_ratings, ratings_to_csr, read_ratings
 
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = ["dense", "csr", "csc", "coo", "lil", "dok", "bsr", "dia", "csr_matrix", "unsorted"]
@@ -308,8 +312,6 @@ def fuzz_invalid_call(data, choice):
 
 
 # ------------------------------------------------- readers, ratings_to_csr, command line
-# funksgd.datasets and funksgd._cli: imported inside the properties, which are skipped
-# where they are absent.
 READER_NAMES = {"tab": "u.data", "dat": "ratings.dat", "csv": "ratings.csv",
                 "netflix": "mv_0000001.txt"}  # fmt: skip
 SEPARATORS = {"tab": "\t", "dat": "::", "csv": ",", "netflix": ","}
@@ -349,17 +351,19 @@ def ratings_files(draw):
     return name, text, draw(st.sampled_from([None, fmt]))
 
 
-def _work_dir():
-    import tempfile
+_SCRATCH = []
 
-    return Path(tempfile.mkdtemp(prefix="funksgd-fuzz-"))
+
+def _work_dir():
+    """A fresh folder inside one temporary folder that goes when the process ends."""
+    if not _SCRATCH:
+        _SCRATCH.append(tempfile.TemporaryDirectory(prefix="funksgd-fuzz-"))
+    return Path(tempfile.mkdtemp(dir=_SCRATCH[0].name))
 
 
 @given(spec=ratings_files(), seed=st.integers(0, 3))
 @fuzz_settings(150)
 def fuzz_reader(spec, seed):
-    from funksgd.datasets import load_ratings, read_ratings
-
     name, text, fmt = spec
     folder = _work_dir()
     path = folder / name
@@ -392,8 +396,6 @@ ids = st.one_of(
 )
 @fuzz_settings(200)
 def fuzz_ratings_to_csr(users, items, ratings, duplicates):
-    from funksgd.datasets import ratings_to_csr
-
     try:
         X, mapping = ratings_to_csr(users, items, ratings, duplicates=duplicates)
     except (ValueError, TypeError) as error:
@@ -410,11 +412,7 @@ _CLI_FILES = {}
 def _cli_files():
     """A folder of good and bad inputs for the command line, made once per process."""
     if not _CLI_FILES:
-        import io
-        from contextlib import redirect_stdout
-
         import joblib
-        from funksgd._cli import main
 
         folder = _work_dir()
         rng = np.random.default_rng(0)
@@ -429,7 +427,7 @@ def _cli_files():
         (folder / "titles.txt").write_text("1|Toy Story (1995)|01-Jan-1995\n2|GoldenEye\n")
         with redirect_stdout(io.StringIO()):
             argv = ["fit", folder / "u.data", "-o", folder / "model.joblib", "--no-cache"]
-            assert main([*argv, "--n-components", "2", "--max-iter", "2", "-q"]) == 0
+            assert cli_main([*argv, "--n-components", "2", "--max-iter", "2", "-q"]) == 0
         _CLI_FILES["folder"] = folder
     return _CLI_FILES["folder"]
 
@@ -468,11 +466,6 @@ MODEL_FILES = ["model.joblib", "model.joblib", "list.joblib", "junk.bin", "u.dat
 @given(choice=st.data())
 @fuzz_settings(100)
 def fuzz_cli(choice):
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    from funksgd._cli import main
-
     draw = choice.draw
     folder = _cli_files()
     commands = ["demo", "fit", "evaluate", "recommend"]
@@ -497,7 +490,7 @@ def fuzz_cli(choice):
     out, err = io.StringIO(), io.StringIO()
     try:
         with redirect_stdout(out), redirect_stderr(err):
-            status = main(argv)
+            status = cli_main(argv)
     except SystemExit as exit:  # argparse: usage errors exit with 2, --help with 0
         status = exit.code
     assert status in (0, 2), f"{argv}: status {status!r}"
@@ -529,11 +522,15 @@ def run_in_child(name, examples=None):
     assert child.returncode == 0, f"{name} failed:\n{child.stdout}\n{child.stderr}"
 
 
-PROPERTIES = ["fuzz_valid_input", "fuzz_invalid_matrix", "fuzz_invalid_parameter",
-              "fuzz_invalid_call"]  # fmt: skip
-# the readers and the command line come with funksgd.datasets
-if importlib.util.find_spec("funksgd.datasets") is not None:
-    PROPERTIES += ["fuzz_reader", "fuzz_ratings_to_csr", "fuzz_cli"]
+PROPERTIES = [
+    "fuzz_valid_input",
+    "fuzz_invalid_matrix",
+    "fuzz_invalid_parameter",
+    "fuzz_invalid_call",
+    "fuzz_reader",
+    "fuzz_ratings_to_csr",
+    "fuzz_cli",
+]
 
 
 @pytest.mark.parametrize("name", PROPERTIES)
@@ -544,7 +541,8 @@ def test_fuzz(name):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PROPERTIES)
 def test_fuzz_longer(name):
-    run_in_child(name, examples=300 if name in ("fuzz_valid_input", "fuzz_cli") else 800)
+    examples = {"fuzz_valid_input": 200, "fuzz_cli": 200, "fuzz_invalid_parameter": 400}
+    run_in_child(name, examples=examples.get(name, 500))  # about 60 s for all seven
 
 
 if __name__ == "__main__":
