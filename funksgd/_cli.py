@@ -115,9 +115,16 @@ def _parser():
 def _add_model_options(parser, n_components):
     group = parser.add_argument_group("model")
     group.add_argument("--n-components", type=int, default=n_components)
-    group.add_argument("--alpha", type=float, default=0.05, help="L2 regularisation")
-    group.add_argument("--eta0", type=float, default=0.005, help="learning rate")
-    group.add_argument("--max-iter", type=int, default=20, help="epochs")
+    defaults = FunkSVD().get_params()
+    group.add_argument("--alpha", type=float, default=defaults["alpha"], help="L2 regularisation")
+    group.add_argument(
+        "--learning-rate",
+        choices=["adagrad", "constant", "invscaling", "adaptive"],
+        default=defaults["learning_rate"],
+        help="learning-rate schedule",
+    )
+    group.add_argument("--eta0", type=float, default=defaults["eta0"], help="initial learning rate")
+    group.add_argument("--max-iter", type=int, default=defaults["max_iter"], help="epochs")
     group.add_argument("--n-jobs", type=int, default=-1, help="threads (-1: all cores)")
     group.add_argument("--seed", type=int, default=0)
 
@@ -138,8 +145,8 @@ def _ratings_path(paths):
 
 def _model(args, verbose):
     return FunkSVD(
-        n_components=args.n_components, alpha=args.alpha, eta0=args.eta0,
-        max_iter=args.max_iter, random_state=args.seed, n_jobs=args.n_jobs, verbose=verbose,
+        n_components=args.n_components, alpha=args.alpha, learning_rate=args.learning_rate,
+        eta0=args.eta0, max_iter=args.max_iter, random_state=args.seed, n_jobs=args.n_jobs, verbose=verbose,
     )  # fmt: skip
 
 

@@ -24,7 +24,7 @@ def rmse(model, X_test):
 def test_recovers_planted_low_rank_matrix():
     _, X = planted_ratings(n_users=400, n_items=300, rank=5, density=0.3, noise=0.1)
     X_train, X_test = train_test_split_ratings(X, test_size=0.1, random_state=0)
-    model = FunkSVD(n_components=5, alpha=0.01, eta0=0.02, max_iter=60, random_state=0)
+    model = FunkSVD(n_components=5, alpha=0.01, max_iter=60, random_state=0)
     model.fit(X_train)
     assert rmse(model, X_test) < 0.15  # noise level 0.1; rating std is about 1
     assert model.loss_curve_[-1] < model.loss_curve_[0]
@@ -81,7 +81,7 @@ def test_fit_transform_equals_fit_then_transform():
 
 def test_transform_folds_in_new_users():
     truth, X = planted_ratings(n_users=300, n_items=100, rank=3, density=0.4, noise=0.05)
-    model = FunkSVD(n_components=3, alpha=0.01, eta0=0.02, max_iter=50, random_state=0)
+    model = FunkSVD(n_components=3, alpha=0.01, max_iter=50, random_state=0)
     model.fit(X[:250])
     new = X[250:]
     known, held = train_test_split_ratings(new, test_size=0.3, random_state=0)
@@ -150,7 +150,7 @@ def test_recommend_pads_when_too_few_items():
 
 def test_score_is_negative_heldout_rmse_and_deterministic():
     _, X = planted_ratings(n_users=200, n_items=100, rank=3, noise=0.1)
-    good = FunkSVD(n_components=3, alpha=0.01, eta0=0.02, max_iter=40, random_state=0).fit(X[:150])
+    good = FunkSVD(n_components=3, alpha=0.01, max_iter=40, random_state=0).fit(X[:150])
     bad = FunkSVD(n_components=3, max_iter=1, eta0=1e-4, random_state=0).fit(X[:150])
     assert good.score(X[150:]) == good.score(X[150:])
     assert -0.3 < good.score(X[150:]) < 0

@@ -11,10 +11,12 @@ tries the same ones. For a longer hunt::
 
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import warnings
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from funksgd import FunkSVD, train_test_split_ratings
 from funksgd._cli import main as cli_main
@@ -92,8 +94,16 @@ parameters = st.fixed_dictionaries(
         "random_state": st.integers(0, 2**31),
         "dtype": st.sampled_from(["float32", "float64"]),
         "n_jobs": st.sampled_from([None, 1, 2, -1]),
+        "learning_rate": st.sampled_from(["adagrad", "constant", "invscaling", "adaptive"]),
+        "algorithm": st.sampled_from(["simultaneous", "funk"]),
+        "early_stopping": st.booleans(),
+        "tol": st.sampled_from([None, 1e-4, 0.1]),
     }
 )
+# a valid matrix may still be refused, in these documented ways
+DOCUMENTED_FAILURES = "diverged|early_stopping=True needs at least 2 ratings"
+# the fitted model that wrong calls are made on: a constant rate fits any valid matrix here
+FITTED = {"n_components": 2, "max_iter": 2, "random_state": 0, "learning_rate": "constant"}
 
 
 # ------------------------------------------------------------------------ properties
@@ -103,7 +113,12 @@ def fuzz_valid_input(data, params):
     X, dense = data
     n_users, n_items = dense.shape
     k = params["n_components"]
-    model = FunkSVD(**params).fit(X)
+    warnings.simplefilter("ignore", ConvergenceWarning)  # early stopping after 1-4 epochs
+    try:
+        model = FunkSVD(**params).fit(X)
+    except ValueError as error:
+        assert re.search(DOCUMENTED_FAILURES, str(error)), repr(error)
+        return
     for name, shape in [
         ("item_factors_", (n_items, k)),
         ("user_factors_", (n_users, k)),
@@ -127,6 +142,24 @@ def fuzz_valid_input(data, params):
     if len(rows) >= 2:
         train, test = train_test_split_ratings(X, random_state=0)
         assert train.nnz + test.nnz == len(rows)
+    streamed = FunkSVD(**params)
+    try:
+        for _ in range(2):
+            streamed.partial_fit(X)
+    except ValueError as error:
+        assert re.search(DOCUMENTED_FAILURES, str(error)), repr(error)
+        return
+    assert np.isfinite(streamed.user_factors_).all() and np.isfinite(streamed.predict(X)).all()
+
+
+def assert_fits(X, **params):
+    """``X`` fits to finite predictions, or is refused in a documented way."""
+    try:
+        model = FunkSVD(n_components=2, max_iter=2, **params).fit(X)
+    except ValueError as error:
+        assert re.search(DOCUMENTED_FAILURES, str(error)), repr(error)
+        return
+    assert np.isfinite(model.predict(X)).all()
 
 
 def corrupted(X, how, draw):
@@ -207,6 +240,14 @@ BAD_PARAMETERS = [
     ("shuffle", [None, "no"]),
     ("random_state", ["seed", -1, 1.5]),
     ("verbose", [-1, "loud"]),
+    ("learning_rate", ["optimal", None, 1]),
+    ("power_t", [-1.0, np.nan, "x"]),
+    ("tol", [-1.0, np.nan, "x"]),
+    ("early_stopping", ["yes", None]),
+    ("validation_fraction", [0.0, 1.0, 1.5, np.nan]),
+    ("n_iter_no_change", [0, True, 1.5]),
+    ("algorithm", ["als", None]),
+    ("warm_start", ["yes", 2]),
 ]
 CORRUPTIONS = [
     "nan or inf in sparse data",
@@ -226,9 +267,11 @@ def bad_input_call(dense, draw):
     """(label, call) giving broken ratings to one of the entry points that take a matrix."""
     how = draw(st.sampled_from(CORRUPTIONS))
     X = corrupted(dense, how, draw)
-    model = FunkSVD(n_components=2, max_iter=2, random_state=0).fit(dense)
+    model = FunkSVD(**FITTED).fit(dense)
     calls = {
         "fit": lambda: FunkSVD(n_components=2, max_iter=2).fit(X),
+        "partial_fit": lambda: FunkSVD(n_components=2).partial_fit(X),
+        "partial_fit, fitted": lambda: model.partial_fit(X),
         "score": lambda: model.score(X),
         "train_test_split_ratings": lambda: train_test_split_ratings(X),
         "transform": lambda: model.transform(X),
@@ -236,7 +279,7 @@ def bad_input_call(dense, draw):
         "recommend": lambda: model.recommend(X=X),
     }
     # a matrix without ratings is a valid input to fold in: zero factors
-    method = draw(st.sampled_from(list(calls)[:3] if how == "no ratings" else list(calls)))
+    method = draw(st.sampled_from(list(calls)[:5] if how == "no ratings" else list(calls)))
     return f"{method}({how})", calls[method]
 
 
@@ -250,7 +293,7 @@ def bad_parameter_call(dense, draw):
 def bad_method_call(dense, draw):
     """(label, call): a wrong argument to a method of a model fitted to ``dense``."""
     n_users, n_items = dense.shape
-    model = FunkSVD(n_components=2, max_iter=2, random_state=0).fit(dense)
+    model = FunkSVD(**FITTED).fit(dense)
     out = draw(st.sampled_from(["size", -1, 2**31, -(2**63), 2**64 - 1]))
     kind = draw(st.sampled_from(["out", [0.5], [np.nan], ["0"], [[0]], [None]]))
 
@@ -269,6 +312,7 @@ def bad_method_call(dense, draw):
         "recommend X rows": lambda: model.recommend([0], X=np.ones((2, n_items))),
         "recommend nothing": lambda: model.recommend(),
         "transform items": lambda: model.transform(wrong_items),
+        "partial_fit items": lambda: model.partial_fit(wrong_items),
         "predict items": lambda: model.predict(wrong_items),
         "score items": lambda: model.score(wrong_items),
         "recommend items": lambda: model.recommend(X=wrong_items),
@@ -379,8 +423,7 @@ def fuzz_reader(spec, seed):
         np.testing.assert_array_equal(got, want)
     X, mapping = load_ratings(path, format=fmt, cache=folder / "cache", duplicates="mean")
     assert X.shape == mapping.shape and np.isfinite(X.data).all()
-    model = FunkSVD(n_components=2, max_iter=2, random_state=seed).fit(X)
-    assert np.isfinite(model.predict(X)).all()
+    assert_fits(X, random_state=seed)
 
 
 ids = st.one_of(
@@ -403,7 +446,7 @@ def fuzz_ratings_to_csr(users, items, ratings, duplicates):
         return
     assert X.shape == mapping.shape and np.isfinite(X.data).all() and X.nnz <= len(ratings)
     if X.nnz:
-        assert np.isfinite(FunkSVD(n_components=2, max_iter=2).fit(X).user_factors_).all()
+        assert_fits(X)
 
 
 _CLI_FILES = {}
