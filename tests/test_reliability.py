@@ -19,6 +19,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
 from funksgd import FunkSVD, _validation, train_test_split_ratings
+from funksgd.datasets import ratings_to_csr
 
 from .conftest import planted_ratings
 
@@ -207,6 +208,15 @@ def test_train_test_split_refuses_what_it_cannot_split():
     for test_size in (None, "0.2", True):
         with pytest.raises(TypeError, match="test_size"):
             train_test_split_ratings(X, test_size=test_size)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_ratings_to_csr_refuses_ratings_that_overflow_float32():
+    # found by fuzz_ratings_to_csr: finite in float64, inf once stored as float32
+    with pytest.raises(ValueError, match="overflow dtype float32"):
+        ratings_to_csr([0, 0], [0, 1], [1.0, 3.5e38])
+    X, _ = ratings_to_csr([0, 0], [0, 1], [1.0, 3.5e38], dtype=np.float64)
+    assert np.isfinite(X.data).all()
 
 
 def test_unfitted_estimator_says_so(ratings):
