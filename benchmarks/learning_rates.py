@@ -4,7 +4,7 @@ For every schedule and every ``eta0`` of a grid, fits ``FunkSVD`` (defaults
 otherwise, ``early_stopping=True``, ``max_iter=300``) and prints its held-out
 RMSE divided by the best RMSE any schedule reached on that data set, with the
 epochs run (``inf`` marks a fit that diverged). The data sets: MovieLens-100k
-folds u1 and u2 with ratings multiplied by 0.25, 1 and 4 (``alpha`` scaled
+folds u1 and u2 with ratings multiplied by 0.25, 1, 4 and 20 (``alpha`` scaled
 alike, so the best model is the same up to scale), a sparse power-law
 synthetic set, and a dense low-noise planted rank-5 matrix. Run from the
 repository root after building in place::
@@ -94,7 +94,7 @@ def main():
     warnings.simplefilter("ignore")  # ConvergenceWarning of the slowest rates
     sets = {
         f"MovieLens-100k x {scale}": ([movielens(args.data, f, scale) for f in (1, 2)], scale)
-        for scale in (0.25, 1, 4)
+        for scale in (0.25, 1, 4, 20)
     }
     sets["power-law synthetic"] = ([power_law()], 1)
     sets["planted rank 5"] = ([planted()], 1)

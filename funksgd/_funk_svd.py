@@ -54,9 +54,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     ----------
     n_components : int, default=100
         Number of latent factors ``k``.
-    alpha : float, default=0.05
+    alpha : float, default=0.1
         L2 regularisation applied at every update to the factors and biases
-        involved. 0.05 was chosen on MovieLens-100k: see the user guide.
+        involved. 0.1 was chosen on MovieLens-100k: see the user guide.
     learning_rate : {"adagrad", "constant", "invscaling", "adaptive"}, default="adagrad"
         The learning-rate schedule ``eta``:
 
@@ -228,7 +228,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self,
         n_components=100,
         *,
-        alpha=0.05,
+        alpha=0.1,
         learning_rate="adagrad",
         eta0=0.05,
         power_t=0.25,

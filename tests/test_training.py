@@ -369,3 +369,22 @@ def test_funk_early_stopping_per_factor(planted):
     # each factor lowers the validation error further
     assert model.best_validation_score_ == max(model.validation_scores_)
     assert model.validation_scores_[-1] > model.validation_scores_[0]
+
+
+@pytest.mark.parametrize("learning_rate", ["adagrad", "constant"])
+def test_funk_threads_do_not_matter(learning_rate):
+    # enough ratings for a 4 x 4 block grid, so two threads share the strata
+    _, X = planted_ratings(n_users=400, n_items=300, rank=3, density=0.3)
+    fits = [
+        small_model(
+            algorithm="funk",
+            learning_rate=learning_rate,
+            eta0=0.05,
+            max_iter=3,
+            n_jobs=n_jobs,
+            dtype="float32",
+        ).fit(X)  # fmt: skip
+        for n_jobs in (1, 2)
+    ]
+    np.testing.assert_array_equal(fits[0].item_factors_, fits[1].item_factors_)
+    np.testing.assert_array_equal(fits[0].user_bias_, fits[1].user_bias_)
