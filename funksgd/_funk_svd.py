@@ -3,12 +3,13 @@
 import copy
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
+from joblib import cpu_count, effective_n_jobs
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -23,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from . import _sgd
 from ._blocks import BlockedRatings, choose_n_blocks
-from ._validation import check_ratings, csr_arrays
+from ._validation import Integer, check_memory, check_ratings, csr_arrays
 
 # score(): share of each row's ratings held out, and the seed that picks them. The seed is
 # fixed so every candidate of a grid search is scored on the same split.
@@ -202,16 +203,16 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [Integer(1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", "adagrad"})],
         "eta0": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Integer(1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Integer(1, None, closed="left")],
         "algorithm": [StrOptions({"simultaneous", "funk"})],
         "biased": ["boolean"],
         "init_std": [Interval(Real, 0, None, closed="left")],
@@ -220,7 +221,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
-        "n_jobs": [Integral, None],
+        "n_jobs": [Integer(None, -1, closed="right"), Integer(1, None, closed="left"), None],
     }
 
     def __init__(
@@ -284,8 +285,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : FunkSVD
             The fitted estimator.
         """
-        ratings = self._check_X(X, reset=True)
-        self._fit(ratings)
+        with _unchanged_on_error(self):
+            ratings = self._check_X(X, reset=True)
+            self._fit(ratings)
         return self
 
     def fit_transform(self, X, y=None):
@@ -337,8 +339,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             The updated estimator.
         """
         first_call = not hasattr(self, "item_factors_")
-        ratings = self._check_X(X, reset=first_call)
-        self._fit(ratings, incremental=True)
+        with _unchanged_on_error(self):
+            ratings = self._check_X(X, reset=first_call)
+            self._fit(ratings, incremental=True)
         return self
 
     def _fit(self, X, incremental=False):
@@ -348,8 +351,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         early_stopping = self.early_stopping and not incremental
         train, valid = _holdout(X, self.validation_fraction, rng) if early_stopping else (X, None)
         n_blocks = choose_n_blocks(*X.shape, train.nnz, self.n_components, X.dtype.itemsize)
+        # counted now: bincount's int64 copy of the indices would set the peak memory later
+        unrated = np.bincount(train.indices, minlength=X.shape[1]) == 0
         blocks = BlockedRatings(train, n_blocks, rng)
-        log = _Log(max_iter=1 if incremental else self.max_iter)
+        limit = _divergence_limit(train.data, state.global_mean, self.n_components, self.init_std)
+        log = _Log(max_iter=1 if incremental else self.max_iter, rmse_limit=limit)
         if self.algorithm == "funk":
             self._train_funk(blocks, valid, state, rng, log, resume)
         else:
@@ -362,6 +368,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
+        if not (resume or incremental):
+            # items nobody rated were never updated: zero, not their random start, so that
+            # their predicted rating is the bias-only global_mean_ + user bias. Not in
+            # partial_fit: a zero user meeting a zero item would never move
+            state.item_factors[unrated] = 0
         if incremental:  # a batch holds only part of each user's ratings: no exact solve
             users = state.user_factors, state.user_bias
         else:
@@ -388,12 +399,16 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         dtype = X.dtype
         n_users, n_items = X.shape
         k = self.n_components
+        check_memory(
+            (n_users + n_items) * k * (8 + dtype.itemsize),
+            f"n_components={k} for {n_users} users and {n_items} items",
+        )
         item_factors = rng.normal(0.0, self.init_std, (n_items, k)).astype(dtype)
         user_factors = rng.normal(0.0, self.init_std, (n_users, k)).astype(dtype)
         global_mean = float(X.data.mean(dtype=np.float64)) if self.biased else 0.0
         return _State(
             user_factors, item_factors, np.zeros(n_users, dtype), np.zeros(n_items, dtype),
-            global_mean, _ScheduleState(self.eta0, _rating_scale(X)),
+            global_mean, _ScheduleState(self.eta0, _rating_scale(X, k, self.init_std)),
         )  # fmt: skip
 
     def _resumed_state(self, X):
@@ -510,7 +525,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             eta = schedule.rate(self.learning_rate, self.eta0, self.power_t)
             rmse = float(np.sqrt(run_epoch(eta) / n_ratings))
             score = validation_score() if validation_score else -rmse
-            if not (np.isfinite(score) and all(np.isfinite(v).all() for v in views)):
+            if not (
+                np.isfinite(score)
+                and rmse <= log.rmse_limit  # False for NaN too
+                and all(np.isfinite(v).all() for v in views)
+            ):
                 raise ValueError(
                     f"Training diverged at epoch {log.n_iter + 1} (the training RMSE became "
                     f"{rmse}): eta0={self.eta0} is too large for these ratings with "
@@ -556,7 +575,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return ratings
 
     def _n_threads(self):
-        n_threads = effective_n_jobs(self.n_jobs)
+        # more threads than CPUs never helps, and thousands would fail to start
+        n_threads = min(effective_n_jobs(self.n_jobs), cpu_count())
         if n_threads > 1 and not _sgd.openmp_enabled():
             warnings.warn(
                 "funksgd was built without OpenMP support: n_jobs is ignored and "
@@ -579,17 +599,29 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if X.nnz == 0:
             return user_factors, user_bias
         max_row_length = int(np.diff(X.indptr).max())
+        n_threads = self._n_threads()
+        dim = self.n_components + 1
+        width = max(max_row_length, dim)
+        check_memory(
+            n_threads * (width + dim + 2) * dim * dtype.itemsize,
+            f"Folding in rows of up to {max_row_length} ratings with n_components="
+            f"{self.n_components} on {n_threads} threads",
+        )
         with threadpool_limits(limits=1, user_api="blas"):
             failures = _sgd.fold_in(
                 *csr_arrays(X), item_factors, item_bias,
                 global_mean, self.alpha, self.biased, max_row_length,
-                self._n_threads(), user_factors, user_bias,
+                n_threads, user_factors, user_bias,
             )  # fmt: skip
         if failures:
             raise ValueError(
-                f"The least-squares fold-in failed for {failures} rows: the item factors "
-                "are too ill-conditioned. Increase alpha."
+                f"The least-squares fold-in failed for {failures} rows: the item factors are "
+                f"too large or too ill-conditioned for an exact solve in {dtype}. Training may "
+                "have diverged (try a smaller eta0, or centre and scale the ratings); else "
+                "increase alpha or use dtype='float64'."
             )
+        _check_finite(user_factors, "The folded-in user factors")
+        _check_finite(user_bias, "The folded-in user biases")
         return user_factors, user_bias
 
     def transform(self, X):
@@ -632,7 +664,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         W = _check_factors(X, self.n_components, self.item_factors_.dtype)
-        return W @ self.components_ + (self.global_mean_ + self.item_bias_)
+        self._check_output_memory(len(W))
+        return _check_finite(
+            W @ self.components_ + (self.global_mean_ + self.item_bias_), "The predicted ratings"
+        )
 
     def predict(self, X):
         """Predicted ratings of every item for each row of ``X``, after fold-in.
@@ -648,8 +683,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             ``global_mean_ + b_u + item_bias_ + W @ components_``.
         """
         check_is_fitted(self)
-        W, bias = self._fold_in(self._check_X(X, reset=False, allow_empty=True))
-        return W @ self.components_ + (self.global_mean_ + self.item_bias_) + bias[:, None]
+        X = self._check_X(X, reset=False, allow_empty=True)
+        self._check_output_memory(X.shape[0])
+        W, bias = self._fold_in(X)
+        ratings = W @ self.components_ + (self.global_mean_ + self.item_bias_) + bias[:, None]
+        return _check_finite(ratings, "The predicted ratings")
 
     def predict_ratings(self, users, items):
         """Predicted ratings for (training user, item) index pairs.
@@ -687,7 +725,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             users, items, self.user_factors_, self.item_factors_, self.user_bias_,
             self.item_bias_, self.global_mean_, self.biased, self._n_threads(), out,
         )  # fmt: skip
-        return out
+        return _check_finite(out, "The predicted ratings")
 
     def recommend(self, users=None, X=None, *, n=10, exclude_rated=True):
         """Top-``n`` items for training users (by index) or for new users (by ratings).
@@ -717,8 +755,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         if users is None and X is None:
             raise ValueError("Pass users (training row indices), X (ratings), or both.")
-        if not isinstance(n, Integral) or n < 1:
+        if not isinstance(n, Integral) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive integer, got {n!r}.")
+        if not isinstance(exclude_rated, (bool, np.bool_)):
+            raise TypeError(f"exclude_rated must be True or False, got {exclude_rated!r}.")
         if X is not None:
             X = self._check_X(X, reset=False, allow_empty=True)
         if users is None:
@@ -736,6 +776,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 "exclude_rated=True needs X, the users' ratings (e.g. X_train[users]); "
                 "or pass exclude_rated=False."
             )
+        check_memory(len(W) * n * 16, f"recommend(n={n}) for {len(W)} users")
         return _top_n(W, bias + self.global_mean_, self, X if exclude_rated else None, n)
 
     def score(self, X, y=None):
@@ -775,6 +816,13 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         )  # fmt: skip
         return -float(np.sqrt(np.mean((pred.astype(np.float64) - held.data) ** 2)))
 
+    def _check_output_memory(self, n_rows):
+        n_items = len(self.item_factors_)
+        check_memory(
+            2 * n_rows * n_items * self.item_factors_.dtype.itemsize,
+            f"A ({n_rows}, {n_items}) matrix of predicted ratings",
+        )
+
     @property
     def components_(self):
         return self.item_factors_.T
@@ -791,6 +839,42 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return tags
 
 
+def _divergence_limit(ratings, global_mean, n_components, init_std):
+    """A training RMSE above this means diverging, not learning.
+
+    Ten times the RMSE of always predicting the global mean (0 when unbiased) plus the
+    spread of the initial predictions, and a sliver of the rating scale for rounding.
+    """
+    squares = 0.0
+    for start in range(0, len(ratings), 1 << 16):  # in chunks: no copy of all the ratings
+        centred = ratings[start : start + (1 << 16)].astype(np.float64) - global_mean
+        squares += centred @ centred
+    baseline = np.sqrt(squares / len(ratings)) + np.sqrt(n_components) * init_std**2
+    return 10 * baseline + 1e-3 * max(ratings.max(), -ratings.min()) + 1e-30
+
+
+@contextmanager
+def _unchanged_on_error(estimator):
+    """Put back the estimator's attributes if the block fails: a failed fit loses no model."""
+    state = vars(estimator).copy()
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(state)
+        raise
+
+
+def _check_finite(values, what):
+    """Return ``values``, or raise if any overflowed to inf or NaN (huge ratings or factors)."""
+    if not np.isfinite(values).all():
+        raise ValueError(
+            f"{what} overflowed to inf or NaN in {values.dtype}: the ratings or factors are "
+            "too large. Rescale the ratings, or use dtype='float64'."
+        )
+    return values
+
+
 # learning_rate="adaptive" stops training once its rate falls below this, as sklearn's SGD does
 MIN_ADAPTIVE_RATE = 1e-6
 
@@ -798,7 +882,8 @@ MIN_ADAPTIVE_RATE = 1e-6
 class _ScheduleState:
     """Where the learning-rate schedule is; kept across warm starts and partial_fit calls.
 
-    ``scale`` is the standard deviation of the first fit's ratings. Like LIBMF,
+    ``scale`` is the standard deviation of the first fit's ratings (floored, see
+    ``_rating_scale``). Like LIBMF,
     learning_rate="adagrad" works in ratings divided by it, so that ``eta0``
     means the same on any rating scale: in those units each row's first rate
     is ``eta0`` and its squared gradients accumulate from 1. In the original
@@ -853,9 +938,10 @@ class _State:
 
 @dataclass
 class _Log:
-    """What the epochs of one fit record."""
+    """What the epochs of one fit need to know and record."""
 
     max_iter: int
+    rmse_limit: float  # a training RMSE above it is divergence: see _divergence_limit
     n_iter: int = 0
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
@@ -874,9 +960,15 @@ def _holdout(X, fraction, rng):
     return _select(X, ~held), valid
 
 
-def _rating_scale(X):
-    """Standard deviation of the ratings, floored as LIBMF does so constant ratings work."""
-    return max(float(X.data.std(dtype=np.float64)), 1e-4)
+def _rating_scale(X, n_components, init_std):
+    """Standard deviation of the ratings, floored so that constant ratings work.
+
+    The floor is the spread of the initial predictions (and 1e-4, as LIBMF): AdaGrad's
+    first rate is ``eta0 / scale``, which would throw small initial factors far away if
+    the ratings alone, all equal, set the scale.
+    """
+    spread = np.sqrt(n_components) * init_std**2
+    return max(float(X.data.std(dtype=np.float64)), spread, 1e-4)
 
 
 def _rmse(pred, target):

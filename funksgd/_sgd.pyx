@@ -375,21 +375,20 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
         solution = <floating*> malloc(<size_t> dim * sizeof(floating))
         for row in prange(indptr.shape[0] - 1, schedule="dynamic"):
             n_values = <int> (indptr[row + 1] - indptr[row])
-            if n_values == 0:
-                for f in range(dim):
-                    solution[f] = 0
-                info = 0
-            else:
-                info = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
-                                  &item_factors[0, 0], &item_bias[0], k, mu, reg,
-                                  biased, design, gram, target, solution)
-            if info != 0:
-                failures += 1
-                for f in range(dim):
-                    solution[f] = 0
+            info = 0
+            if n_values > 0:
+                if design == NULL or gram == NULL or target == NULL or solution == NULL:
+                    info = -1  # this thread's scratch could not be allocated
+                else:
+                    info = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
+                                      &item_factors[0, 0], &item_bias[0], k, mu, reg,
+                                      biased, design, gram, target, solution)
+                if info != 0:
+                    failures += 1
+            # rows without ratings, or whose solve failed, get zeros
             for f in range(k):
-                user_factors[row, f] = solution[f]
-            user_bias[row] = solution[k] if biased else 0
+                user_factors[row, f] = solution[f] if n_values > 0 and info == 0 else 0
+            user_bias[row] = solution[k] if biased and n_values > 0 and info == 0 else 0
         free(design)
         free(gram)
         free(target)

@@ -315,6 +315,12 @@ def ratings_to_csr(users, items, ratings, *, data=None, mapping=None, unknown="r
             _raise_duplicate(rows, cols, mapping)
         X = _build_csr(*_resolve_duplicates(rows, cols, ratings, mapping.shape, duplicates),
                        mapping.shape, dtype)  # fmt: skip
+    # finite ratings can overflow dtype; min and max find inf without an O(nnz) temporary
+    if X.nnz and not (np.isfinite(X.data.min()) and np.isfinite(X.data.max())):
+        raise ValueError(
+            f"ratings as large as {np.abs(ratings).max():.3g} overflow dtype "
+            f"{np.dtype(dtype).name}: rescale them, or pass dtype=np.float64."
+        )
     return X, mapping
 
 
