@@ -146,7 +146,8 @@ def _ratings_path(paths):
 def _model(args, verbose):
     return FunkSVD(
         n_components=args.n_components, alpha=args.alpha, learning_rate=args.learning_rate,
-        eta0=args.eta0, max_iter=args.max_iter, random_state=args.seed, n_jobs=args.n_jobs, verbose=verbose,
+        eta0=args.eta0, max_iter=args.max_iter, random_state=args.seed, n_jobs=args.n_jobs,
+        verbose=verbose,
     )  # fmt: skip
 
 
