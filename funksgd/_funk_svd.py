@@ -119,7 +119,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Seeds the initial factors and the visiting order. A fixed seed gives
         bit-identical factors, whatever ``n_jobs``.
     verbose : int, default=0
-        Print the training RMSE after each epoch when positive.
+        1 prints the training (and validation) RMSE after each epoch; 2 or
+        more shows a progress bar with them instead, when tqdm is installed.
     dtype : {"float32", "float64"}, default="float32"
         Floating type of the factors and of the arithmetic.
     n_jobs : int, default=None
@@ -520,6 +521,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         n_ratings = len(blocks.ratings)
         no_improvement = 0
         best_score, best = -np.inf, None
+        bar = _progress_bar(log.max_iter, prefix) if self.verbose > 1 else None
         for _ in range(log.max_iter):
             start = time.perf_counter()
             eta = schedule.rate(self.learning_rate, self.eta0, self.power_t)
@@ -550,18 +552,25 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 best_score = score
                 best = [v.copy() for v in views] if validation_score else None
             if self.verbose:
-                print(
+                line = (
                     f"{prefix}epoch {log.n_iter}: training RMSE {rmse:.4f}"
                     + (f", validation RMSE {-score:.4f}" if validation_score else "")
                     + f", eta {eta:.3g}, "
                     f"{n_ratings / (time.perf_counter() - start) / 1e6:.1f}M ratings/s"
                 )
+                if bar is None:
+                    print(line)
+                else:
+                    bar.set_postfix_str(line.split(": ", 1)[1], refresh=False)
+                    bar.update()
             if self.tol is not None and no_improvement >= self.n_iter_no_change:
                 if not (self.learning_rate == "adaptive" and schedule.slow_down()):
                     break
                 no_improvement = 0
         else:
             log.unstopped += 1
+        if bar is not None:
+            bar.close()
         if best is not None:
             for view, saved in zip(views, best, strict=True):
                 view[...] = saved
@@ -983,6 +992,15 @@ def _row_dots(P, Q, users, items, chunk=1 << 16):
         u, i = users[start : start + chunk], items[start : start + chunk]
         out[start : start + chunk] = np.einsum("ij,ij->i", P[u], Q[i])
     return out
+
+
+def _progress_bar(total, prefix):
+    """A tqdm bar over the epochs, or None when tqdm is not installed (lines are printed)."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=f"{prefix}epochs", unit="epoch")
 
 
 def _check_indices(indices, size, name):

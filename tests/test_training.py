@@ -388,3 +388,15 @@ def test_funk_threads_do_not_matter(learning_rate):
     ]
     np.testing.assert_array_equal(fits[0].item_factors_, fits[1].item_factors_)
     np.testing.assert_array_equal(fits[0].user_bias_, fits[1].user_bias_)
+
+
+def test_verbose_prints_epochs_and_shows_a_progress_bar(capsys):
+    _, X = planted_ratings(n_users=40, n_items=30)
+    FunkSVD(n_components=2, max_iter=3, verbose=1, random_state=0).fit(X)
+    out = capsys.readouterr().out
+    assert "epoch 1: training RMSE" in out and "epoch 3: training RMSE" in out
+    pytest.importorskip("tqdm")
+    FunkSVD(n_components=2, max_iter=3, verbose=2, random_state=0).fit(X)
+    captured = capsys.readouterr()
+    assert "epoch 1:" not in captured.out
+    assert "3/3" in captured.err and "training RMSE" in captured.err
