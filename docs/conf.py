@@ -20,5 +20,4 @@ numpydoc_xref_param_type = False
 exclude_patterns = ["_build"]
 intersphinx_mapping = {}
 html_theme = "alabaster"
-html_static_path = ["_static"]
 nitpicky = False
