@@ -16,6 +16,7 @@ to back, which the hardware streams from memory.
 import numpy as np
 
 from ._kernels import sgd as _sgd
+from ._validation import csr_arrays
 
 # The item factors of one cell should fit in a core's share of the last-level cache
 # (prefetching hides the rest). More blocks than that cost speed: each user's row is
@@ -40,6 +41,13 @@ def choose_n_blocks(n_users, n_items, n_ratings, n_components, itemsize):
     return max(1, n_blocks)
 
 
+def _inverse(order):
+    """The inverse permutation of ``order``."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order), dtype=order.dtype)
+    return inverse
+
+
 def _balanced_groups(order, counts, n_groups):
     """Assign the ids in ``order`` to ``n_groups`` contiguous groups of similar total count."""
     cumulative = np.cumsum(counts[order], dtype=np.float64)
@@ -58,8 +66,8 @@ class BlockedRatings:
     ``users[n]``, ``items[n]``, ``ratings[n]`` is the ``n``-th rating visited.
     Users and items are known by position: the user is ``row_order[users[n]]``
     and the item ``item_order[items[n]]``, so the factors SGD updates are stored
-    in those orders too (``factors[item_order]`` and back with
-    ``factors[item_position()]``). A block's users, and a block's items, are then
+    in those orders too (``factors[item_order]``, and back with
+    ``factors[item_position()]``; likewise for users). A block's users, and a block's items, are then
     contiguous in memory: each cell streams its users' rows, and two threads never
     write to the same cache line (which cost a fifth of the speed of two threads).
     ``block_ptr[c]:block_ptr[c + 1]`` are the ratings of cell ``c``, which pairs user
@@ -89,7 +97,7 @@ class BlockedRatings:
         self.items = np.empty(X.nnz, dtype=np.int32)
         self.ratings = np.empty(X.nnz, dtype=X.dtype)
         _sgd.group_by_block(
-            X.indptr, X.indices, X.data, self.row_order, self.user_block, self.item_block,
+            *csr_arrays(X), self.row_order, self.user_block, self.item_block,
             n_blocks, self.block_ptr, self.users, self.items, self.ratings,
         )  # fmt: skip
         position = self.item_position()
@@ -97,11 +105,13 @@ class BlockedRatings:
             piece = self.items[start : start + (1 << 20)]
             piece[:] = position[piece]
 
+    def user_position(self):
+        """Position of each user in ``row_order``: its row in the SGD user factors."""
+        return _inverse(self.row_order)
+
     def item_position(self):
         """Position of each item in ``item_order``: its row in the SGD item factors."""
-        position = np.empty_like(self.item_order)
-        position[self.item_order] = np.arange(len(self.item_order), dtype=np.int32)
-        return position
+        return _inverse(self.item_order)
 
     def schedule(self, rng, shuffle=True):
         """Cells for one epoch: ``schedule[s]`` lists the cells of stratum ``s``.

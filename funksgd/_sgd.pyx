@@ -180,6 +180,165 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
     return total
 
 
+cdef double _adagrad_block(const int* users, const int* items, const floating* ratings,
+                           int64 start, int64 end,
+                           floating* user_factors, floating* item_factors,
+                           floating* user_bias, floating* item_bias,
+                           floating* user_grad_sq, floating* item_grad_sq, Py_ssize_t k,
+                           floating global_mean, floating eta0, floating alpha,
+                           bint biased) noexcept nogil:
+    """Simultaneous update with one AdaGrad rate per user row and per item row (LIBMF)."""
+    cdef double loss = 0
+    cdef int64 n
+    cdef Py_ssize_t f
+    cdef int u, i
+    cdef floating err, eta_u, eta_i, gp, gq, pf, qf, sum_u, sum_i
+    cdef floating* p
+    cdef floating* q
+    for n in range(start, end):
+        u = users[n]
+        i = items[n]
+        p = user_factors + <Py_ssize_t> u * k
+        q = item_factors + <Py_ssize_t> i * k
+        err = ratings[n] - _dot(p, q, k)
+        if biased:
+            err = err - (global_mean + user_bias[u] + item_bias[i])
+        loss += <double> err * err
+        # rates from the squared gradients accumulated before this rating, as LIBMF does
+        eta_u = eta0 / sqrt(user_grad_sq[u])
+        eta_i = eta0 / sqrt(item_grad_sq[i])
+        sum_u = 0
+        sum_i = 0
+        if biased:
+            user_bias[u] += eta_u * (err - alpha * user_bias[u])
+            item_bias[i] += eta_i * (err - alpha * item_bias[i])
+        for f in range(k):
+            pf = p[f]
+            qf = q[f]
+            gp = err * qf - alpha * pf
+            gq = err * pf - alpha * qf
+            p[f] = pf + eta_u * gp
+            q[f] = qf + eta_i * gq
+            sum_u = sum_u + gp * gp
+            sum_i = sum_i + gq * gq
+        # one accumulator per row: the mean squared gradient of its factors. The bias
+        # shares the row's rate but not the sum: its large early gradients would
+        # otherwise shrink the rate before the small initial factors have grown.
+        user_grad_sq[u] += sum_u / k
+        item_grad_sq[i] += sum_i / k
+    return loss
+
+
+def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,
+                  const int64[::1] block_ptr, const int[:, ::1] schedule,
+                  floating[:, ::1] user_factors, floating[:, ::1] item_factors,
+                  floating[::1] user_bias, floating[::1] item_bias,
+                  floating[::1] user_grad_sq, floating[::1] item_grad_sq,
+                  double global_mean, double eta0, double alpha, bint biased,
+                  int n_threads, double[::1] block_loss):
+    """One epoch of :func:`sgd_epoch` with per-row AdaGrad rates; returns the squared error.
+
+    The rate of user ``u`` is ``eta0 / sqrt(user_grad_sq[u])`` (likewise for
+    items); each update adds the row's mean squared gradient to its accumulator.
+    """
+    cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
+    cdef int block
+    cdef double total = 0
+    with nogil:
+        for s in range(schedule.shape[0]):
+            for j in prange(schedule.shape[1], schedule="dynamic",
+                            num_threads=n_threads):
+                block = schedule[s, j]
+                block_loss[block] = _adagrad_block(
+                    &users[0], &items[0], &ratings[0],
+                    block_ptr[block], block_ptr[block + 1],
+                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                    &user_grad_sq[0], &item_grad_sq[0], k, <floating> global_mean,
+                    <floating> eta0, <floating> alpha, biased)
+        for b in range(block_loss.shape[0]):
+            total += block_loss[b]
+    return total
+
+
+cdef double _funk_block(const int* users, const int* items, const floating* ratings,
+                        const floating* cache, int64 start, int64 end,
+                        floating* user_factors, floating* item_factors,
+                        floating* user_bias, floating* item_bias,
+                        floating* user_grad_sq, floating* item_grad_sq,
+                        Py_ssize_t k, Py_ssize_t factor, floating global_mean,
+                        floating eta0, floating alpha, bint biased, bint train_biases,
+                        bint per_row) noexcept nogil:
+    """Funk's update of one factor over ratings[start:end]; returns their squared error."""
+    cdef double loss = 0
+    cdef int64 n
+    cdef int u, i
+    cdef floating err, eta_u = eta0, eta_i = eta0, gp, gq, pf, qf
+    cdef floating* p
+    cdef floating* q
+    for n in range(start, end):
+        u = users[n]
+        i = items[n]
+        p = user_factors + <Py_ssize_t> u * k + factor
+        q = item_factors + <Py_ssize_t> i * k + factor
+        pf = p[0]
+        qf = q[0]
+        # the earlier factors are frozen: their part of the prediction comes from the cache
+        err = ratings[n] - cache[n] - pf * qf
+        if biased:
+            err = err - (global_mean + user_bias[u] + item_bias[i])
+        loss += <double> err * err
+        if per_row:
+            eta_u = eta0 / sqrt(user_grad_sq[u])
+            eta_i = eta0 / sqrt(item_grad_sq[i])
+        if biased and train_biases:
+            user_bias[u] += eta_u * (err - alpha * user_bias[u])
+            item_bias[i] += eta_i * (err - alpha * item_bias[i])
+        gp = err * qf - alpha * pf
+        gq = err * pf - alpha * qf
+        p[0] = pf + eta_u * gp
+        q[0] = qf + eta_i * gq
+        if per_row:
+            user_grad_sq[u] += gp * gp
+            item_grad_sq[i] += gq * gq
+    return loss
+
+
+def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,
+               const floating[::1] cache, const int64[::1] block_ptr,
+               const int[:, ::1] schedule, Py_ssize_t factor,
+               floating[:, ::1] user_factors, floating[:, ::1] item_factors,
+               floating[::1] user_bias, floating[::1] item_bias,
+               floating[::1] user_grad_sq, floating[::1] item_grad_sq,
+               double global_mean, double eta0, double alpha, bint biased,
+               bint train_biases, bint per_row, int n_threads, double[::1] block_loss):
+    """One epoch of Funk's factor-at-a-time SGD on column ``factor``; returns the squared error.
+
+    ``cache[n]`` holds rating ``n``'s dot product over the factors already
+    trained; the prediction is ``cache[n] + p[u, factor] * q[i, factor]`` plus
+    the biases when ``biased``, which are updated too when ``train_biases``.
+    With ``per_row`` the rates are per-row AdaGrad rates as in
+    :func:`adagrad_epoch` (the accumulators are then read and updated), else
+    ``eta0``.
+    """
+    cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
+    cdef int block
+    cdef double total = 0
+    with nogil:
+        for s in range(schedule.shape[0]):
+            for j in prange(schedule.shape[1], schedule="dynamic",
+                            num_threads=n_threads):
+                block = schedule[s, j]
+                block_loss[block] = _funk_block(
+                    &users[0], &items[0], &ratings[0], &cache[0],
+                    block_ptr[block], block_ptr[block + 1],
+                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                    &user_grad_sq[0], &item_grad_sq[0], k, factor, <floating> global_mean,
+                    <floating> eta0, <floating> alpha, biased, train_biases, per_row)
+        for b in range(block_loss.shape[0]):
+            total += block_loss[b]
+    return total
+
+
 def group_by_block(const int64[::1] indptr, const int[::1] indices,
                    const floating[::1] data, const int[::1] row_order,
                    const int[::1] user_block, const int[::1] item_block,
@@ -344,21 +503,20 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 for j in range(indptr[row + 1], indptr[row + 2]):
                     _prefetch_row(&item_factors[indices[j], 0], k)
             n_values = <int> (indptr[row + 1] - indptr[row])
-            if n_values == 0:
-                for f in range(dim):
-                    solution[f] = 0
-                info = 0
-            else:
-                info = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
-                                  &item_factors[0, 0], &item_bias[0], k, mu, reg,
-                                  biased, design, gram, target, solution)
-            if info != 0:
-                failures += 1
-                for f in range(dim):
-                    solution[f] = 0
+            info = 0
+            if n_values > 0:
+                if design == NULL or gram == NULL or target == NULL or solution == NULL:
+                    info = -1  # this thread's scratch could not be allocated
+                else:
+                    info = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
+                                      &item_factors[0, 0], &item_bias[0], k, mu, reg,
+                                      biased, design, gram, target, solution)
+                if info != 0:
+                    failures += 1
+            # rows without ratings, or whose solve failed, get zeros
             for f in range(k):
-                user_factors[row, f] = solution[f]
-            user_bias[row] = solution[k] if biased else 0
+                user_factors[row, f] = solution[f] if n_values > 0 and info == 0 else 0
+            user_bias[row] = solution[k] if biased and n_values > 0 and info == 0 else 0
         free(design)
         free(gram)
         free(target)

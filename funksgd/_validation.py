@@ -1,13 +1,121 @@
 """Turn what users pass as a ratings matrix into one canonical CSR array, or refuse it clearly."""
 
+import os
+from numbers import Integral
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
+
+# The kernels index users and items with C ints.
+MAX_INDEX = np.iinfo(np.int32).max
+
+
+class Integer(Interval):
+    """``Interval(Integral, ...)`` that refuses bools: ``n_components=True`` is a slip, not 1."""
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def _check_dtype(X):
+    """Refuse data that are not numbers before anything converts them."""
+    dtype = getattr(X, "dtype", None)
+    if dtype is None:
+        return
+    if dtype.kind == "b":
+        raise TypeError(
+            "X has boolean dtype; funksgd expects numeric ratings. If True/False are the "
+            "ratings, convert them with X.astype(float)."
+        )
+    if dtype.kind in "USa":
+        raise ValueError(
+            f"X holds strings (dtype {dtype}), not numeric ratings: convert them to float "
+            "first, e.g. X.astype(float)."
+        )
+    if dtype.kind in "MmV":
+        raise TypeError(f"X has dtype {dtype}; funksgd expects numeric ratings.")
+
+
+def _check_compressed(X):
+    """Refuse CSR/CSC/BSR index arrays that disagree with each other or point outside X.
+
+    scipy's conversions and funksgd's kernels trust these arrays: a bad one would make
+    them read or write out of bounds instead of raising.
+    """
+    if X.format == "bsr":
+        rows, cols = X.blocksize
+        n_major, n_minor = X.shape[0] // rows, X.shape[1] // cols
+    else:
+        n_major, n_minor = X.shape if X.format == "csr" else X.shape[::-1]
+    indptr, indices, data = X.indptr, X.indices, X.data
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":
+        raise TypeError(
+            f"X's index arrays must be integers, got indptr {indptr.dtype} and indices "
+            f"{indices.dtype}."
+        )
+    if indptr.ndim != 1 or indices.ndim != 1 or len(indptr) != n_major + 1:
+        raise ValueError(
+            f"X ({X.format}, shape {X.shape}) needs a 1-D indptr of length {n_major + 1}, "
+            f"got shape {indptr.shape}."
+        )
+    nnz = int(indptr[-1])
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or nnz > min(len(indices), len(data)):
+        raise ValueError(
+            f"X.indptr is corrupt: it must start at 0, never decrease, and end at most at "
+            f"len(indices) = {len(indices)} and len(data) = {len(data)}."
+        )
+    used = indices[:nnz]
+    if nnz and (used.min() < 0 or used.max() >= n_minor):  # min/max: no O(nnz) temporaries
+        bad = np.flatnonzero((used < 0) | (used >= n_minor))
+        raise ValueError(
+            f"X.indices[{bad[0]}] = {used[bad[0]]} is outside [0, {n_minor}): the matrix "
+            "is corrupt."
+        )
+
+
+def _check_coordinates(X):
+    """Refuse COO coordinates that disagree in length or point outside X (see above)."""
+    for axis, (index, size) in enumerate(zip(X.coords, X.shape, strict=True)):
+        if index.dtype.kind not in "iu":
+            raise TypeError(f"X's coordinates must be integers, got {index.dtype}.")
+        if index.shape != X.data.shape:
+            raise ValueError(
+                f"X's axis-{axis} coordinates have shape {index.shape} but its data {X.data.shape}."
+            )
+        if len(index) and (index.min() < 0 or index.max() >= size):
+            bad = np.flatnonzero((index < 0) | (index >= size))
+            raise ValueError(
+                f"X stores an entry at axis-{axis} index {index[bad[0]]}, outside its "
+                f"shape {X.shape}: the matrix is corrupt."
+            )
+
+
+def _check_sparse_structure(X):
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (users x items), got a sparse array of shape {X.shape}.")
+    if X.format in ("csr", "csc", "bsr"):
+        _check_compressed(X)
+    elif X.format == "coo":
+        _check_coordinates(X)
+
+
+def _is_canonical(X):
+    """Whether the indices inside each compressed row of ``X`` strictly increase.
+
+    Asked of a fresh object over the same arrays: ``X.has_canonical_format`` is a cached
+    flag, stale once someone edits ``indices`` in place.
+    """
+    return type(X)((X.data, X.indices, X.indptr), shape=X.shape, copy=False).has_canonical_format
 
 
 def _check_no_duplicates(X):
     """Raise if a (row, column) pair is stored twice: summing them would corrupt a rating."""
-    if X.format in ("csr", "csc") and X.has_canonical_format:
+    if X.format in ("csr", "csc") and _is_canonical(X):
         return
     coo = X.tocoo() if X.format != "coo" else X
     keys = coo.row.astype(np.int64) * X.shape[1] + coo.col
@@ -23,7 +131,7 @@ def _check_no_duplicates(X):
 
 
 def _to_csr(X, dtype):
-    """Canonical CSR with int64 indptr, int32 indices and ``dtype`` data, explicit zeros kept."""
+    """Canonical CSR with ``dtype`` data, explicit zeros kept."""
     if sp.issparse(X):
         X = sp.csr_array(X, dtype=dtype)
         if not X.has_canonical_format:  # unsorted indices: sort a copy, never the caller's X
@@ -32,9 +140,12 @@ def _to_csr(X, dtype):
     else:
         rows, cols = np.nonzero(~np.isnan(X))
         X = sp.csr_array((X[rows, cols].astype(dtype, copy=False), (rows, cols)), shape=X.shape)
-    X.indptr = X.indptr.astype(np.int64, copy=False)
-    X.indices = X.indices.astype(np.int32, copy=False)
     return X
+
+
+def csr_arrays(X):
+    """``(indptr, indices, data)`` of CSR ``X`` as the kernels take them: int64, int32, as is."""
+    return X.indptr.astype(np.int64, copy=False), X.indices.astype(np.int32, copy=False), X.data
 
 
 def check_ratings(X, *, dtype=None, allow_empty=False):
@@ -50,12 +161,32 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
         dtype of the returned ratings; None keeps float32 and makes anything else float64.
     allow_empty : bool
         Accept a matrix with no stored rating (fold-in of new rows).
+
+    Returns
+    -------
+    ratings : scipy.sparse.csr_array
+        Sorted indices, no duplicates, finite ``dtype`` data; it may share memory with
+        ``X``, which is never written to.
+
+    Raises
+    ------
+    TypeError
+        Boolean, datetime or structured dtype; non-integer index arrays.
+    ValueError
+        Strings, complex numbers, not 2-D, no rows or columns, NaN/inf among the stored
+        ratings of a sparse matrix or inf in a dense one, ratings that overflow ``dtype``,
+        duplicate entries, index arrays that are inconsistent or point outside ``X``, no
+        ratings (unless ``allow_empty``).
     """
-    if getattr(X, "dtype", None) == np.bool_:
-        raise TypeError(
-            "X has boolean dtype; funksgd expects numeric ratings. If True/False are the "
-            "ratings, convert them with X.astype(float)."
+    if not sp.issparse(X) and not hasattr(X, "dtype") and not hasattr(X, "dtypes"):
+        X = np.asarray(X)  # lists: let numpy say whether they hold strings
+    _check_dtype(X)
+    if len(getattr(X, "shape", ())) == 2 and max(X.shape) > MAX_INDEX:
+        raise ValueError(
+            f"X has shape {X.shape}: funksgd handles at most {MAX_INDEX} rows/columns."
         )
+    if sp.issparse(X):
+        _check_sparse_structure(X)
     X = check_array(
         X,
         accept_sparse=("csr", "csc", "coo"),
@@ -70,10 +201,43 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
                 "missing rating is an absent entry: drop these entries instead."
             )
         _check_no_duplicates(X)
-    X = _to_csr(X, X.dtype if dtype is None else dtype)
-    if X.nnz == 0 and not allow_empty:
+    with np.errstate(over="ignore"):  # overflow is reported below, in words
+        ratings = _to_csr(X, X.dtype if dtype is None else dtype)
+    if not np.isfinite(ratings.data).all():
+        raise ValueError(
+            f"X holds ratings too large for {ratings.dtype} (largest magnitude "
+            f"{np.abs(X.data if sp.issparse(X) else X[~np.isnan(X)]).max():.3g}): rescale "
+            "them, or use dtype='float64'."
+        )
+    _check_compressed(ratings)  # what the kernels will read, whatever the conversion path
+    if ratings.nnz == 0 and not allow_empty:
         raise ValueError(
             f"X of shape {X.shape} holds no ratings: a sparse matrix needs stored entries "
             "and a dense one finite (non-NaN) values."
         )
-    return X
+    return ratings
+
+
+def _total_memory():
+    """Bytes of memory this process may use (physical memory or cgroup limit); None if unknown."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                total = min(total, int(f.read()))
+        except (OSError, ValueError):  # absent, or "max"
+            pass
+    return total
+
+
+def check_memory(n_bytes, what):
+    """Refuse, before allocating, ``what`` needing more than all of the machine's memory."""
+    total = _total_memory()
+    if total is not None and n_bytes > total:
+        raise ValueError(
+            f"{what} would need {n_bytes / 2**30:.3g} GiB, more than the "
+            f"{total / 2**30:.3g} GiB of memory of this machine."
+        )

@@ -1,5 +1,7 @@
 """Splitting the ratings of one matrix for held-out evaluation."""
 
+from numbers import Integral, Real
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
@@ -58,7 +60,11 @@ def train_test_split_ratings(X, test_size=0.2, *, random_state=None):
 
 
 def _n_test(test_size, n_ratings):
-    if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
+    if n_ratings < 2:
+        raise ValueError(f"X holds {n_ratings} rating: splitting needs at least 2.")
+    if isinstance(test_size, (bool, np.bool_)) or not isinstance(test_size, Real):
+        raise TypeError(f"test_size must be a fraction or a count, got {test_size!r}.")
+    if isinstance(test_size, Integral):
         if not 0 < test_size < n_ratings:
             raise ValueError(
                 f"test_size={test_size} ratings must be between 1 and {n_ratings - 1}."

@@ -1,15 +1,20 @@
-"""The compiled kernels against slow NumPy references, and their thread-count invariance."""
+"""The compiled kernels against slow, obviously correct NumPy references.
+
+Each kernel test runs on both builds of the loops this machine can run (the portable
+one and the AVX2 one, see funksgd/_kernels.py), and the threaded ones check that the
+result does not depend on the number of threads.
+"""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import planted_ratings
 
 from funksgd import FunkSVD, _kernels
 from funksgd._blocks import BlockedRatings
-from funksgd._validation import check_ratings
+from funksgd._validation import check_ratings, csr_arrays
 
-# both builds of the loops, where this machine has them (see funksgd/_kernels.py)
+from .conftest import planted_ratings
+
 KERNELS = [_kernels.generic]
 if _kernels.avx2 is not None and _kernels.generic.cpu_has_avx2_fma():
     KERNELS.append(_kernels.avx2)
@@ -17,97 +22,118 @@ each_kernel = pytest.mark.parametrize("kernel", KERNELS, ids=lambda kernel: kern
 needs_openmp = pytest.mark.skipif(
     not _kernels.sgd.openmp_enabled(), reason="built without OpenMP: one thread only"
 )
-TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-13)}
 
 
-def _problem(dtype, n_users=40, n_items=30, k=6, n_blocks=3, density=0.4, seed=0):
-    """Blocked ratings and random factors of a small problem."""
-    _, X = planted_ratings(n_users, n_items, rank=3, density=density, seed=seed)
-    X = check_ratings(X, dtype=dtype)
-    rng = np.random.RandomState(seed)
-    blocks = BlockedRatings(X, n_blocks, rng)
-    user_factors = rng.normal(0, 0.3, (n_users, k)).astype(dtype)
-    item_factors = rng.normal(0, 0.3, (n_items, k)).astype(dtype)
-    user_bias = rng.normal(0, 0.1, n_users).astype(dtype)
-    item_bias = rng.normal(0, 0.1, n_items).astype(dtype)
-    return X, blocks, rng, [user_factors, item_factors, user_bias, item_bias]
-
-
-def _epoch(kernel, blocks, schedule, factors, mean, eta0, alpha, biased, n_threads):
-    """The compiled epoch; returns its summed squared error."""
-    block_loss = np.zeros(blocks.n_blocks**2)
-    return kernel.sgd_epoch(
-        blocks.users, blocks.items, blocks.ratings, blocks.block_ptr, schedule, *factors,
-        mean, eta0, alpha, biased, n_threads, block_loss,
-    )  # fmt: skip
-
-
-def _reference_epoch(blocks, schedule, factors, mean, eta0, alpha, biased):
-    """One epoch rating by rating, in the kernel's order, with NumPy scalars of its dtype."""
-    user_factors, item_factors, user_bias, item_bias = factors
-    dtype = user_factors.dtype.type
-    eta0, mean, shrink = dtype(eta0), dtype(mean), dtype(1) - dtype(eta0) * dtype(alpha)
-    squared_error = 0.0
+def reference_epoch(blocks, schedule, P, Q, bu, bi, mu, eta0, alpha, biased):
+    """One epoch in plain Python, visiting the cells in schedule order; returns squared error."""
+    loss = 0.0
     for cell in schedule.ravel():
         for n in range(blocks.block_ptr[cell], blocks.block_ptr[cell + 1]):
-            u, i = blocks.users[n], blocks.items[n]
-            p, q = user_factors[u].copy(), item_factors[i].copy()
-            err = blocks.ratings[n] - p @ q
-            if biased:
-                err -= mean + user_bias[u] + item_bias[i]
-            squared_error += float(err) ** 2
+            u, i, r = blocks.users[n], blocks.items[n], blocks.ratings[n]
+            pred = P[u] @ Q[i] + (mu + bu[u] + bi[i] if biased else 0.0)
+            err = r - pred
+            loss += err * err
             e = eta0 * err
             if biased:
-                user_bias[u] = shrink * user_bias[u] + e
-                item_bias[i] = shrink * item_bias[i] + e
-            user_factors[u] = shrink * p + e * q
-            item_factors[i] = shrink * q + e * p
-    return squared_error
+                bu[u] += e - eta0 * alpha * bu[u]
+                bi[i] += e - eta0 * alpha * bi[i]
+            P[u], Q[i] = P[u] + e * Q[i] - eta0 * alpha * P[u], Q[i] + e * P[u] - eta0 * alpha * Q[i]
+    return loss
 
 
 @each_kernel
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("biased", [True, False])
-def test_sgd_epoch_matches_numpy_reference(kernel, dtype, biased):
-    X, blocks, rng, factors = _problem(dtype)
-    expected = [f.copy() for f in factors]
-    mean = float(X.data.mean())
-    for _ in range(2):
-        schedule = blocks.schedule(rng)
-        loss = _epoch(kernel, blocks, schedule, factors, mean, 0.05, 0.1, biased, 1)
-        expected_loss = _reference_epoch(blocks, schedule, expected, mean, 0.05, 0.1, biased)
-        np.testing.assert_allclose(loss, expected_loss, rtol=1e-5 if dtype == np.float32 else 1e-12)
-    for got, want in zip(factors, expected, strict=True):
-        np.testing.assert_allclose(got, want, **TOLERANCE[dtype])
-    # the updates did something, and the biases only move when modelled
-    assert not np.allclose(factors[1], _problem(dtype)[3][1])
-    assert np.array_equal(factors[3], _problem(dtype)[3][3]) != biased
+@pytest.mark.parametrize("n_blocks", [1, 3])
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_sgd_epoch_matches_reference(kernel, biased, n_blocks, dtype, rtol):
+    _, X = planted_ratings(n_users=40, n_items=30, density=0.3)
+    X = X.astype(dtype)
+    rng = np.random.RandomState(0)
+    blocks = BlockedRatings(X, n_blocks, rng)
+    schedule = blocks.schedule(rng)
+    P = rng.normal(0, 0.1, (40, 4)).astype(dtype)
+    Q = rng.normal(0, 0.1, (30, 4)).astype(dtype)
+    bu, bi = np.zeros(40, dtype), np.zeros(30, dtype)
+    mu = float(X.data.mean()) if biased else 0.0
+    expected = [a.astype(np.float64) for a in (P, Q, bu, bi)]
+    expected_loss = reference_epoch(blocks, schedule, *expected, mu, 0.05, 0.1, biased)
+    loss = kernel.sgd_epoch(
+        blocks.users, blocks.items, blocks.ratings, blocks.block_ptr, schedule,
+        P, Q, bu, bi, mu, 0.05, 0.1, biased, 1, np.zeros(n_blocks**2),
+    )  # fmt: skip
+    for got, want in zip((P, Q, bu, bi), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+    assert loss == pytest.approx(expected_loss, rel=rtol)
+
+
+def test_blocks_hold_every_rating_once():
+    _, X = planted_ratings(n_users=50, n_items=40, density=0.4)
+    blocks = BlockedRatings(X, 4, np.random.RandomState(1))
+    # users and items are positions in the blocks' orders: map them back to ids
+    users, items = blocks.row_order[blocks.users], blocks.item_order[blocks.items]
+    got = sp.csr_array((blocks.ratings, (users, items)), shape=X.shape)
+    assert got.nnz == X.nnz
+    assert (got != X).nnz == 0
+    # inside a cell, one user's ratings are adjacent: users change at most once per user
+    for cell in range(16):
+        users = blocks.users[blocks.block_ptr[cell] : blocks.block_ptr[cell + 1]]
+        changes = np.count_nonzero(np.diff(users)) + (len(users) > 0)
+        assert changes == len(np.unique(users))
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_schedule_strata_are_independent_and_cover_every_cell(shuffle):
+    _, X = planted_ratings(n_users=50, n_items=40, density=0.4)
+    n = 5
+    blocks = BlockedRatings(X, n, np.random.RandomState(0))
+    schedule = blocks.schedule(np.random.RandomState(3), shuffle=shuffle)
+    assert schedule.shape == (n, n)
+    assert sorted(schedule.ravel()) == list(range(n * n))
+    for stratum in schedule:
+        assert len(set(stratum // n)) == n  # no two cells share a user block
+        assert len(set(stratum % n)) == n  # nor an item block
+
+
+def _threaded_epochs(kernel, epoch, dtype, n_threads):
+    """Three epochs of ``epoch`` ("sgd" or "adagrad") on 200k ratings; losses and arrays."""
+    # 100k ratings per stratum: enough for the kernels to use every thread asked for
+    _, X = planted_ratings(2000, 1000, rank=3, density=0.1)
+    X = check_ratings(X, dtype=dtype)
+    rng = np.random.RandomState(0)
+    blocks = BlockedRatings(X, 2, rng)
+    arrays = [rng.normal(0, 0.3, shape).astype(dtype) for shape in ((2000, 6), (1000, 6))]
+    arrays += [np.zeros(2000, dtype), np.zeros(1000, dtype)]
+    if epoch == "adagrad":
+        arrays += [np.ones(2000, dtype), np.ones(1000, dtype)]
+    run = kernel.adagrad_epoch if epoch == "adagrad" else kernel.sgd_epoch
+    losses = [
+        run(blocks.users, blocks.items, blocks.ratings, blocks.block_ptr, blocks.schedule(rng),
+            *arrays, 3.0, 0.02, 0.05, True, n_threads, np.zeros(4))  # fmt: skip
+        for _ in range(3)
+    ]
+    return losses, arrays
 
 
 @needs_openmp
 @each_kernel
+@pytest.mark.parametrize("epoch", ["sgd", "adagrad"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sgd_epoch_identical_for_any_thread_count(kernel, dtype):
-    results = []
-    for n_threads in (1, 2, 3):
-        # 100k ratings per stratum: enough for the kernel to use every thread asked for
-        X, blocks, rng, factors = _problem(dtype, 2000, 1000, n_blocks=2, density=0.1)
-        losses = [
-            _epoch(kernel, blocks, blocks.schedule(rng), factors, 3.0, 0.02, 0.05, True, n_threads)
-            for _ in range(3)
-        ]
-        results.append((losses, factors))
-    for losses, factors in results[1:]:
-        assert losses == results[0][0]
-        for got, want in zip(factors, results[0][1], strict=True):
+def test_epochs_identical_for_any_thread_count(kernel, epoch, dtype):
+    losses, arrays = _threaded_epochs(kernel, epoch, dtype, 1)
+    for n_threads in (2, 3):
+        other_losses, other_arrays = _threaded_epochs(kernel, epoch, dtype, n_threads)
+        assert other_losses == losses
+        for got, want in zip(other_arrays, arrays, strict=True):
             np.testing.assert_array_equal(got, want)
 
 
 @needs_openmp
-def test_fit_identical_for_n_jobs_1_and_2():
+@pytest.mark.parametrize("learning_rate", ["adagrad", "constant"])
+def test_fit_identical_for_n_jobs_1_and_2(learning_rate):
     _, X = planted_ratings(2000, 1000, density=0.1)  # 4x4 blocks, 50k ratings per stratum
     models = [
-        FunkSVD(n_components=8, max_iter=3, random_state=0, n_jobs=n_jobs).fit(X)
+        FunkSVD(n_components=8, max_iter=3, learning_rate=learning_rate, eta0=0.01,
+                random_state=0, n_jobs=n_jobs).fit(X)  # fmt: skip
         for n_jobs in (1, 2)
     ]
     for name in ("item_factors_", "user_factors_", "user_bias_", "item_bias_"):
@@ -115,29 +141,43 @@ def test_fit_identical_for_n_jobs_1_and_2():
     assert models[0].loss_curve_ == models[1].loss_curve_
 
 
-def _reference_fold_in(X, item_factors, item_bias, mean, alpha, biased):
-    """Ridge regression per row, in float64: min |A x - b|^2 + alpha * n_ratings * |x|^2."""
-    k = item_factors.shape[1]
-    rows = np.zeros((X.shape[0], k + biased))
+def reference_fold_in(X, Q, bi, mu, alpha, biased):
+    """Ridge solution per row by numpy.linalg.solve."""
+    k = Q.shape[1]
+    P, bu = np.zeros((X.shape[0], k)), np.zeros(X.shape[0])
     for row in range(X.shape[0]):
         cols = X.indices[X.indptr[row] : X.indptr[row + 1]]
         if len(cols) == 0:
             continue
-        A = item_factors[cols].astype(np.float64)
-        b = X.data[X.indptr[row] : X.indptr[row + 1]].astype(np.float64)
-        if biased:
-            A = np.hstack([A, np.ones((len(cols), 1))])
-            b = b - mean - item_bias[cols]
-        penalty = alpha * len(cols) * np.eye(A.shape[1])
-        rows[row] = np.linalg.solve(A.T @ A + penalty, A.T @ b)
-    return rows[:, :k], rows[:, k] if biased else np.zeros(X.shape[0])
+        y = X.data[X.indptr[row] : X.indptr[row + 1]] - (mu + bi[cols] if biased else 0)
+        A = np.hstack([Q[cols], np.ones((len(cols), 1))]) if biased else Q[cols]
+        x = np.linalg.solve(A.T @ A + alpha * len(cols) * np.eye(A.shape[1]), A.T @ y)
+        P[row] = x[:k]
+        bu[row] = x[k] if biased else 0
+    return P, bu
+
+
+@each_kernel
+@pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fold_in_matches_reference(kernel, biased, n_threads):
+    _, X = planted_ratings(n_users=30, n_items=20, density=0.3)
+    X = sp.vstack([X, sp.csr_array((1, 20))]).tocsr()  # a row without ratings
+    rng = np.random.RandomState(0)
+    Q, bi = rng.normal(0, 0.5, (20, 6)), rng.normal(0, 0.3, 20)
+    P, bu = np.full((31, 6), np.nan), np.full(31, np.nan)
+    failures = kernel.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.05, biased, 20, n_threads, P, bu)
+    assert failures == 0
+    want_P, want_bu = reference_fold_in(X, Q, bi, 3.0, 0.05, biased)
+    np.testing.assert_allclose(P, want_P, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(bu, want_bu, rtol=1e-9, atol=1e-12)
 
 
 @each_kernel
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("biased", [True, False])
-def test_fold_in_matches_ridge_reference(kernel, dtype, biased):
-    # rows with fewer ratings than factors take the dual solve, the others the primal one
+def test_fold_in_dual_and_primal_solves_match_reference(kernel, dtype, biased):
+    # rows with fewer ratings than unknowns take the dual solve, the others the primal one
     rng = np.random.default_rng(0)
     n_rows, n_items, k = 12, 40, 10
     counts = [0, 1, 2, 5, 9, 10, 11, 12, 20, 39, 40, 3]
@@ -145,17 +185,27 @@ def test_fold_in_matches_ridge_reference(kernel, dtype, biased):
     cols = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
     values = rng.integers(1, 6, len(rows)).astype(dtype)
     X = check_ratings(sp.csr_array((values, (rows, cols)), shape=(n_rows, n_items)), dtype=dtype)
-    item_factors = rng.normal(0, 0.5, (n_items, k)).astype(dtype)
-    item_bias = rng.normal(0, 0.2, n_items).astype(dtype)
-    expected = _reference_fold_in(X, item_factors, item_bias, 3.0, 0.05, biased)
+    Q = rng.normal(0, 0.5, (n_items, k)).astype(dtype)
+    bi = rng.normal(0, 0.2, n_items).astype(dtype)
+    want_P, want_bu = reference_fold_in(X, Q, bi, 3.0, 0.05, biased)
+    tolerance = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-9)
     for n_threads in (1, 2):
-        user_factors = np.full((n_rows, k), np.nan, dtype=dtype)
-        user_bias = np.full(n_rows, np.nan, dtype=dtype)
-        failures = kernel.fold_in(
-            X.indptr, X.indices, X.data, item_factors, item_bias, 3.0, 0.05, biased,
-            max(counts), n_threads, user_factors, user_bias,
-        )  # fmt: skip
+        P, bu = np.full((n_rows, k), np.nan, dtype=dtype), np.full(n_rows, np.nan, dtype=dtype)
+        failures = kernel.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.05, biased, max(counts),
+                                  n_threads, P, bu)  # fmt: skip
         assert failures == 0
-        tolerance = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-9)
-        np.testing.assert_allclose(user_factors, expected[0], **tolerance)
-        np.testing.assert_allclose(user_bias, expected[1], **tolerance)
+        np.testing.assert_allclose(P, want_P, **tolerance)
+        np.testing.assert_allclose(bu, want_bu, **tolerance)
+
+
+@each_kernel
+def test_predict_pairs_matches_reference(kernel):
+    rng = np.random.RandomState(0)
+    P, Q = rng.normal(size=(7, 3)), rng.normal(size=(5, 3))
+    bu, bi = rng.normal(size=7), rng.normal(size=5)
+    users = rng.randint(0, 7, 50).astype(np.int32)
+    items = rng.randint(0, 5, 50).astype(np.int32)
+    out = np.empty(50)
+    kernel.predict_pairs(users, items, P, Q, bu, bi, 3.5, True, 2, out)
+    want = 3.5 + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items])
+    np.testing.assert_allclose(out, want, rtol=1e-12)

@@ -1,0 +1,347 @@
+"""The ``funksgd`` command: demo, fit, evaluate, recommend, bench.
+
+Every failure the user can fix (a missing file, a wrong format, an unknown user id)
+ends with a one-line message on stderr and exit status 2, without a traceback.
+"""
+
+import argparse
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import FunkSVD, __version__, train_test_split_ratings
+from .datasets import (
+    FORMATS,
+    load_ratings,
+    make_ratings,
+    ratings_to_csr,
+    read_item_titles,
+    read_ratings,
+)
+
+# Regularisation of the bias-only baseline: Surprise's BaselineOnly defaults (ALS).
+_BASELINE_REG_ITEMS = 10.0
+_BASELINE_REG_USERS = 15.0
+_BASELINE_ITERATIONS = 10
+# 'funksgd bench' runs this script of a source checkout.
+_BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
+
+
+def main(argv=None):
+    """Run the ``funksgd`` command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Arguments after the program name; None reads ``sys.argv[1:]``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 2 on a usage error or a problem with the input files.
+    """
+    argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
+    parser = _parser()
+    if argv[:1] == ["bench"]:  # what follows belongs to the benchmark script, --help included
+        args = argparse.Namespace(command="bench", bench_args=argv[1:], run=_bench)
+    else:
+        args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args) or 0
+    except (OSError, ValueError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"funksgd {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="funksgd",
+        description="Funk-SVD matrix factorization of ratings by SGD.",
+    )
+    parser.add_argument("--version", action="version", version=f"funksgd {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="fit generated ratings and report")
+    demo.add_argument("--n-users", type=int, default=6000)
+    demo.add_argument("--n-items", type=int, default=3000)
+    demo.add_argument("--n-ratings", type=int, default=400_000)
+    _add_model_options(demo, n_components=20)
+    demo.set_defaults(run=_demo)
+
+    fit = commands.add_parser("fit", help="fit a model to a ratings file and save it")
+    fit.add_argument("ratings", nargs="+", type=Path, help="ratings file(s) or folder")
+    fit.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
+    _add_reading_options(fit)
+    fit.add_argument(
+        "--duplicates",
+        choices=["raise", "last", "mean"],
+        default="raise",
+        help="a (user, item) pair rated twice: refuse, keep the last, or average",
+    )
+    _add_model_options(fit, n_components=100)
+    fit.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    fit.set_defaults(run=_fit)
+
+    evaluate = commands.add_parser("evaluate", help="RMSE and MAE of a model on a ratings file")
+    evaluate.add_argument("model", type=Path, help="model file written by 'funksgd fit'")
+    evaluate.add_argument("ratings", nargs="+", type=Path, help="held-out ratings file(s)")
+    _add_reading_options(evaluate)
+    evaluate.set_defaults(run=_evaluate)
+
+    recommend = commands.add_parser("recommend", help="top-n items for a user id")
+    recommend.add_argument("model", type=Path, help="model file written by 'funksgd fit'")
+    recommend.add_argument("user", help="user id, as in the ratings file")
+    recommend.add_argument("-n", type=int, default=10, help="number of items (default 10)")
+    recommend.add_argument(
+        "--items",
+        type=Path,
+        help="titles: MovieLens u.item, movies.dat or movies.csv, or Netflix movie_titles.txt",
+    )
+    recommend.set_defaults(run=_recommend)
+
+    # Only listed here: main() hands the arguments after 'bench' to the script untouched.
+    commands.add_parser("bench", help="side-by-side benchmark (source checkout only)")
+    return parser
+
+
+def _add_model_options(parser, n_components):
+    group = parser.add_argument_group("model")
+    group.add_argument("--n-components", type=int, default=n_components)
+    defaults = FunkSVD().get_params()
+    group.add_argument("--alpha", type=float, default=defaults["alpha"], help="L2 regularisation")
+    group.add_argument(
+        "--learning-rate",
+        choices=["adagrad", "constant", "invscaling", "adaptive"],
+        default=defaults["learning_rate"],
+        help="learning-rate schedule",
+    )
+    group.add_argument("--eta0", type=float, default=defaults["eta0"], help="initial learning rate")
+    group.add_argument("--max-iter", type=int, default=defaults["max_iter"], help="epochs")
+    group.add_argument("--n-jobs", type=int, default=-1, help="threads (-1: all cores)")
+    group.add_argument("--seed", type=int, default=0)
+
+
+def _add_reading_options(parser):
+    parser.add_argument("--format", choices=sorted(FORMATS), help="default: from the file name")
+    parser.add_argument("--cache-dir", type=Path, help="where parsed files are cached")
+    parser.add_argument("--no-cache", action="store_true", help="do not cache parsed files")
+
+
+def _cache(args):
+    return False if args.no_cache else (args.cache_dir or True)
+
+
+def _ratings_path(paths):
+    return paths[0] if len(paths) == 1 else paths
+
+
+def _model(args, verbose):
+    return FunkSVD(
+        n_components=args.n_components, alpha=args.alpha, learning_rate=args.learning_rate,
+        eta0=args.eta0, max_iter=args.max_iter, random_state=args.seed, n_jobs=args.n_jobs,
+        verbose=verbose,
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- commands
+def _demo(args):
+    start = time.perf_counter()
+    X, truth = make_ratings(
+        args.n_users, args.n_items, args.n_ratings, return_factors=True, random_state=args.seed
+    )
+    counts = np.diff(X.indptr)
+    print(
+        f"Generated {X.nnz:,} ratings (1-5 stars) of {X.shape[0]:,} users x {X.shape[1]:,} "
+        f"items in {time.perf_counter() - start:.1f} s: a long tail, the median user rated "
+        f"{int(np.median(counts))} items and the most active {counts.max():,}."
+    )
+    X_train, X_test = train_test_split_ratings(X, test_size=0.2, random_state=args.seed)
+    print(f"Training on {X_train.nnz:,} ratings, {X_test.nnz:,} held out.\n")
+    model, seconds = _timed_fit(_model(args, verbose=1), X_train)
+    print(
+        f"\n{args.max_iter} epochs in {seconds:.2f} s: "
+        f"{X_train.nnz * args.max_iter / seconds / 1e6:.1f}M ratings/s including the final "
+        "exact solve for the users.\n"
+    )
+    test = X_test.tocoo()
+    baseline = _fit_baseline(X_train)
+    _print_scores(
+        test.data,
+        {
+            "FunkSVD": model.predict_ratings(test.row, test.col),
+            "bias only (baseline)": _predict_baseline(baseline, test.row, test.col),
+        },
+    )
+    users = np.argsort(counts, kind="stable")[len(counts) // 2 :: len(counts) // 6][:3]
+    items, _ = model.recommend(users=users, X=X_train[users], n=5)
+    print("\nTop 5 unrated items for three users, and their rank by the noiseless ratings:")
+    for user, row in zip(users, items, strict=True):
+        true = truth.item_factors @ truth.user_factors[user] + truth.item_bias
+        true[X_train[[user]].indices] = -np.inf  # rank among the user's unrated items
+        rank = np.argsort(np.argsort(-true, kind="stable"))[row] + 1
+        print(
+            f"  user {user} ({counts[user]} ratings): items {', '.join(map(str, row))}: "
+            f"true ranks {', '.join(map(str, rank))} of {np.isfinite(true).sum():,}"
+        )
+
+
+def _fit(args):
+    start = time.perf_counter()
+    X, mapping = load_ratings(
+        _ratings_path(args.ratings), format=args.format, cache=_cache(args),
+        progress=not args.quiet, duplicates=args.duplicates,
+    )  # fmt: skip
+    if not args.quiet:
+        print(
+            f"Read {X.nnz:,} ratings of {X.shape[0]:,} users x {X.shape[1]:,} items in "
+            f"{time.perf_counter() - start:.1f} s."
+        )
+    model, seconds = _timed_fit(_model(args, verbose=0 if args.quiet else 1), X)
+    bundle = {
+        "funksgd_version": __version__,
+        "model": model,
+        "mapping": mapping,
+        "baseline": _fit_baseline(X),
+        "rated": (X.indptr, X.indices),  # so that recommend can leave rated items out
+        "source": [str(p) for p in args.ratings],
+    }
+    import joblib
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(bundle, args.output)
+    if not args.quiet:
+        print(
+            f"Fitted in {seconds:.1f} s ({X.nnz * args.max_iter / seconds / 1e6:.1f}M ratings/s); "
+            f"saved {args.output} ({args.output.stat().st_size / 1e6:.1f} MB)."
+        )
+
+
+def _evaluate(args):
+    bundle = _load_bundle(args.model)
+    users, items, ratings = read_ratings(
+        _ratings_path(args.ratings), format=args.format, cache=_cache(args)
+    )
+    X, _ = ratings_to_csr(users, items, ratings, mapping=bundle["mapping"], unknown="drop")
+    n_cold = len(ratings) - X.nnz
+    print(f"{len(ratings):,} ratings; {X.nnz:,} scored", end="")
+    if n_cold:
+        print(f", {n_cold:,} skipped (user or item not seen in training)", end="")
+    print(".")
+    if X.nnz == 0:
+        raise ValueError("no rating in the file is of a user and an item seen in training.")
+    test = X.tocoo()
+    _print_scores(
+        test.data,
+        {
+            "FunkSVD": bundle["model"].predict_ratings(test.row, test.col),
+            "bias only (baseline)": _predict_baseline(bundle["baseline"], test.row, test.col),
+        },
+    )
+
+
+def _recommend(args):
+    bundle = _load_bundle(args.model)
+    mapping, model = bundle["mapping"], bundle["model"]
+    titles = read_item_titles(args.items) if args.items is not None else {}
+    user = _parse_id(args.user, mapping.user_ids)
+    row = mapping.user_index([user])
+    indptr, indices = bundle["rated"]
+    rated = indices[indptr[row[0]] : indptr[row[0] + 1]]
+    X_user = sp.csr_array(
+        (np.ones(len(rated)), rated, [0, len(rated)]), shape=(1, mapping.shape[1])
+    )
+    items, scores = model.recommend(users=row, X=X_user, n=args.n)
+    print(f"Top {args.n} for user {user} ({len(rated)} rated items left out):")
+    for rank, (item, score) in enumerate(zip(items[0], scores[0], strict=True), start=1):
+        if item < 0:
+            break
+        item_id = mapping.item_id([item])[0]
+        title = titles.get(item_id, "") if isinstance(item_id, (int, np.integer)) else ""
+        print(f"{rank:4d}. item {item_id!s:>8}  {score:5.2f}  {title}".rstrip())
+
+
+def _bench(args):
+    script = _BENCH_SCRIPT
+    if not script.is_file():
+        raise FileNotFoundError(
+            "'funksgd bench' runs benchmarks/bench_peers.py from a source checkout of "
+            f"funksgd, and there is none beside this installation ({script.parent} is "
+            "missing). Clone the repository and run it there."
+        )
+    spec = importlib.util.spec_from_file_location("bench_peers", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main(args.bench_args)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _timed_fit(model, X):
+    start = time.perf_counter()
+    model.fit(X)
+    return model, time.perf_counter() - start
+
+
+def _load_bundle(path):
+    if not path.is_file():
+        raise FileNotFoundError(f"no such model file: {path}")
+    import joblib
+
+    try:
+        bundle = joblib.load(path)
+    except Exception as exc:  # any unpickling failure means: not one of our files
+        raise ValueError(
+            f"{path} is not a model file written by 'funksgd fit' ({exc!r})."
+        ) from None
+    if not isinstance(bundle, dict) or "model" not in bundle or "mapping" not in bundle:
+        raise ValueError(f"{path} is not a model file written by 'funksgd fit'.")
+    return bundle
+
+
+def _parse_id(text, known_ids):
+    """The command-line id in the type of the known ids (ratings files have integer ids)."""
+    if known_ids.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            raise KeyError(f"unknown user id {text!r}: user ids are integers.") from None
+    return text
+
+
+def _fit_baseline(X):
+    """Global mean and regularised user and item biases, by alternating least squares."""
+    n_users, n_items = X.shape
+    rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(X.indptr))
+    cols = X.indices
+    mean = float(X.data.mean(dtype=np.float64))
+    residual = X.data.astype(np.float64) - mean
+    user_counts = np.bincount(rows, minlength=n_users)
+    item_counts = np.bincount(cols, minlength=n_items)
+    user_bias = np.zeros(n_users)
+    item_bias = np.zeros(n_items)
+    for _ in range(_BASELINE_ITERATIONS):
+        item_sums = np.bincount(cols, weights=residual - user_bias[rows], minlength=n_items)
+        item_bias = item_sums / (_BASELINE_REG_ITEMS + item_counts)
+        user_sums = np.bincount(rows, weights=residual - item_bias[cols], minlength=n_users)
+        user_bias = user_sums / (_BASELINE_REG_USERS + user_counts)
+    return {"global_mean": mean, "user_bias": user_bias, "item_bias": item_bias}
+
+
+def _predict_baseline(baseline, rows, cols):
+    return baseline["global_mean"] + baseline["user_bias"][rows] + baseline["item_bias"][cols]
+
+
+def _print_scores(truth, predictions):
+    width = max(map(len, predictions))
+    print(f"{'held-out':<{width}}    RMSE     MAE")
+    for name, predicted in predictions.items():
+        error = predicted.astype(np.float64) - truth
+        rmse, mae = np.sqrt(np.mean(error**2)), np.mean(np.abs(error))
+        print(f"{name:<{width}}  {rmse:6.4f}  {mae:6.4f}")

@@ -1,0 +1,55 @@
+"""Memory: fitting holds one grouped copy of the ratings and the factors, nothing users x items.
+
+tracemalloc sees NumPy's array buffers, so its peak during ``fit`` is the memory the fit
+adds on top of the input matrix. The budget below is what the design needs (12 bytes per
+rating for the (user, item, rating) triplets grouped by block, the item and user factors,
+and a second user-factor array from the exact fold-in) plus 2 bytes per rating of slack:
+one more int32 column, a second triplet copy or a dense users x items array breaks it.
+"""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from funksgd import FunkSVD
+from funksgd.datasets import make_ratings, ratings_to_csr
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    # 3M ratings; a dense float32 copy would take 60,000 x 6,000 x 4 bytes = 1.4 GB.
+    return make_ratings(n_users=60_000, n_items=6_000, n_ratings=3_000_000, random_state=0)
+
+
+def _peak_bytes(function, *args):
+    tracemalloc.start()
+    try:
+        function(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_components", [8, 32])
+def test_fit_holds_one_copy_of_the_triplets(ratings, n_components):
+    X = ratings
+    model = FunkSVD(n_components=n_components, max_iter=1, random_state=0)
+    peak = _peak_bytes(model.fit, X)
+    triplets = X.nnz * (4 + 4 + 4)
+    factors = (X.shape[0] + X.shape[1]) * n_components * 4
+    budget = triplets + factors + X.shape[0] * n_components * 4 + 2 * X.nnz + (1 << 20)
+    assert peak < budget, f"fit peaked at {peak / 1e6:.0f} MB, budget {budget / 1e6:.0f} MB"
+    assert peak > triplets  # the measurement sees the grouped copy
+
+
+@pytest.mark.slow
+def test_ratings_to_csr_memory(ratings):
+    # Inputs aside, ratings_to_csr needs the int32 row and column codes and the CSR output.
+    coo = ratings.tocoo()
+    users, items, values = coo.row.astype(np.int32) * 3 + 1, coo.col.astype(np.int32), coo.data
+    del coo
+    peak = _peak_bytes(ratings_to_csr, users, items, values)
+    budget = ratings.nnz * (4 + 4 + 4 + 4 + 2) + (1 << 20)
+    assert peak < budget, f"ratings_to_csr peaked at {peak / 1e6:.0f} MB"
