@@ -67,9 +67,10 @@ class BlockedRatings:
     Users and items are known by position: the user is ``row_order[users[n]]``
     and the item ``item_order[items[n]]``, so the factors SGD updates are stored
     in those orders too (``factors[item_order]``, and back with
-    ``factors[item_position()]``; likewise for users). A block's users, and a block's items, are then
-    contiguous in memory: each cell streams its users' rows, and two threads never
-    write to the same cache line (which cost a fifth of the speed of two threads).
+    ``factors[item_position()]``; likewise for users). A block's users, and a
+    block's items, are then contiguous in memory: each cell streams its users' rows,
+    and two threads never write to the same cache line (which cost a fifth of the
+    speed of two threads).
     ``block_ptr[c]:block_ptr[c + 1]`` are the ratings of cell ``c``, which pairs user
     block ``c // n_blocks`` with item block ``c % n_blocks``.
 

@@ -37,7 +37,8 @@ def reference_epoch(blocks, schedule, P, Q, bu, bi, mu, eta0, alpha, biased):
             if biased:
                 bu[u] += e - eta0 * alpha * bu[u]
                 bi[i] += e - eta0 * alpha * bi[i]
-            P[u], Q[i] = P[u] + e * Q[i] - eta0 * alpha * P[u], Q[i] + e * P[u] - eta0 * alpha * Q[i]
+            decay = eta0 * alpha
+            P[u], Q[i] = P[u] + e * Q[i] - decay * P[u], Q[i] + e * P[u] - decay * Q[i]
     return loss
 
 
@@ -106,11 +107,13 @@ def _threaded_epochs(kernel, epoch, dtype, n_threads):
     if epoch == "adagrad":
         arrays += [np.ones(2000, dtype), np.ones(1000, dtype)]
     run = kernel.adagrad_epoch if epoch == "adagrad" else kernel.sgd_epoch
-    losses = [
-        run(blocks.users, blocks.items, blocks.ratings, blocks.block_ptr, blocks.schedule(rng),
-            *arrays, 3.0, 0.02, 0.05, True, n_threads, np.zeros(4))  # fmt: skip
-        for _ in range(3)
-    ]
+    losses = []
+    for _ in range(3):
+        loss = run(
+            blocks.users, blocks.items, blocks.ratings, blocks.block_ptr, blocks.schedule(rng),
+            *arrays, 3.0, 0.02, 0.05, True, n_threads, np.zeros(4),
+        )  # fmt: skip
+        losses.append(loss)
     return losses, arrays
 
 
@@ -131,11 +134,8 @@ def test_epochs_identical_for_any_thread_count(kernel, epoch, dtype):
 @pytest.mark.parametrize("learning_rate", ["adagrad", "constant"])
 def test_fit_identical_for_n_jobs_1_and_2(learning_rate):
     _, X = planted_ratings(2000, 1000, density=0.1)  # 4x4 blocks, 50k ratings per stratum
-    models = [
-        FunkSVD(n_components=8, max_iter=3, learning_rate=learning_rate, eta0=0.01,
-                random_state=0, n_jobs=n_jobs).fit(X)  # fmt: skip
-        for n_jobs in (1, 2)
-    ]
+    params = dict(n_components=8, max_iter=3, learning_rate=learning_rate, eta0=0.01)
+    models = [FunkSVD(**params, random_state=0, n_jobs=n_jobs).fit(X) for n_jobs in (1, 2)]
     for name in ("item_factors_", "user_factors_", "user_bias_", "item_bias_"):
         np.testing.assert_array_equal(getattr(models[0], name), getattr(models[1], name))
     assert models[0].loss_curve_ == models[1].loss_curve_
