@@ -103,6 +103,13 @@ cdef inline void _prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil
         f += 64 // sizeof(floating)
 
 
+cdef int _useful_threads(int n_threads, const int64[::1] block_ptr, Py_ssize_t n_strata):
+    """Threads worth waking: a stratum needs enough ratings to share (the result of an
+    epoch is the same for any number of threads)."""
+    cdef int64 per_stratum = block_ptr[block_ptr.shape[0] - 1] // n_strata
+    return max(1, min(n_threads, per_stratum // MIN_RATINGS_PER_THREAD))
+
+
 cdef double _sgd_block(const int* users, const int* items, const floating* ratings,
                        int64 start, int64 end,
                        floating* user_factors, floating* item_factors,
@@ -161,10 +168,7 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
     cdef floating mu = global_mean
     cdef floating eta = eta0
     cdef floating decay = eta0 * alpha
-    cdef int64 per_stratum = block_ptr[block_ptr.shape[0] - 1] // schedule.shape[0]
-    # a thread is worth waking for a stratum only with enough ratings to share (the
-    # result is the same for any number of threads)
-    n_threads = max(1, min(n_threads, per_stratum // MIN_RATINGS_PER_THREAD))
+    n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
         for s in range(schedule.shape[0]):
             for j in prange(schedule.shape[1], schedule="dynamic",
@@ -178,6 +182,46 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
         for b in range(block_loss.shape[0]):
             total += block_loss[b]
     return total
+
+
+cdef inline void _adagrad_step(floating* p, floating* q, Py_ssize_t k, floating err,
+                               floating alpha, floating eta_u, floating eta_i,
+                               floating* sum_u, floating* sum_i) noexcept nogil:
+    """Update rows ``p`` and ``q``; set ``sum_u``, ``sum_i`` to their squared gradients' sums."""
+    # LANES partial sums, as in _dot: one running sum would chain the whole loop
+    cdef floating partial_u[LANES]
+    cdef floating partial_i[LANES]
+    cdef floating pf, qf, gp, gq
+    cdef Py_ssize_t f, j, _chunk
+    for j in range(LANES):
+        partial_u[j] = 0
+        partial_i[j] = 0
+    for _chunk in range(k // LANES):
+        for j in range(LANES):
+            pf = p[j]
+            qf = q[j]
+            gp = err * qf - alpha * pf
+            gq = err * pf - alpha * qf
+            p[j] = pf + eta_u * gp
+            q[j] = qf + eta_i * gq
+            partial_u[j] += gp * gp
+            partial_i[j] += gq * gq
+        p += LANES
+        q += LANES
+    sum_u[0] = 0
+    sum_i[0] = 0
+    for j in range(LANES):
+        sum_u[0] += partial_u[j]
+        sum_i[0] += partial_i[j]
+    for f in range(k % LANES):
+        pf = p[f]
+        qf = q[f]
+        gp = err * qf - alpha * pf
+        gq = err * pf - alpha * qf
+        p[f] = pf + eta_u * gp
+        q[f] = qf + eta_i * gq
+        sum_u[0] += gp * gp
+        sum_i[0] += gq * gq
 
 
 cdef double _adagrad_block(const int* users, const int* items, const floating* ratings,
@@ -196,6 +240,9 @@ cdef double _adagrad_block(const int* users, const int* items, const floating* r
     cdef floating* p
     cdef floating* q
     for n in range(start, end):
+        if n + AHEAD < end:
+            _prefetch_row(user_factors + <Py_ssize_t> users[n + AHEAD] * k, k)
+            _prefetch_row(item_factors + <Py_ssize_t> items[n + AHEAD] * k, k)
         u = users[n]
         i = items[n]
         p = user_factors + <Py_ssize_t> u * k
@@ -207,11 +254,11 @@ cdef double _adagrad_block(const int* users, const int* items, const floating* r
         # rates from the squared gradients accumulated before this rating, as LIBMF does
         eta_u = eta0 / sqrt(user_grad_sq[u])
         eta_i = eta0 / sqrt(item_grad_sq[i])
-        sum_u = 0
-        sum_i = 0
         if biased:
             user_bias[u] += eta_u * (err - alpha * user_bias[u])
             item_bias[i] += eta_i * (err - alpha * item_bias[i])
+        sum_u = 0
+        sum_i = 0
         for f in range(k):
             pf = p[f]
             qf = q[f]
@@ -244,6 +291,7 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
     cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
     cdef int block
     cdef double total = 0
+    n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
         for s in range(schedule.shape[0]):
             for j in prange(schedule.shape[1], schedule="dynamic",
@@ -323,6 +371,7 @@ def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] r
     cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
     cdef int block
     cdef double total = 0
+    n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
         for s in range(schedule.shape[0]):
             for j in prange(schedule.shape[1], schedule="dynamic",
