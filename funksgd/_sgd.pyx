@@ -184,46 +184,6 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
     return total
 
 
-cdef inline void _adagrad_step(floating* p, floating* q, Py_ssize_t k, floating err,
-                               floating alpha, floating eta_u, floating eta_i,
-                               floating* sum_u, floating* sum_i) noexcept nogil:
-    """Update rows ``p`` and ``q``; set ``sum_u``, ``sum_i`` to their squared gradients' sums."""
-    # LANES partial sums, as in _dot: one running sum would chain the whole loop
-    cdef floating partial_u[LANES]
-    cdef floating partial_i[LANES]
-    cdef floating pf, qf, gp, gq
-    cdef Py_ssize_t f, j, _chunk
-    for j in range(LANES):
-        partial_u[j] = 0
-        partial_i[j] = 0
-    for _chunk in range(k // LANES):
-        for j in range(LANES):
-            pf = p[j]
-            qf = q[j]
-            gp = err * qf - alpha * pf
-            gq = err * pf - alpha * qf
-            p[j] = pf + eta_u * gp
-            q[j] = qf + eta_i * gq
-            partial_u[j] += gp * gp
-            partial_i[j] += gq * gq
-        p += LANES
-        q += LANES
-    sum_u[0] = 0
-    sum_i[0] = 0
-    for j in range(LANES):
-        sum_u[0] += partial_u[j]
-        sum_i[0] += partial_i[j]
-    for f in range(k % LANES):
-        pf = p[f]
-        qf = q[f]
-        gp = err * qf - alpha * pf
-        gq = err * pf - alpha * qf
-        p[f] = pf + eta_u * gp
-        q[f] = qf + eta_i * gq
-        sum_u[0] += gp * gp
-        sum_i[0] += gq * gq
-
-
 cdef double _adagrad_block(const int* users, const int* items, const floating* ratings,
                            int64 start, int64 end,
                            floating* user_factors, floating* item_factors,
