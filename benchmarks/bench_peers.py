@@ -9,15 +9,18 @@ RMSE against wall time to a PNG file. See benchmarks/README.md for the figures.
 The trainers:
 
 - ``funksgd`` (``-2t``: ``n_jobs=2``; ``-f64``: ``dtype="float64"``): ``FunkSVD.fit``
-  with its defaults. Its held-out RMSE is also read after every epoch, with the
-  SGD user factors, off the clock (see :func:`epoch_probe`).
-- ``reference``: the textbook loop in float64, a fresh random permutation of all
-  ratings every epoch, the same model, update rule and settings as funksgd,
-  compiled with Numba. It also stands for "a Numba loop" as a peer.
+  with its defaults (AdaGrad rates per row), ``tol=None`` so that every trainer runs
+  the same epochs. Its held-out RMSE is also read after every epoch, with the SGD
+  user factors, off the clock (see :func:`epoch_probe`).
+- ``reference-adagrad``: the same model, schedule and settings in a textbook loop:
+  float64, a fresh random permutation of all ratings every epoch, compiled with Numba.
+- ``funksgd-sgd``: ``FunkSVD(learning_rate="constant")`` with ``--eta0``,
+  ``--alpha``, and ``reference`` the textbook loop of that plain SGD (also "a Numba
+  loop" as a peer).
 - ``libmf`` (``-2t``: two threads): the LIBMF PyPI binding (``pip install libmf``),
   with LIBMF's own learning-rate scheme and its usual settings (no biases in its
   model).
-- ``surprise``: ``surprise.SVD``, the same model and settings as funksgd.
+- ``surprise``: ``surprise.SVD``, the plain SGD model and settings of ``reference``.
 
 Examples
 --------
@@ -45,6 +48,8 @@ ALL_TRAINERS = (
     "funksgd",
     "funksgd-2t",
     "funksgd-f64",
+    "reference-adagrad",
+    "funksgd-sgd",
     "reference",
     "libmf",
     "libmf-2t",
@@ -214,65 +219,78 @@ class Clock:
 def epoch_probe(test, clock, result):
     """Record held-out RMSE after each epoch of ``FunkSVD.fit``, off the clock.
 
-    Wraps the kernel ``sgd_epoch`` that ``fit`` calls, so the timings are those of
-    the real estimator. The SGD factors are stored by position in the blocks'
-    shuffled orders (``BlockedRatings.row_order``, ``item_order``); the probe maps
-    the test users and items to those positions.
+    Wraps the epoch kernels (``sgd_epoch``, ``adagrad_epoch``) that ``fit`` calls, so
+    the timings are those of the real estimator. The SGD factors are stored by
+    position in the blocks' shuffled orders (``BlockedRatings.row_order``,
+    ``item_order``); the probe maps the test users and items to those positions.
     """
-    from funksgd import _blocks, _funk_svd
+    from funksgd import _funk_svd
 
     kernel = _funk_svd._sgd  # the build chosen for this CPU (funksgd/_kernels.py)
-    real_epoch, real_blocks = kernel.sgd_epoch, _funk_svd.BlockedRatings
+    real_blocks = _funk_svd.BlockedRatings
+    # where the global mean sits among each kernel's arguments
+    real_epochs = {"sgd_epoch": 9, "adagrad_epoch": 11}
+    real_epochs = {name: (getattr(kernel, name), at) for name, at in real_epochs.items()}
     state = {}
 
     def blocks(X, n_blocks, rng):
         state["blocks"] = real_blocks(X, n_blocks, rng)
         return state["blocks"]
 
-    def epoch(*args):
-        started = time.perf_counter()
-        loss = real_epoch(*args)
-        result.epoch_seconds.append(time.perf_counter() - started)
-        now = clock.now()
-        with clock.pause():
-            user_factors, item_factors, user_bias, item_bias, mean = args[5:10]
-            user_position = np.argsort(state["blocks"].row_order)
-            item_position = state["blocks"].item_position()
-            users, items, truth = test
-            error = biased_mf_rmse(
-                (user_position[users], item_position[items], truth), mean, user_bias,
-                item_bias, user_factors, item_factors,
-            )  # fmt: skip
-            result.curve.append((now, error))
-        return loss
+    def probe(real_epoch, mean_at):
+        def epoch(*args):
+            started = time.perf_counter()
+            loss = real_epoch(*args)
+            result.epoch_seconds.append(time.perf_counter() - started)
+            now = clock.now()
+            with clock.pause():
+                user_factors, item_factors, user_bias, item_bias = args[5:9]
+                users, items, truth = test
+                users = state["blocks"].user_position()[users]
+                items = state["blocks"].item_position()[items]
+                error = biased_mf_rmse(
+                    (users, items, truth), args[mean_at], user_bias, item_bias,
+                    user_factors, item_factors,
+                )  # fmt: skip
+                result.curve.append((now, error))
+            return loss
 
-    kernel.sgd_epoch, _funk_svd.BlockedRatings = epoch, blocks
+        return epoch
+
+    _funk_svd.BlockedRatings = blocks
+    for name, (real_epoch, mean_at) in real_epochs.items():
+        setattr(kernel, name, probe(real_epoch, mean_at))
     try:
         yield
     finally:
-        kernel.sgd_epoch, _funk_svd.BlockedRatings = real_epoch, real_blocks
-        assert _blocks.BlockedRatings is real_blocks
+        _funk_svd.BlockedRatings = real_blocks
+        for name, (real_epoch, _) in real_epochs.items():
+            setattr(kernel, name, real_epoch)
 
 
-def run_funksgd(data, args, n_jobs=1, dtype="float32"):
+def run_funksgd(data, args, n_jobs=1, dtype="float32", constant=False):
+    """``FunkSVD.fit``: its defaults, or (``constant``) the reference's plain SGD settings."""
     from funksgd import FunkSVD, _funk_svd
     from funksgd._blocks import choose_n_blocks
 
     users, items, ratings = data.train
     X = sp.csr_array((ratings, (users, items)), shape=(data.n_users, data.n_items))
-    model = FunkSVD(
-        n_components=args.k, max_iter=args.epochs, eta0=args.eta0, alpha=args.alpha,
-        dtype=dtype, n_jobs=n_jobs, random_state=0,
-    )  # fmt: skip
+    params = dict(n_components=args.k, max_iter=args.epochs, tol=None, dtype=dtype, n_jobs=n_jobs)
+    if constant:
+        params.update(learning_rate="constant", eta0=args.eta0, alpha=args.alpha)
+    model = FunkSVD(**params, random_state=0)
     model.set_params(max_iter=1).fit(X[:50])  # load what fit loads, start the threads
     model.set_params(max_iter=args.epochs)
     n_blocks = choose_n_blocks(*X.shape, X.nnz, args.k, np.dtype(dtype).itemsize)
-    name = "funksgd" + ("-2t" if n_jobs == 2 else "") + ("-f64" if dtype == "float64" else "")
+    name = "funksgd" + ("-sgd" if constant else "") + ("-2t" if n_jobs == 2 else "")
+    name += "-f64" if dtype == "float64" else ""
+    shown = ("learning_rate", "eta0", "alpha", "max_iter", "tol", "dtype", "n_jobs")
     result = Result(
         name,
-        f"FunkSVD(k={args.k}, eta0={args.eta0}, alpha={args.alpha}, max_iter={args.epochs}, "
-        f"dtype={dtype}, n_jobs={n_jobs}); {n_blocks}x{n_blocks} blocks; "
-        f"{_funk_svd._sgd.__name__} build; ends with the exact user fold-in",
+        f"FunkSVD(n_components={args.k}, "
+        + ", ".join(f"{key}={model.get_params()[key]!r}" for key in shown)
+        + f"); {n_blocks}x{n_blocks} blocks; {_funk_svd._sgd.__name__} build; "
+        "ends with the exact user fold-in",
     )
     clock = Clock()
     with PeakMemory() as memory, epoch_probe(data.test, clock, result):
@@ -290,50 +308,77 @@ def _numba_epoch():
     from numba import njit
 
     @njit(fastmath=True)
-    def epoch(users, items, ratings, order, mean, user_bias, item_bias, P, Q, eta0, alpha):
+    def epoch(users, items, ratings, order, mean, user_bias, item_bias, P, Q, eta, alpha,
+              user_g, item_g, adagrad):  # fmt: skip
         k = P.shape[1]
+        eta_u = eta_i = eta
         for n in order:
             u, i = users[n], items[n]
             dot = 0.0
             for f in range(k):
                 dot += P[u, f] * Q[i, f]
             err = ratings[n] - (mean + user_bias[u] + item_bias[i] + dot)
-            user_bias[u] += eta0 * (err - alpha * user_bias[u])
-            item_bias[i] += eta0 * (err - alpha * item_bias[i])
+            if adagrad:  # funksgd's (and LIBMF's) rate per row, from the sums so far
+                eta_u, eta_i = eta / np.sqrt(user_g[u]), eta / np.sqrt(item_g[i])
+            user_bias[u] += eta_u * (err - alpha * user_bias[u])
+            item_bias[i] += eta_i * (err - alpha * item_bias[i])
+            sum_u = sum_i = 0.0
             for f in range(k):
                 p, q = P[u, f], Q[i, f]
-                P[u, f] += eta0 * (err * q - alpha * p)
-                Q[i, f] += eta0 * (err * p - alpha * q)
+                gp, gq = err * q - alpha * p, err * p - alpha * q
+                P[u, f] += eta_u * gp
+                Q[i, f] += eta_i * gq
+                sum_u += gp * gp
+                sum_i += gq * gq
+            if adagrad:  # each row's sum grows by its factors' mean squared gradient
+                user_g[u] += sum_u / k
+                item_g[i] += sum_i / k
 
     return epoch
 
 
-def run_reference(data, args):
-    """Float64, every rating once per epoch in a fresh random order: the textbook SGD."""
+def run_reference(data, args, adagrad=False):
+    """Float64, every rating once per epoch in a fresh random order: the textbook SGD.
+
+    With ``adagrad``, funksgd's default schedule and settings: a rate per user and
+    per item, ``eta0 * sqrt(s) / sqrt(G)``, ``G`` starting at ``s**3`` and growing by
+    the row's mean squared gradient, ``s`` the ratings' standard deviation (floored
+    as funksgd does); else a constant rate ``--eta0`` with ``--alpha``.
+    """
+    from funksgd import FunkSVD
+
     epoch = _numba_epoch()
-    index = np.zeros(1, dtype=np.int32)
+    index, ones = np.zeros(1, dtype=np.int32), np.ones(1)
     # compile for these argument types before the clock starts
     epoch(index, index, np.zeros(1), np.zeros(1, dtype=np.int64), 0.0, np.zeros(1), np.zeros(1),
-          np.zeros((1, 1)), np.zeros((1, 1)), 0.0, 0.0)  # fmt: skip
+          np.zeros((1, 1)), np.zeros((1, 1)), 0.0, 0.0, ones, ones, adagrad)  # fmt: skip
     users, items, ratings = data.train
+    defaults = FunkSVD().get_params()
+    init_std = defaults["init_std"]
+    eta0, alpha = (defaults["eta0"], defaults["alpha"]) if adagrad else (args.eta0, args.alpha)
+    scale = max(float(ratings.std(dtype=np.float64)), np.sqrt(args.k) * init_std**2, 1e-4)
     result = Result(
-        "reference",
-        f"Numba @njit loop, float64, k={args.k}, eta0={args.eta0}, alpha={args.alpha}, "
-        "a fresh permutation of all ratings each epoch, init N(0, 0.1)",
+        "reference" + ("-adagrad" if adagrad else ""),
+        f"Numba @njit loop, float64, k={args.k}, "
+        + (f"AdaGrad rows, eta0={eta0}" if adagrad else f"constant eta0={eta0}")
+        + f", alpha={alpha}, a fresh permutation of all ratings each epoch, "
+        f"init N(0, {init_std})",
     )
     rng = np.random.default_rng(0)
     ratings = ratings.astype(np.float64)
     clock = Clock()
     with PeakMemory() as memory:
-        P = rng.normal(0, 0.1, (data.n_users, args.k))
-        Q = rng.normal(0, 0.1, (data.n_items, args.k))
+        P = rng.normal(0, init_std, (data.n_users, args.k))
+        Q = rng.normal(0, init_std, (data.n_items, args.k))
         user_bias, item_bias = np.zeros(data.n_users), np.zeros(data.n_items)
+        user_g, item_g = np.full(data.n_users, scale**3), np.full(data.n_items, scale**3)
+        eta = eta0 * np.sqrt(scale) if adagrad else eta0
         mean = float(ratings.mean())
         for _ in range(args.epochs):
             started = time.perf_counter()
             order = rng.permutation(len(ratings))
-            epoch(users, items, ratings, order, mean, user_bias, item_bias, P, Q,
-                  args.eta0, args.alpha)  # fmt: skip
+            epoch(users, items, ratings, order, mean, user_bias, item_bias, P, Q, eta, alpha,
+                  user_g, item_g, adagrad)  # fmt: skip
             result.epoch_seconds.append(time.perf_counter() - started)
             now = clock.now()
             with clock.pause():
@@ -456,6 +501,8 @@ TRAINER_FUNCTIONS = {
     "funksgd": run_funksgd,
     "funksgd-2t": lambda data, args: run_funksgd(data, args, n_jobs=2),
     "funksgd-f64": lambda data, args: run_funksgd(data, args, dtype="float64"),
+    "reference-adagrad": lambda data, args: run_reference(data, args, adagrad=True),
+    "funksgd-sgd": lambda data, args: run_funksgd(data, args, constant=True),
     "reference": run_reference,
     "libmf": run_libmf,
     "libmf-2t": lambda data, args: run_libmf(data, args, n_threads=2),
@@ -465,10 +512,13 @@ TRAINER_FUNCTIONS = {
 
 # ---------------------------------------------------------------------------- report
 def choose_targets(results, slack):
-    """Two held-out RMSE targets: the reference's final RMSE plus ``slack`` (relative), and
+    """Two held-out RMSE targets: a reference's final RMSE plus ``slack`` (relative), and
     the worst of the trainers' best RMSEs, which every trainer with a curve reaches."""
     by_name = {r.name: r for r in results}
-    base = by_name["reference"].rmse if "reference" in by_name else min(r.rmse for r in results)
+    references = [
+        by_name[name].rmse for name in ("reference-adagrad", "reference") if name in by_name
+    ]
+    base = references[0] if references else min(r.rmse for r in results)
     common = max(min(error for _, error in r.curve) for r in results if len(r.curve) > 1)
     return base * (1 + slack), common
 
@@ -478,7 +528,7 @@ def print_table(results, data, args, targets):
           f"ratings, {data.n_users:,} users x {data.n_items:,} items, k={args.k}, "
           f"{args.epochs} epochs")  # fmt: skip
     print(
-        f"targets: A = {targets[0]:.4f} (the reference's final RMSE + {args.slack:.0%}), "
+        f"targets: A = {targets[0]:.4f} (a reference's final RMSE + {args.slack:.0%}), "
         f"B = {targets[1]:.4f} (the worst of the trainers' best RMSEs)\n"
     )
     header = ("trainer", "M ratings/s", "s/epoch", "fit s", "RMSE", "s to A", "s to B", "peak MB")
@@ -546,17 +596,14 @@ def parse_args(argv):
                         help="comma-separated, from: " + ", ".join(ALL_TRAINERS))  # fmt: skip
     parser.add_argument("-k", type=int, default=100, help="factors")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--eta0", type=float, help="default: FunkSVD's")
-    parser.add_argument("--alpha", type=float, help="default: FunkSVD's")
+    parser.add_argument("--eta0", type=float, default=0.005,
+                        help="constant rate of funksgd-sgd, reference and surprise")  # fmt: skip
+    parser.add_argument("--alpha", type=float, default=0.05,
+                        help="regularisation of funksgd-sgd, reference and surprise")  # fmt: skip
     parser.add_argument("--slack", type=float, default=0.01,
                         help="target = reference's final RMSE x (1 + slack)")  # fmt: skip
     parser.add_argument("--plot", help="write held-out RMSE against time to this PNG")
     args = parser.parse_args(argv)
-    from funksgd import FunkSVD
-
-    defaults = FunkSVD().get_params()
-    args.eta0 = defaults["eta0"] if args.eta0 is None else args.eta0
-    args.alpha = defaults["alpha"] if args.alpha is None else args.alpha
     args.trainers = args.trainers.split(",")
     unknown = set(args.trainers) - set(ALL_TRAINERS)
     if unknown:
