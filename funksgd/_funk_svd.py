@@ -540,7 +540,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             if not (
                 np.isfinite(score)
                 and rmse <= log.rmse_limit  # False for NaN too
-                and all(np.isfinite(v).all() for v in views)
+                and all(_all_finite(v) for v in views)
             ):
                 raise ValueError(
                     f"Training diverged at epoch {log.n_iter + 1} (the training RMSE became "
@@ -884,9 +884,18 @@ def _unchanged_on_error(estimator):
         raise
 
 
+def _all_finite(values):
+    """``np.isfinite(values).all()`` without a boolean array the size of ``values``.
+
+    NaN and infinities reach the minimum or the maximum; twice as fast on the user
+    factors, which are checked after every epoch.
+    """
+    return values.size == 0 or bool(np.isfinite(values.min()) and np.isfinite(values.max()))
+
+
 def _check_finite(values, what):
     """Return ``values``, or raise if any overflowed to inf or NaN (huge ratings or factors)."""
-    if not np.isfinite(values).all():
+    if not _all_finite(values):
         raise ValueError(
             f"{what} overflowed to inf or NaN in {values.dtype}: the ratings or factors are "
             "too large. Rescale the ratings, or use dtype='float64'."
