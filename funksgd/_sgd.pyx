@@ -74,12 +74,11 @@ def cpu_has_avx2_fma():
 cdef extern from *:
     """
     /* Row arithmetic of the SGD loops in GCC/Clang vector extensions: W values per
-       vector (one register), rows need no alignment. Every
-       function visits a row in the same chunks (vectors of W, then one of W/2, then
-       single values), so a row stored by one update and read by the next dot product
-       is forwarded from the stores instead of waiting for the cache. Sums go to four
-       vectors in turn: a single one would make a chain of additions, each waiting for
-       the last. */
+       vector (one register), rows need no alignment. Every function visits a row in
+       the same chunks (vectors of W, then one of W/2, then single values), so a row
+       stored by one update and read by the next dot product is forwarded from the
+       stores instead of waiting for the cache. Sums go to four vectors in turn: a
+       single one would make a chain of additions, each waiting for the last. */
     #if defined(__GNUC__) || defined(__clang__)
     #define FUNKSGD_LOAD(V, row, at) (*(const V*) ((row) + (at)))
     #define FUNKSGD_STORE(V, row, at) (*(V*) ((row) + (at)))
