@@ -168,6 +168,7 @@ class Result:
     epoch_seconds: list = field(default_factory=list)
     curve: list = field(default_factory=list)  # (seconds since fit started, held-out RMSE)
     rmse: float = float("nan")
+    cores: float = float("nan")  # CPU time / wall time during the fit
     peak_bytes: float = float("nan")  # resident memory added (see PeakMemory)
     traced_bytes: float = float("nan")  # tracemalloc's peak, where measured
     note: str = ""
@@ -224,10 +225,16 @@ class Clock:
 
     def __init__(self):
         self.start = time.perf_counter()
+        self.cpu_start = time.process_time()
         self.paused = 0.0
 
     def now(self):
         return time.perf_counter() - self.start - self.paused
+
+    def cores(self):
+        """CPU time of all threads over wall time since start: below n_jobs if the
+        machine's other work took cores away (the evaluation pauses count here)."""
+        return (time.process_time() - self.cpu_start) / (time.perf_counter() - self.start)
 
     @contextlib.contextmanager
     def pause(self):
@@ -318,6 +325,7 @@ def run_funksgd(data, args, n_jobs=1, dtype="float32", constant=False):
     with PeakMemory(trace=True) as memory, epoch_probe(data.test, clock, result):
         model.fit(X)
     result.fit_seconds = clock.now()
+    result.cores = clock.cores()
     result.peak_bytes, result.traced_bytes = memory.added, memory.traced
     result.rmse = rmse(model.predict_ratings(data.test[0], data.test[1]), data.test[2])
     result.curve.append((result.fit_seconds, result.rmse))  # after the final fold-in
@@ -410,6 +418,7 @@ def run_reference(data, args, adagrad=False):
                 error = biased_mf_rmse(data.test, mean, user_bias, item_bias, P, Q)
                 result.curve.append((now, error))
     result.fit_seconds = clock.now()
+    result.cores = clock.cores()
     result.peak_bytes, result.traced_bytes = memory.added, memory.traced
     result.rmse = result.curve[-1][1]
     return result
@@ -456,6 +465,7 @@ def run_libmf(data, args, n_threads=1):
     with PeakMemory() as memory, _lines_written_to_stdout(lines):
         model.mf_train_test(train, test)
     result.fit_seconds = clock.now()
+    result.cores = clock.cores()
     result.peak_bytes = memory.added
     # "iter tr_rmse va_rmse obj", one line per iteration, after that iteration
     iterations = [(t - clock.start, line.split()) for t, line in lines]
@@ -504,6 +514,7 @@ def run_surprise(data, args):
     with PeakMemory() as memory, contextlib.redirect_stdout(EpochTimes()):
         model.fit(trainset)
     result.fit_seconds = clock.now()
+    result.cores = clock.cores()
     result.peak_bytes = memory.added
     result.epoch_seconds = list(np.diff(starts + [clock.start + result.fit_seconds]))
     test_users, test_items, truth = data.test
@@ -556,7 +567,7 @@ def print_table(results, data, args, targets):
         f"targets: A = {targets[0]:.4f} (a reference's final RMSE + {args.slack:.0%}), "
         f"B = {targets[1]:.4f} (the worst of the trainers' best RMSEs)\n"
     )
-    header = ("trainer", "M ratings/s", "s/epoch", "fit s", "RMSE", "s to A", "s to B")
+    header = ("trainer", "M ratings/s", "s/epoch", "fit s", "cores", "RMSE", "s to A", "s to B")
     header += ("peak MiB traced", "peak MiB RSS")
     print("| " + " | ".join(header) + " |")
     print("|" + "|".join("---" for _ in header) + "|")
@@ -567,6 +578,7 @@ def print_table(results, data, args, targets):
             f"{r.ratings_per_second(data.n_train) / 1e6:.2f}",
             f"{np.mean(r.epoch_seconds):.3f}" if r.epoch_seconds else "-",
             f"{r.fit_seconds:.2f}",
+            f"{r.cores:.2f}",
             f"{r.rmse:.4f}",
             *(f"{t:.2f}" if np.isfinite(t) else "not reached" for t in to_target),
             f"{r.traced_bytes / 2**20:.0f}" if np.isfinite(r.traced_bytes) else "-",

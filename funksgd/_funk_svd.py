@@ -867,7 +867,9 @@ def _divergence_limit(ratings, global_mean, n_components, init_std):
     squares = 0.0
     for start in range(0, len(ratings), 1 << 16):  # in chunks: no copy of all the ratings
         centred = ratings[start : start + (1 << 16)].astype(np.float64) - global_mean
-        squares += centred @ centred
+        # not centred @ centred: BLAS would wake its threads, which then spin for a while
+        # on the cores the epochs need
+        squares += float(np.square(centred).sum())
     baseline = np.sqrt(squares / len(ratings)) + np.sqrt(n_components) * init_std**2
     return 10 * baseline + 1e-3 * max(ratings.max(), -ratings.min()) + 1e-30
 

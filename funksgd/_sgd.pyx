@@ -21,8 +21,6 @@ cdef enum:
     # SGD prefetches the factor rows of the rating this many ratings ahead: enough to
     # hide a memory access behind the updates in between, little enough to stay in L1.
     AHEAD = 4
-    # independent partial sums in a dot product (see _dot)
-    LANES = 16
     # fewest ratings of a stratum per thread (about a millisecond of work)
     MIN_RATINGS_PER_THREAD = 20000
 
@@ -73,26 +71,145 @@ def cpu_has_avx2_fma():
     return funksgd_cpu_has_avx2_fma()
 
 
-cdef inline floating _dot(const floating* p, const floating* q,
-                          Py_ssize_t k) noexcept nogil:
-    # LANES independent partial sums, which the compiler keeps in vector registers: a
-    # single running sum would be one chain of additions, each waiting for the last.
-    # The order of the additions is fixed, so results do not depend on the thread count.
-    cdef floating partial[LANES]
-    cdef floating total = 0
-    cdef Py_ssize_t f, j, _chunk
-    for j in range(LANES):
-        partial[j] = 0
-    for _chunk in range(k // LANES):
-        for j in range(LANES):
-            partial[j] += p[j] * q[j]
-        p += LANES
-        q += LANES
-    for j in range(LANES):
-        total += partial[j]
-    for f in range(k % LANES):
-        total += p[f] * q[f]
-    return total
+cdef extern from *:
+    """
+    /* Row arithmetic of the SGD loops in GCC/Clang vector extensions: W values per
+       vector (one register), rows need no alignment. Every function visits a row in
+       the same chunks (vectors of W, then one of W/2, then single values), so a row
+       stored by one update and read by the next dot product is forwarded from the
+       stores instead of waiting for the cache. Sums go to four vectors in turn: a
+       single one would make a chain of additions, each waiting for the last. */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FUNKSGD_LOAD(V, row, at) (*(const V*) ((row) + (at)))
+    #define FUNKSGD_STORE(V, row, at) (*(V*) ((row) + (at)))
+    /* one chunk of PRE##_update_dot */
+    #define FUNKSGD_STEP(V, SUM, at)                                                         \
+        x = FUNKSGD_LOAD(V, p, at);                                                          \
+        y = FUNKSGD_LOAD(V, q, at);                                                          \
+        FUNKSGD_STORE(V, q, at) = aq * y + bq * x;                                           \
+        x = ap * x + bp * y;                                                                 \
+        FUNKSGD_STORE(V, p, at) = x;                                                         \
+        SUM += x * FUNKSGD_LOAD(V, r, at);
+    #define FUNKSGD_ROWS(T, W, PRE)                                                          \
+    typedef T PRE##_vec __attribute__((vector_size(W * sizeof(T)), aligned(sizeof(T)), may_alias)); \
+    typedef T PRE##_half __attribute__((vector_size(W / 2 * sizeof(T)), aligned(sizeof(T)), may_alias)); \
+    static inline T PRE##_total(PRE##_vec a, PRE##_half h) {                                 \
+        PRE##_half lo, hi;                                                                   \
+        T total = 0;                                                                         \
+        int j;                                                                               \
+        memcpy(&lo, &a, sizeof lo);                                                          \
+        memcpy(&hi, (const char*) &a + sizeof lo, sizeof hi);                                \
+        h += lo + hi;                                                                        \
+        for (j = 0; j < W / 2; j++) total += h[j];                                           \
+        return total;                                                                        \
+    }                                                                                        \
+    /* p.q */                                                                                \
+    static inline T PRE##_dot(const T* p, const T* q, Py_ssize_t k) {                       \
+        PRE##_vec d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};                                    \
+        PRE##_half dh = {0};                                                                 \
+        Py_ssize_t f = 0;                                                                    \
+        T dot;                                                                               \
+        for (; f + 4 * W <= k; f += 4 * W) {                                                 \
+            d0 += FUNKSGD_LOAD(PRE##_vec, p, f) * FUNKSGD_LOAD(PRE##_vec, q, f);             \
+            d1 += FUNKSGD_LOAD(PRE##_vec, p, f + W) * FUNKSGD_LOAD(PRE##_vec, q, f + W);     \
+            d2 += FUNKSGD_LOAD(PRE##_vec, p, f + 2 * W) * FUNKSGD_LOAD(PRE##_vec, q, f + 2 * W); \
+            d3 += FUNKSGD_LOAD(PRE##_vec, p, f + 3 * W) * FUNKSGD_LOAD(PRE##_vec, q, f + 3 * W); \
+        }                                                                                    \
+        for (; f + W <= k; f += W)                                                           \
+            d1 += FUNKSGD_LOAD(PRE##_vec, p, f) * FUNKSGD_LOAD(PRE##_vec, q, f);             \
+        if (f + W / 2 <= k) {                                                                \
+            dh = FUNKSGD_LOAD(PRE##_half, p, f) * FUNKSGD_LOAD(PRE##_half, q, f);            \
+            f += W / 2;                                                                      \
+        }                                                                                    \
+        dot = PRE##_total((d0 + d1) + (d2 + d3), dh);                                        \
+        for (; f < k; f++) dot += p[f] * q[f];                                               \
+        return dot;                                                                          \
+    }                                                                                        \
+    /* p, q = ap * p + bp * q, aq * q + bq * p (both from the old values); then returns     \
+       the new p.r, or 0 when r is NULL */                                                   \
+    static inline T PRE##_update_dot(T* p, T* q, const T* r, Py_ssize_t k,                  \
+                                     T ap, T bp, T aq, T bq) {                              \
+        PRE##_vec x, y, d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};                              \
+        PRE##_half xh, yh, dh = {0};                                                         \
+        Py_ssize_t f = 0;                                                                    \
+        T pf, dot;                                                                           \
+        if (r == NULL) r = p; /* read, never used */                                         \
+        for (; f + 4 * W <= k; f += 4 * W) {                                                 \
+            FUNKSGD_STEP(PRE##_vec, d0, f) FUNKSGD_STEP(PRE##_vec, d1, f + W)                \
+            FUNKSGD_STEP(PRE##_vec, d2, f + 2 * W) FUNKSGD_STEP(PRE##_vec, d3, f + 3 * W)    \
+        }                                                                                    \
+        for (; f + W <= k; f += W) {                                                         \
+            FUNKSGD_STEP(PRE##_vec, d1, f)                                                   \
+        }                                                                                    \
+        if (f + W / 2 <= k) {                                                                \
+            xh = FUNKSGD_LOAD(PRE##_half, p, f);                                             \
+            yh = FUNKSGD_LOAD(PRE##_half, q, f);                                             \
+            FUNKSGD_STORE(PRE##_half, q, f) = aq * yh + bq * xh;                             \
+            xh = ap * xh + bp * yh;                                                          \
+            FUNKSGD_STORE(PRE##_half, p, f) = xh;                                            \
+            dh = xh * FUNKSGD_LOAD(PRE##_half, r, f);                                        \
+            f += W / 2;                                                                      \
+        }                                                                                    \
+        dot = PRE##_total((d0 + d1) + (d2 + d3), dh);                                        \
+        for (; f < k; f++) {                                                                 \
+            pf = p[f];                                                                       \
+            p[f] = ap * pf + bp * q[f];                                                      \
+            q[f] = aq * q[f] + bq * pf;                                                      \
+            dot += p[f] * r[f];                                                              \
+        }                                                                                    \
+        return dot;                                                                          \
+    }
+    #else /* plain loops for other compilers */
+    #define FUNKSGD_ROWS(T, W, PRE)                                                          \
+    static inline T PRE##_dot(const T* p, const T* q, Py_ssize_t k) {                       \
+        T dot = 0;                                                                           \
+        Py_ssize_t f;                                                                        \
+        for (f = 0; f < k; f++) dot += p[f] * q[f];                                          \
+        return dot;                                                                          \
+    }                                                                                        \
+    static inline T PRE##_update_dot(T* p, T* q, const T* r, Py_ssize_t k,                  \
+                                     T ap, T bp, T aq, T bq) {                              \
+        Py_ssize_t f;                                                                        \
+        T pf;                                                                                \
+        for (f = 0; f < k; f++) {                                                            \
+            pf = p[f]; p[f] = ap * pf + bp * q[f]; q[f] = aq * q[f] + bq * pf;               \
+        }                                                                                    \
+        return r == NULL ? 0 : PRE##_dot(p, r, k);                                           \
+    }
+    #endif
+    /* vectors of one register: 32 bytes with AVX, 16 without */
+    #ifdef __AVX__
+    #define FUNKSGD_VECTOR_BYTES 32
+    #else
+    #define FUNKSGD_VECTOR_BYTES 16
+    #endif
+    FUNKSGD_ROWS(float, FUNKSGD_VECTOR_BYTES / 4, funksgd_s)
+    FUNKSGD_ROWS(double, FUNKSGD_VECTOR_BYTES / 8, funksgd_d)
+    """
+    float funksgd_s_dot(const float* p, const float* q, Py_ssize_t k) noexcept nogil
+    double funksgd_d_dot(const double* p, const double* q, Py_ssize_t k) noexcept nogil
+    float funksgd_s_update_dot(float* p, float* q, const float* r, Py_ssize_t k,
+                               float ap, float bp, float aq, float bq) noexcept nogil
+    double funksgd_d_update_dot(double* p, double* q, const double* r, Py_ssize_t k,
+                                double ap, double bp, double aq, double bq) noexcept nogil
+
+
+cdef inline floating _dot(const floating* p, const floating* q, Py_ssize_t k) noexcept nogil:
+    """p.q, summed in a fixed order (results do not depend on the thread count)."""
+    if floating is float:
+        return funksgd_s_dot(p, q, k)
+    else:
+        return funksgd_d_dot(p, q, k)
+
+
+cdef inline floating _update_dot(floating* p, floating* q, const floating* r, Py_ssize_t k,
+                                 floating ap, floating bp, floating aq,
+                                 floating bq) noexcept nogil:
+    """p, q = ap * p + bp * q, aq * q + bq * p; returns the new p.r (0 if r is NULL)."""
+    if floating is float:
+        return funksgd_s_update_dot(p, q, r, k, ap, bp, aq, bq)
+    else:
+        return funksgd_d_update_dot(p, q, r, k, ap, bp, aq, bq)
 
 
 cdef inline void _prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil:
@@ -113,18 +230,26 @@ cdef int _useful_threads(int n_threads, const int64[::1] block_ptr, Py_ssize_t n
 cdef double _sgd_block(const int* users, const int* items, const floating* ratings,
                        int64 start, int64 end,
                        floating* user_factors, floating* item_factors,
-                       floating* user_bias, floating* item_bias, Py_ssize_t k,
-                       floating global_mean, floating eta0, floating decay,
-                       bint biased) noexcept nogil:
-    """Koren's simultaneous update over ratings[start:end]; returns their squared error."""
+                       floating* user_bias, floating* item_bias,
+                       floating* user_grad_sq, floating* item_grad_sq,
+                       floating* user_norm, floating* item_norm, Py_ssize_t k,
+                       floating global_mean, floating eta0, floating alpha,
+                       bint biased, bint per_row) noexcept nogil:
+    """Koren's simultaneous update over ratings[start:end]; returns their squared error.
+
+    With ``per_row``, the rates are AdaGrad's, one per user row and per item row
+    (LIBMF's): ``eta0 / sqrt(grad_sq)``, from the squared gradients accumulated
+    before this rating, and ``user_norm``/``item_norm`` hold each row's p.p, kept
+    up to date here; else the rate is ``eta0``.
+    """
     cdef double loss = 0
     cdef int64 n
-    cdef Py_ssize_t f
     cdef int u, i
-    cdef floating err, e, pf, qf
-    cdef floating shrink = 1 - decay
+    cdef floating err, pq, pp, qq, ap, bp, aq, bq, eta_u = eta0, eta_i = eta0
     cdef floating* p
     cdef floating* q
+    cdef floating* next_q
+    cdef bint known = False  # pq of rating n came with the last update
     for n in range(start, end):
         if n + AHEAD < end:
             _prefetch_row(user_factors + <Py_ssize_t> users[n + AHEAD] * k, k)
@@ -133,20 +258,41 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
         i = items[n]
         p = user_factors + <Py_ssize_t> u * k
         q = item_factors + <Py_ssize_t> i * k
-        err = ratings[n] - _dot(p, q, k)
+        if not known:
+            pq = _dot(p, q, k)
+        err = ratings[n] - pq
         if biased:
             err = err - (global_mean + user_bias[u] + item_bias[i])
         loss += <double> err * err
-        # the learning rate is folded into the error once, then used for all k updates
-        e = eta0 * err
+        if per_row:
+            eta_u = eta0 / sqrt(user_grad_sq[u])
+            eta_i = eta0 / sqrt(item_grad_sq[i])
         if biased:
-            user_bias[u] = shrink * user_bias[u] + e
-            item_bias[i] = shrink * item_bias[i] + e
-        for f in range(k):
-            pf = p[f]
-            qf = q[f]
-            p[f] = shrink * pf + e * qf
-            q[f] = shrink * qf + e * pf
+            user_bias[u] += eta_u * (err - alpha * user_bias[u])
+            item_bias[i] += eta_i * (err - alpha * item_bias[i])
+        # p += eta_u * (err * q - alpha * p), likewise q: the rates are folded into the
+        # error and the decay once per rating, then used for all k updates
+        ap = 1 - eta_u * alpha
+        bp = eta_u * err
+        aq = 1 - eta_i * alpha
+        bq = eta_i * err
+        if per_row:
+            # one accumulator per row: the mean squared gradient of its factors,
+            # |err q - alpha p|^2, and the rows' new p.p, all from p.q, p.p and q.q: no
+            # pass over the rows. The bias shares the row's rate but not the sum: its
+            # large early gradients would otherwise shrink the rate before the small
+            # initial factors have grown.
+            pp = user_norm[u]
+            qq = item_norm[i]
+            user_grad_sq[u] += max(err * (err * qq - 2 * alpha * pq) + alpha * alpha * pp, 0) / k
+            item_grad_sq[i] += max(err * (err * pp - 2 * alpha * pq) + alpha * alpha * qq, 0) / k
+            user_norm[u] = max(ap * (ap * pp + 2 * bp * pq) + bp * bp * qq, 0)
+            item_norm[i] = max(aq * (aq * qq + 2 * bq * pq) + bq * bq * pp, 0)
+        # ratings come grouped by user: when the next one has this user too, its p.q
+        # comes from the update's pass over p
+        known = n + 1 < end and users[n + 1] == u
+        next_q = item_factors + <Py_ssize_t> items[n + 1] * k if known else NULL
+        pq = _update_dot(p, q, next_q, k, ap, bp, aq, bq)
     return loss
 
 
@@ -165,9 +311,6 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
     cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
     cdef int block
     cdef double total = 0
-    cdef floating mu = global_mean
-    cdef floating eta = eta0
-    cdef floating decay = eta0 * alpha
     n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
         for s in range(schedule.shape[0]):
@@ -177,63 +320,12 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
                 block_loss[block] = _sgd_block(
                     &users[0], &items[0], &ratings[0],
                     block_ptr[block], block_ptr[block + 1],
-                    &user_factors[0, 0], &item_factors[0, 0],
-                    &user_bias[0], &item_bias[0], k, mu, eta, decay, biased)
+                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                    NULL, NULL, NULL, NULL, k, <floating> global_mean, <floating> eta0,
+                    <floating> alpha, biased, False)
         for b in range(block_loss.shape[0]):
             total += block_loss[b]
     return total
-
-
-cdef double _adagrad_block(const int* users, const int* items, const floating* ratings,
-                           int64 start, int64 end,
-                           floating* user_factors, floating* item_factors,
-                           floating* user_bias, floating* item_bias,
-                           floating* user_grad_sq, floating* item_grad_sq, Py_ssize_t k,
-                           floating global_mean, floating eta0, floating alpha,
-                           bint biased) noexcept nogil:
-    """Simultaneous update with one AdaGrad rate per user row and per item row (LIBMF)."""
-    cdef double loss = 0
-    cdef int64 n
-    cdef Py_ssize_t f
-    cdef int u, i
-    cdef floating err, eta_u, eta_i, gp, gq, pf, qf, sum_u, sum_i
-    cdef floating* p
-    cdef floating* q
-    for n in range(start, end):
-        if n + AHEAD < end:
-            _prefetch_row(user_factors + <Py_ssize_t> users[n + AHEAD] * k, k)
-            _prefetch_row(item_factors + <Py_ssize_t> items[n + AHEAD] * k, k)
-        u = users[n]
-        i = items[n]
-        p = user_factors + <Py_ssize_t> u * k
-        q = item_factors + <Py_ssize_t> i * k
-        err = ratings[n] - _dot(p, q, k)
-        if biased:
-            err = err - (global_mean + user_bias[u] + item_bias[i])
-        loss += <double> err * err
-        # rates from the squared gradients accumulated before this rating, as LIBMF does
-        eta_u = eta0 / sqrt(user_grad_sq[u])
-        eta_i = eta0 / sqrt(item_grad_sq[i])
-        if biased:
-            user_bias[u] += eta_u * (err - alpha * user_bias[u])
-            item_bias[i] += eta_i * (err - alpha * item_bias[i])
-        sum_u = 0
-        sum_i = 0
-        for f in range(k):
-            pf = p[f]
-            qf = q[f]
-            gp = err * qf - alpha * pf
-            gq = err * pf - alpha * qf
-            p[f] = pf + eta_u * gp
-            q[f] = qf + eta_i * gq
-            sum_u = sum_u + gp * gp
-            sum_i = sum_i + gq * gq
-        # one accumulator per row: the mean squared gradient of its factors. The bias
-        # shares the row's rate but not the sum: its large early gradients would
-        # otherwise shrink the rate before the small initial factors have grown.
-        user_grad_sq[u] += sum_u / k
-        item_grad_sq[i] += sum_i / k
-    return loss
 
 
 def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,
@@ -248,23 +340,37 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
     The rate of user ``u`` is ``eta0 / sqrt(user_grad_sq[u])`` (likewise for
     items); each update adds the row's mean squared gradient to its accumulator.
     """
-    cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
+    cdef Py_ssize_t s, j, b, r, k = user_factors.shape[1]
+    cdef Py_ssize_t n_users = user_factors.shape[0], n_items = item_factors.shape[0]
     cdef int block
     cdef double total = 0
+    # every row's p.p, which the updates keep up to date
+    cdef floating* user_norm = <floating*> malloc(max(n_users, 1) * sizeof(floating))
+    cdef floating* item_norm = <floating*> malloc(max(n_items, 1) * sizeof(floating))
+    if user_norm == NULL or item_norm == NULL:
+        free(user_norm)
+        free(item_norm)
+        raise MemoryError("no memory for the AdaGrad row norms")
     n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
+        for r in prange(n_users, schedule="static", num_threads=n_threads):
+            user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
+        for r in prange(n_items, schedule="static", num_threads=n_threads):
+            item_norm[r] = _dot(&item_factors[r, 0], &item_factors[r, 0], k)
         for s in range(schedule.shape[0]):
             for j in prange(schedule.shape[1], schedule="dynamic",
                             num_threads=n_threads):
                 block = schedule[s, j]
-                block_loss[block] = _adagrad_block(
+                block_loss[block] = _sgd_block(
                     &users[0], &items[0], &ratings[0],
                     block_ptr[block], block_ptr[block + 1],
                     &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                    &user_grad_sq[0], &item_grad_sq[0], k, <floating> global_mean,
-                    <floating> eta0, <floating> alpha, biased)
+                    &user_grad_sq[0], &item_grad_sq[0], user_norm, item_norm, k,
+                    <floating> global_mean, <floating> eta0, <floating> alpha, biased, True)
         for b in range(block_loss.shape[0]):
             total += block_loss[b]
+    free(user_norm)
+    free(item_norm)
     return total
 
 

@@ -7,6 +7,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from funksgd import _kernels
+
+# the builds of the compiled loops this machine runs: portable, and AVX2 where available
+KERNELS = [_kernels.generic]
+if _kernels.avx2 is not None and _kernels.generic.cpu_has_avx2_fma():
+    KERNELS.append(_kernels.avx2)
+each_kernel = pytest.mark.parametrize("kernel", KERNELS, ids=lambda kernel: kernel.__name__)
+
 ML100K = Path(
     os.environ.get(
         "FUNKSGD_ML100K_DIR", Path(__file__).resolve().parents[1].parent / "shared/data/ml-100k"

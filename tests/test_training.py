@@ -5,11 +5,11 @@ import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from funksgd import FunkSVD, _sgd
+from funksgd import FunkSVD
 from funksgd._blocks import BlockedRatings, choose_n_blocks
 from funksgd._validation import check_ratings
 
-from .conftest import planted_ratings
+from .conftest import each_kernel, planted_ratings
 
 SCHEDULES = [("constant", 0.02), ("invscaling", 0.04), ("adaptive", 0.02), ("adagrad", 0.1)]
 FITTED = ["item_factors_", "item_bias_", "user_factors_", "user_bias_", "global_mean_", "n_iter_"]
@@ -275,13 +275,15 @@ def kernel_inputs(seed=0, n_users=7, n_items=5, n=40, k=4):
 ONE_BLOCK = dict(block_ptr=np.array([0, 40], dtype=np.int64), schedule=np.zeros((1, 1), np.int32))
 
 
+@each_kernel
 @pytest.mark.parametrize("biased", [True, False])
-def test_adagrad_epoch_matches_numpy(biased):
-    users, items, ratings, P, Q, bu, bi, user_g, item_g = kernel_inputs()
+@pytest.mark.parametrize("k", [1, 4, 45])  # every path of the vectorised row arithmetic
+def test_adagrad_epoch_matches_numpy(kernel, biased, k):
+    users, items, ratings, P, Q, bu, bi, user_g, item_g = kernel_inputs(k=k)
     ref = [a.copy() for a in (P, Q, bu, bi, user_g, item_g)]
     expected = reference_epoch(users, items, ratings, ref[0], ref[1], ref[2], ref[3], 3.0, 0.1,
                                0.05, biased, user_g=ref[4], item_g=ref[5])  # fmt: skip
-    loss = _sgd.adagrad_epoch(
+    loss = kernel.adagrad_epoch(
         users, items, ratings, ONE_BLOCK["block_ptr"], ONE_BLOCK["schedule"], P, Q, bu, bi,
         user_g, item_g, 3.0, 0.1, 0.05, biased, 1, np.zeros(1),
     )  # fmt: skip
@@ -290,9 +292,10 @@ def test_adagrad_epoch_matches_numpy(biased):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
 
 
+@each_kernel
 @pytest.mark.parametrize("per_row", [True, False])
 @pytest.mark.parametrize("biased, train_biases", [(True, True), (True, False), (False, False)])
-def test_funk_epoch_matches_numpy(per_row, biased, train_biases):
+def test_funk_epoch_matches_numpy(kernel, per_row, biased, train_biases):
     users, items, ratings, P, Q, bu, bi, user_g, item_g = kernel_inputs()
     factor = 2
     cache = np.einsum("ij,ij->i", P[users, :factor], Q[items, :factor])
@@ -301,7 +304,7 @@ def test_funk_epoch_matches_numpy(per_row, biased, train_biases):
     expected = reference_epoch(users, items, ratings, ref[0], ref[1], ref[2], ref[3], 3.0, 0.1,
                                0.05, biased, factor=factor, cache=cache,
                                train_biases=train_biases, **g)  # fmt: skip
-    loss = _sgd.funk_epoch(
+    loss = kernel.funk_epoch(
         users, items, ratings, cache, ONE_BLOCK["block_ptr"], ONE_BLOCK["schedule"], factor,
         P, Q, bu, bi, user_g, item_g, 3.0, 0.1, 0.05, biased, train_biases, per_row, 1,
         np.zeros(1),
