@@ -296,6 +296,31 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
     return loss
 
 
+cdef double _strata(const int[::1] users, const int[::1] items, const floating[::1] ratings,
+                    const int64[::1] block_ptr, const int[:, ::1] schedule,
+                    floating[:, ::1] user_factors, floating[:, ::1] item_factors,
+                    floating[::1] user_bias, floating[::1] item_bias,
+                    floating* user_grad_sq, floating* item_grad_sq,
+                    floating* user_norm, floating* item_norm,
+                    floating global_mean, floating eta0, floating alpha, bint biased,
+                    bint per_row, int n_threads, double[::1] block_loss) noexcept nogil:
+    """The strata of an epoch in turn, each stratum's blocks shared out among threads."""
+    cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
+    cdef int block
+    cdef double total = 0
+    for s in range(schedule.shape[0]):
+        for j in prange(schedule.shape[1], schedule="dynamic", num_threads=n_threads):
+            block = schedule[s, j]
+            block_loss[block] = _sgd_block(
+                &users[0], &items[0], &ratings[0], block_ptr[block], block_ptr[block + 1],
+                &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                user_grad_sq, item_grad_sq, user_norm, item_norm, k, global_mean, eta0,
+                alpha, biased, per_row)
+    for b in range(block_loss.shape[0]):
+        total += block_loss[b]
+    return total
+
+
 def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,
               const int64[::1] block_ptr, const int[:, ::1] schedule,
               floating[:, ::1] user_factors, floating[:, ::1] item_factors,
@@ -308,23 +333,13 @@ def sgd_epoch(const int[::1] users, const int[::1] items, const floating[::1] ra
     ``schedule`` is a stratum: blocks sharing no user and no item, so threads can
     share them out in any way and the result does not depend on ``n_threads``.
     """
-    cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
-    cdef int block
-    cdef double total = 0
+    cdef double total
     n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
-        for s in range(schedule.shape[0]):
-            for j in prange(schedule.shape[1], schedule="dynamic",
-                            num_threads=n_threads):
-                block = schedule[s, j]
-                block_loss[block] = _sgd_block(
-                    &users[0], &items[0], &ratings[0],
-                    block_ptr[block], block_ptr[block + 1],
-                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                    NULL, NULL, NULL, NULL, k, <floating> global_mean, <floating> eta0,
-                    <floating> alpha, biased, False)
-        for b in range(block_loss.shape[0]):
-            total += block_loss[b]
+        total = _strata(users, items, ratings, block_ptr, schedule, user_factors,
+                        item_factors, user_bias, item_bias, NULL, NULL, NULL, NULL,
+                        <floating> global_mean, <floating> eta0, <floating> alpha, biased,
+                        False, n_threads, block_loss)
     return total
 
 
@@ -340,10 +355,9 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
     The rate of user ``u`` is ``eta0 / sqrt(user_grad_sq[u])`` (likewise for
     items); each update adds the row's mean squared gradient to its accumulator.
     """
-    cdef Py_ssize_t s, j, b, r, k = user_factors.shape[1]
+    cdef Py_ssize_t r, k = user_factors.shape[1]
     cdef Py_ssize_t n_users = user_factors.shape[0], n_items = item_factors.shape[0]
-    cdef int block
-    cdef double total = 0
+    cdef double total
     # every row's p.p, which the updates keep up to date
     cdef floating* user_norm = <floating*> malloc(max(n_users, 1) * sizeof(floating))
     cdef floating* item_norm = <floating*> malloc(max(n_items, 1) * sizeof(floating))
@@ -357,18 +371,11 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
             user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
         for r in prange(n_items, schedule="static", num_threads=n_threads):
             item_norm[r] = _dot(&item_factors[r, 0], &item_factors[r, 0], k)
-        for s in range(schedule.shape[0]):
-            for j in prange(schedule.shape[1], schedule="dynamic",
-                            num_threads=n_threads):
-                block = schedule[s, j]
-                block_loss[block] = _sgd_block(
-                    &users[0], &items[0], &ratings[0],
-                    block_ptr[block], block_ptr[block + 1],
-                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                    &user_grad_sq[0], &item_grad_sq[0], user_norm, item_norm, k,
-                    <floating> global_mean, <floating> eta0, <floating> alpha, biased, True)
-        for b in range(block_loss.shape[0]):
-            total += block_loss[b]
+        total = _strata(users, items, ratings, block_ptr, schedule, user_factors,
+                        item_factors, user_bias, item_bias, &user_grad_sq[0],
+                        &item_grad_sq[0], user_norm, item_norm, <floating> global_mean,
+                        <floating> eta0, <floating> alpha, biased, True, n_threads,
+                        block_loss)
     free(user_norm)
     free(item_norm)
     return total

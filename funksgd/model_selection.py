@@ -47,16 +47,37 @@ def train_test_split_ratings(X, test_size=0.2, *, random_state=None):
     >>> rmse = np.sqrt(np.mean((model.predict_ratings(test.row, test.col) - test.data) ** 2))
     """
     X = check_ratings(X)
-    n_test = _n_test(test_size, X.nnz)
-    rng = check_random_state(random_state)
-    in_test = np.zeros(X.nnz, dtype=bool)
-    in_test[rng.choice(X.nnz, n_test, replace=False)] = True
-    rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    in_test = _choose(X.nnz, _n_test(test_size, X.nnz), check_random_state(random_state))
+    # the CSR arrays of both parts straight from the mask: no row index per rating, no
+    # COO round trip (at 100M ratings these took 4 GiB more than the two parts)
+    test = np.flatnonzero(in_test)
+    test_rows = np.searchsorted(X.indptr, test, side="right") - 1
+    test_indptr = np.zeros_like(X.indptr)
+    np.cumsum(np.bincount(test_rows, minlength=X.shape[0]), out=test_indptr[1:])
+    X_test = sp.csr_array((X.data[test], X.indices[test], test_indptr), shape=X.shape)
+    del test, test_rows
+    in_train = np.logical_not(in_test, out=in_test)
+    X_train = sp.csr_array(
+        (X.data[in_train], X.indices[in_train], X.indptr - test_indptr), shape=X.shape
+    )
+    return X_train, X_test
 
-    def part(mask):
-        return sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
 
-    return part(~in_test), part(in_test)
+def _choose(n, k, rng, chunk=1 << 22):
+    """A boolean mask of length ``n`` with ``k`` entries True, every such mask equally likely.
+
+    Chunk by chunk: how many of the ``k`` fall in a chunk is hypergeometric, and which
+    ones a uniform draw inside the chunk, so memory stays at one chunk's permutation
+    (``rng.choice(n, k, replace=False)`` permutes all ``n``: 800 MB for 100M ratings).
+    """
+    mask = np.zeros(n, dtype=bool)
+    for start in range(0, n, chunk):
+        size = min(chunk, n - start)
+        rest = n - start
+        count = k if size == rest else rng.hypergeometric(k, rest - k, size) if k else 0
+        mask[start + rng.choice(size, count, replace=False)] = True
+        k -= count
+    return mask
 
 
 def _n_test(test_size, n_ratings):

@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from funksgd import FunkSVD, train_test_split_ratings
+from funksgd.model_selection import _choose
 
 from .conftest import ML100K, planted_ratings
 
@@ -269,3 +270,13 @@ def test_train_test_split_ratings():
     assert (again != X_train).nnz == 0
     with pytest.raises(ValueError, match="test_size"):
         train_test_split_ratings(X, test_size=1.5)
+
+
+def test_split_draws_every_test_set_equally_often():
+    # chunks of 2 over 5 ratings: the per-chunk draw must still make the 10 possible
+    # test sets of 2 ratings equally likely
+    rng = np.random.RandomState(0)
+    draws = [tuple(np.flatnonzero(_choose(5, 2, rng, chunk=2))) for _ in range(20000)]
+    sets, counts = np.unique(draws, axis=0, return_counts=True)
+    assert len(sets) == 10
+    np.testing.assert_allclose(counts / len(draws), 0.1, atol=0.01)  # 4.7 standard errors

@@ -12,7 +12,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from funksgd import FunkSVD
+from funksgd import FunkSVD, train_test_split_ratings
 from funksgd.datasets import make_ratings, ratings_to_csr
 
 
@@ -53,3 +53,12 @@ def test_ratings_to_csr_memory(ratings):
     peak = _peak_bytes(ratings_to_csr, users, items, values)
     budget = ratings.nnz * (4 + 4 + 4 + 4 + 2) + (1 << 20)
     assert peak < budget, f"ratings_to_csr peaked at {peak / 1e6:.0f} MB"
+
+
+@pytest.mark.slow
+def test_split_makes_the_two_parts_and_little_else(ratings):
+    # the parts take 8 bytes per rating (float32 rating, int32 item); a boolean mask 1
+    # and the test positions and rows 16 per test rating: 12.2 in all at test_size=0.2.
+    # Drawing the test set by permuting all ratings, or an int64 row per rating, breaks it.
+    peak = _peak_bytes(train_test_split_ratings, ratings, 0.2)
+    assert peak < 12.5 * ratings.nnz + 8 * ratings.shape[0] * 4
