@@ -479,7 +479,10 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
     cdef Py_ssize_t r, b
     cdef int row
     cdef int64 n, pos
-    cdef int64* cursor
+    # where the next rating of each block goes
+    cdef int64* cursor = <int64*> malloc(max(n_blocks, 1) * sizeof(int64))
+    if cursor == NULL:
+        raise MemoryError("no memory for the block cursors")
     with nogil:
         memset(&block_ptr[0], 0, (n_blocks + 1) * sizeof(int64))
         for r in range(row_order.shape[0]):
@@ -489,7 +492,6 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
                 block_ptr[b + 1] += 1
         for b in range(n_blocks):
             block_ptr[b + 1] += block_ptr[b]
-        cursor = <int64*> malloc(n_blocks * sizeof(int64))
         for b in range(n_blocks):
             cursor[b] = block_ptr[b]
         for r in range(row_order.shape[0]):
