@@ -74,7 +74,7 @@ def _choose(n, k, rng, chunk=1 << 22):
     for start in range(0, n, chunk):
         size = min(chunk, n - start)
         rest = n - start
-        count = k if size == rest else rng.hypergeometric(k, rest - k, size) if k else 0
+        count = k if size == rest else rng.hypergeometric(k, rest - k, size)
         mask[start + rng.choice(size, count, replace=False)] = True
         k -= count
     return mask
