@@ -220,6 +220,14 @@ cdef inline void _prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil
         f += 64 // sizeof(floating)
 
 
+cdef inline void _step_biases(floating* user_bias, floating* item_bias, int u, int i,
+                              floating err, floating eta_u, floating eta_i,
+                              floating alpha) noexcept nogil:
+    """One SGD step of the two biases of a rating with error ``err``."""
+    user_bias[u] += eta_u * (err - alpha * user_bias[u])
+    item_bias[i] += eta_i * (err - alpha * item_bias[i])
+
+
 cdef int _useful_threads(int n_threads, const int64[::1] block_ptr, Py_ssize_t n_strata):
     """Threads worth waking: a stratum needs enough ratings to share (the result of an
     epoch is the same for any number of threads)."""
@@ -268,8 +276,7 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
             eta_u = eta0 / sqrt(user_grad_sq[u])
             eta_i = eta0 / sqrt(item_grad_sq[i])
         if biased:
-            user_bias[u] += eta_u * (err - alpha * user_bias[u])
-            item_bias[i] += eta_i * (err - alpha * item_bias[i])
+            _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
         # p += eta_u * (err * q - alpha * p), likewise q: the rates are folded into the
         # error and the decay once per rating, then used for all k updates
         ap = 1 - eta_u * alpha
@@ -412,8 +419,7 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
             eta_u = eta0 / sqrt(user_grad_sq[u])
             eta_i = eta0 / sqrt(item_grad_sq[i])
         if biased and train_biases:
-            user_bias[u] += eta_u * (err - alpha * user_bias[u])
-            item_bias[i] += eta_i * (err - alpha * item_bias[i])
+            _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
         gp = err * qf - alpha * pf
         gq = err * pf - alpha * qf
         p[0] = pf + eta_u * gp
