@@ -9,7 +9,7 @@ place; at most a scalar is returned.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport sqrt
+from libc.math cimport sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemv, dsyrk, sgemv, ssyrk
@@ -220,6 +220,14 @@ cdef inline void _prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil
         f += 64 // sizeof(floating)
 
 
+cdef inline floating _rate(floating eta0, floating grad_sq) noexcept nogil:
+    """AdaGrad's rate ``eta0 / sqrt(grad_sq)``, in the precision of the factors."""
+    if floating is float:
+        return eta0 / sqrtf(grad_sq)
+    else:
+        return eta0 / sqrt(grad_sq)
+
+
 cdef inline void _step_biases(floating* user_bias, floating* item_bias, int u, int i,
                               floating err, floating eta_u, floating eta_i,
                               floating alpha) noexcept nogil:
@@ -258,6 +266,9 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
     cdef floating* q
     cdef floating* next_q
     cdef bint known = False  # pq of rating n came with the last update
+    # constants in the factors' precision (Cython writes a literal 1 or 2 as a double,
+    # which would turn the arithmetic on the chain between ratings into double)
+    cdef floating one = 1, inv_k = one / k, two_alpha = alpha + alpha, alpha_sq = alpha * alpha
     for n in range(start, end):
         if n + AHEAD < end:
             _prefetch_row(user_factors + <Py_ssize_t> users[n + AHEAD] * k, k)
@@ -273,15 +284,15 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
             err = err - (global_mean + user_bias[u] + item_bias[i])
         loss += <double> err * err
         if per_row:
-            eta_u = eta0 / sqrt(user_grad_sq[u])
-            eta_i = eta0 / sqrt(item_grad_sq[i])
+            eta_u = _rate(eta0, user_grad_sq[u])
+            eta_i = _rate(eta0, item_grad_sq[i])
         if biased:
             _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
         # p += eta_u * (err * q - alpha * p), likewise q: the rates are folded into the
         # error and the decay once per rating, then used for all k updates
-        ap = 1 - eta_u * alpha
+        ap = one - eta_u * alpha
         bp = eta_u * err
-        aq = 1 - eta_i * alpha
+        aq = one - eta_i * alpha
         bq = eta_i * err
         if per_row:
             # one accumulator per row: the mean squared gradient of its factors,
@@ -291,10 +302,10 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
             # initial factors have grown.
             pp = user_norm[u]
             qq = item_norm[i]
-            user_grad_sq[u] += max(err * (err * qq - 2 * alpha * pq) + alpha * alpha * pp, 0) / k
-            item_grad_sq[i] += max(err * (err * pp - 2 * alpha * pq) + alpha * alpha * qq, 0) / k
-            user_norm[u] = max(ap * (ap * pp + 2 * bp * pq) + bp * bp * qq, 0)
-            item_norm[i] = max(aq * (aq * qq + 2 * bq * pq) + bq * bq * pp, 0)
+            user_grad_sq[u] += max(err * (err * qq - two_alpha * pq) + alpha_sq * pp, 0) * inv_k
+            item_grad_sq[i] += max(err * (err * pp - two_alpha * pq) + alpha_sq * qq, 0) * inv_k
+            user_norm[u] = max(ap * (ap * pp + (bp + bp) * pq) + bp * bp * qq, 0)
+            item_norm[i] = max(aq * (aq * qq + (bq + bq) * pq) + bq * bq * pp, 0)
         # ratings come grouped by user: when the next one has this user too, its p.q
         # comes from the update's pass over p
         known = n + 1 < end and users[n + 1] == u
@@ -416,8 +427,8 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
             err = err - (global_mean + user_bias[u] + item_bias[i])
         loss += <double> err * err
         if per_row:
-            eta_u = eta0 / sqrt(user_grad_sq[u])
-            eta_i = eta0 / sqrt(item_grad_sq[i])
+            eta_u = _rate(eta0, user_grad_sq[u])
+            eta_i = _rate(eta0, item_grad_sq[i])
         if biased and train_biases:
             _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
         gp = err * qf - alpha * pf
