@@ -220,12 +220,12 @@ cdef inline void _prefetch_row(const floating* row, Py_ssize_t k) noexcept nogil
         f += 64 // sizeof(floating)
 
 
-cdef inline floating _rate(floating eta0, floating grad_sq) noexcept nogil:
-    """AdaGrad's rate ``eta0 / sqrt(grad_sq)``, in the precision of the factors."""
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    """Square root in the precision of ``x`` (libc's ``sqrt`` is a double one)."""
     if floating is float:
-        return eta0 / sqrtf(grad_sq)
+        return sqrtf(x)
     else:
-        return eta0 / sqrt(grad_sq)
+        return sqrt(x)
 
 
 cdef inline void _step_biases(floating* user_bias, floating* item_bias, int u, int i,
@@ -284,8 +284,8 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
             err = err - (global_mean + user_bias[u] + item_bias[i])
         loss += <double> err * err
         if per_row:
-            eta_u = _rate(eta0, user_grad_sq[u])
-            eta_i = _rate(eta0, item_grad_sq[i])
+            eta_u = eta0 / _sqrt(user_grad_sq[u])
+            eta_i = eta0 / _sqrt(item_grad_sq[i])
         if biased:
             _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
         # p += eta_u * (err * q - alpha * p), likewise q: the rates are folded into the
@@ -427,8 +427,8 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
             err = err - (global_mean + user_bias[u] + item_bias[i])
         loss += <double> err * err
         if per_row:
-            eta_u = _rate(eta0, user_grad_sq[u])
-            eta_i = _rate(eta0, item_grad_sq[i])
+            eta_u = eta0 / _sqrt(user_grad_sq[u])
+            eta_i = eta0 / _sqrt(item_grad_sq[i])
         if biased and train_biases:
             _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
         gp = err * qf - alpha * pf
@@ -540,7 +540,7 @@ cdef int _solve_dual(const int* cols, floating* target, int n, const floating* i
         pivot = lower[b * n + b] - _dot(lower + b * n, lower + b * n, b)
         if not pivot > 0:
             return b + 1
-        pivot = sqrt(pivot)
+        pivot = _sqrt(pivot)
         lower[b * n + b] = pivot
         pivot = 1 / pivot  # one division, then multiplications
         for a in range(b + 1, n):
