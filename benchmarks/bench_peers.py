@@ -580,7 +580,7 @@ def print_table(results, data, args, targets):
             f"{r.fit_seconds:.2f}",
             f"{r.cores:.2f}",
             f"{r.rmse:.4f}",
-            *(f"{t:.2f}" if np.isfinite(t) else "not reached" for t in to_target),
+            *(f"{t:.3g}" if np.isfinite(t) else "not reached" for t in to_target),
             f"{r.traced_bytes / 2**20:.0f}" if np.isfinite(r.traced_bytes) else "-",
             f"{r.peak_bytes / 2**20:.0f}",
         )
