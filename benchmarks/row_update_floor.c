@@ -14,6 +14,10 @@
 
    gcc -O3 -mavx2 -mfma -fno-math-errno -fassociative-math -fno-signed-zeros \
        -fno-trapping-math benchmarks/row_update_floor.c -o /tmp/floor && /tmp/floor 100
+
+   Environment: ITEMS=n (1,682 items by default), STRIDE=n (floats from one row to the
+   next, k by default; the arrays are 64-byte aligned), ROUND_ROBIN=1 (users in turn, so
+   no two neighbouring ratings share a user).
 */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,37 +104,41 @@ static inline void update_pq(float* p, float* q, long k, float c) {
 enum { LOOP, Q_ONLY, P_AND_Q, FULL };
 
 static double run(int mode, long k, int reps) {
-    const int n_users = 943, per_user = 85, n_items = 1682, epochs = 50;
+    const int n_users = 943, per_user = 85, epochs = 50;
+    const int n_items = getenv("ITEMS") ? atoi(getenv("ITEMS")) : 1682;
+    /* row stride in floats (STRIDE=104: rows of 416 bytes, 32-byte aligned) */
+    const long kp = getenv("STRIDE") ? atol(getenv("STRIDE")) : k;
+    const int round_robin = getenv("ROUND_ROBIN") != NULL;
     const long n = (long) n_users * per_user;
     int* users = malloc(n * sizeof(int));
     int* items = malloc(n * sizeof(int));
     float* ratings = malloc(n * sizeof(float));
-    float* P = malloc(n_users * k * sizeof(float));
-    float* Q = malloc(n_items * k * sizeof(float));
+    float* P = aligned_alloc(64, (n_users * kp * sizeof(float) + 63) / 64 * 64);
+    float* Q = aligned_alloc(64, (n_items * kp * sizeof(float) + 63) / 64 * 64);
     double best = 1e30, sink = 0;
     for (int rep = 0; rep < reps; rep++) {
         srand(1);
         for (long j = 0; j < n; j++) {
-            users[j] = j / per_user;
+            users[j] = round_robin ? j % n_users : j / per_user;
             items[j] = rand() % n_items;
             if (j > 0 && users[j] == users[j - 1] && items[j] == items[j - 1])
                 items[j] = (items[j] + 1) % n_items;
             ratings[j] = 1 + rand() % 5;
         }
-        for (long j = 0; j < n_users * k; j++) P[j] = 0.01f * (rand() % 10);
-        for (long j = 0; j < n_items * k; j++) Q[j] = 0.01f * (rand() % 10);
+        for (long j = 0; j < n_users * kp; j++) P[j] = 0.01f * (rand() % 10);
+        for (long j = 0; j < n_items * kp; j++) Q[j] = 0.01f * (rand() % 10);
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (int e = 0; e < epochs; e++) {
             int known = 0;
             float pq = 0;
             for (long j = 0; j < n; j++) {
-                float* p = P + users[j] * k;
-                float* q = Q + (long) items[j] * k;
+                float* p = P + users[j] * kp;
+                float* q = Q + (long) items[j] * kp;
                 if (j + 4 < n)
                     for (long f = 0; f < k; f += 16) {
-                        __builtin_prefetch(P + users[j + 4] * k + f, 1, 3);
-                        __builtin_prefetch(Q + (long) items[j + 4] * k + f, 1, 3);
+                        __builtin_prefetch(P + users[j + 4] * kp + f, 1, 3);
+                        __builtin_prefetch(Q + (long) items[j + 4] * kp + f, 1, 3);
                     }
                 if (mode == LOOP) { pq += p[0] * q[1] * 1e-9f; continue; }
                 if (mode == Q_ONLY) { update_q(p, q, k, 1e-7f); continue; }
@@ -139,7 +147,7 @@ static double run(int mode, long k, int reps) {
                 float err = ratings[j] - 3.5f - pq;
                 sink += err * err;
                 known = j + 1 < n && users[j + 1] == users[j];
-                const float* r = known ? Q + (long) items[j + 1] * k : p;
+                const float* r = known ? Q + (long) items[j + 1] * kp : p;
                 pq = update_dot(p, q, r, k, 1 - 0.005f * 0.05f, 0.005f * err);
             }
             sink += pq;
