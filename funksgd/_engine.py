@@ -87,7 +87,8 @@ class EpochInfo:
         Number of training ratings in the epoch.
     predict : callable
         ``predict(users, items)``: predicted ratings of (row, column) index pairs of
-        ``X`` from the current SGD factors.
+        ``X`` from the SGD factors of this epoch (call it during the callback: later
+        epochs go on updating the same arrays).
     """
 
     epoch: int
@@ -446,18 +447,26 @@ class _Run:
         return EpochInfo(
             epoch=self.record.n_iter, factor=factor, training_rmse=training_rmse,
             validation_rmse=-score if validating else None, learning_rate=eta,
-            seconds=seconds, n_ratings=len(self.blocks.ratings), predict=self.predict,
+            seconds=seconds, n_ratings=len(self.blocks.ratings), predict=self.predict(),
         )  # fmt: skip
 
-    def predict(self, users, items):
-        """Predicted ratings of (row, column) pairs of ``X`` from the current SGD factors."""
-        factors = self.factors
-        users = self.blocks.user_position()[np.asarray(users)]
-        items = self.blocks.item_position()[np.asarray(items)]
-        pred = row_dots(factors.user_factors, factors.item_factors, users, items)
-        if self.settings.biased:
-            pred += factors.global_mean + factors.user_bias[users] + factors.item_bias[items]
-        return pred
+    def predict(self):
+        """``predict(users, items)`` from the factors as they are now: it keeps the arrays, so
+        it stays valid after training has moved on (and reads their later values)."""
+        factors, blocks, biased = self.factors, self.blocks, self.settings.biased
+        P, Q, user_bias, item_bias = (
+            factors.user_factors, factors.item_factors, factors.user_bias, factors.item_bias
+        )
+
+        def predict(users, items):
+            users = blocks.user_position()[np.asarray(users)]
+            items = blocks.item_position()[np.asarray(items)]
+            pred = row_dots(P, Q, users, items)
+            if biased:
+                pred += factors.global_mean + user_bias[users] + item_bias[items]
+            return pred
+
+        return predict
 
 
 def divergence_limit(ratings, global_mean, settings):
