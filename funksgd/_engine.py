@@ -493,11 +493,14 @@ def initial_spread(settings):
 def rating_scale(X, settings):
     """Standard deviation of the ratings, floored so that constant ratings work.
 
-    The floor is the spread of the initial predictions (and 1e-4, as LIBMF): AdaGrad's
-    first rate is ``eta0 / scale``, which would throw small initial factors far away if
-    the ratings alone, all equal, set the scale.
+    AdaGrad's first rate is ``eta0 / scale``. The floors: the spread of the initial
+    predictions (and 1e-4, as LIBMF), which would otherwise be thrown far away if the
+    ratings alone, all equal, set the scale; and ``eta0 * (1 + alpha)``, below which the
+    first steps of a bias overshoot (each would multiply it by ``1 - eta (1 + alpha)``,
+    below -1 for constant ratings and one factor).
     """
-    return max(float(X.data.std(dtype=np.float64)), initial_spread(settings), 1e-4)
+    floor = max(initial_spread(settings), 1e-4, settings.eta0 * (1 + settings.alpha))
+    return max(float(X.data.std(dtype=np.float64)), floor)
 
 
 def reorder(factors, user_order, item_order, users):
