@@ -71,7 +71,8 @@ SCRIPT = textwrap.dedent(
                     else:
                         check(name, what, result)
 
-    threads = [threading.Thread(target=fitter)] + [threading.Thread(target=reader) for _ in range(3)]
+    threads = [threading.Thread(target=fitter)]
+    threads += [threading.Thread(target=reader) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
