@@ -475,14 +475,19 @@ def divergence_limit(ratings, global_mean, settings):
     Ten times the RMSE of always predicting the global mean (0 when unbiased) plus the
     spread of the initial predictions, and a sliver of the rating scale for rounding.
     """
+    baseline = np.sqrt(mean_square(ratings, global_mean)) + initial_spread(settings)
+    return 10 * baseline + 1e-3 * max(ratings.max(), -ratings.min()) + 1e-30
+
+
+def mean_square(values, center):
+    """Mean of ``(values - center) ** 2`` in float64, in chunks: no copy of all the values."""
     squares = 0.0
-    for start in range(0, len(ratings), 1 << 16):  # in chunks: no copy of all the ratings
-        centred = ratings[start : start + (1 << 16)].astype(np.float64) - global_mean
+    for start in range(0, len(values), 1 << 16):
+        centred = values[start : start + (1 << 16)].astype(np.float64) - center
         # not centred @ centred: BLAS would wake its threads, which then spin for a while
         # on the cores the epochs need
         squares += float(np.square(centred).sum())
-    baseline = np.sqrt(squares / len(ratings)) + initial_spread(settings)
-    return 10 * baseline + 1e-3 * max(ratings.max(), -ratings.min()) + 1e-30
+    return squares / len(values)
 
 
 def initial_spread(settings):
@@ -491,7 +496,9 @@ def initial_spread(settings):
 
 
 def rating_scale(X, settings):
-    """Standard deviation of the ratings, floored so that constant ratings work.
+    """The spread of the ratings about the model's start: their standard deviation, or
+    without biases (the factors must then make the whole rating) their root mean square;
+    floored so that constant ratings work.
 
     AdaGrad's first rate is ``eta0 / scale``. The floors: the spread of the initial
     predictions (and 1e-4, as LIBMF), which would otherwise be thrown far away if the
@@ -499,8 +506,12 @@ def rating_scale(X, settings):
     first steps of a bias overshoot (each would multiply it by ``1 - eta (1 + alpha)``,
     below -1 for constant ratings and one factor).
     """
+    if settings.biased:
+        spread = float(X.data.std(dtype=np.float64))
+    else:
+        spread = float(np.sqrt(mean_square(X.data, 0.0)))
     floor = max(initial_spread(settings), 1e-4, settings.eta0 * (1 + settings.alpha))
-    return max(float(X.data.std(dtype=np.float64)), floor)
+    return max(spread, floor)
 
 
 def reorder(factors, user_order, item_order, users):
