@@ -3,7 +3,16 @@
 from ._baseline import BaselineOnly
 from ._engine import EpochInfo
 from ._funk_svd import FunkSVD
+from ._recommender import Recommendation, Recommender
 from .model_selection import train_test_split_ratings
 
 __version__ = "0.1.0"
-__all__ = ["BaselineOnly", "EpochInfo", "FunkSVD", "train_test_split_ratings", "__version__"]
+__all__ = [
+    "BaselineOnly",
+    "EpochInfo",
+    "FunkSVD",
+    "Recommendation",
+    "Recommender",
+    "train_test_split_ratings",
+    "__version__",
+]
