@@ -520,7 +520,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         fitted, _ = self._snapshot()
         return _inference.predict_ratings(fitted, users, items, self._n_threads())
 
-    def recommend(self, users=None, X=None, *, n=10, exclude_rated=True):
+    def recommend(
+        self, users=None, X=None, *, n=10, exclude_rated=True, items=None, filter_items=None
+    ):
         """Top-``n`` items for training users (by index) or for new users (by ratings).
 
         Parameters
@@ -536,6 +538,11 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Number of items per user.
         exclude_rated : bool, default=True
             Leave out the items a row of ``X`` has rated. Needs ``X``.
+        items : array-like of int, default=None
+            Candidate items (column indices): only these are recommended. None:
+            every item.
+        filter_items : array-like of int, default=None
+            Items never recommended to anyone (for example unavailable ones).
 
         Returns
         -------
@@ -546,7 +553,9 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             Predicted ratings of those items (NaN where padded).
         """
         fitted, X = self._snapshot(X)
-        return _inference.recommend(fitted, users, X, n, exclude_rated, self._n_threads())
+        return _inference.recommend(
+            fitted, users, X, n, exclude_rated, self._n_threads(), items, filter_items
+        )
 
     def score(self, X, y=None):
         """Negative RMSE on held-out ratings of the rows of ``X`` (higher is better).

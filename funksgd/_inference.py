@@ -157,7 +157,7 @@ def heldout_score(fitted, X, n_threads):
     return -float(np.sqrt(np.mean((pred.astype(np.float64) - held.data) ** 2)))
 
 
-def recommend(fitted, users, X, n, exclude_rated, n_threads):
+def recommend(fitted, users, X, n, exclude_rated, n_threads, items=None, filter_items=None):
     """``FunkSVD.recommend`` on a fitted state, ``X`` already checked against it."""
     if users is None and X is None:
         raise ValueError("Pass users (training row indices), X (ratings), or both.")
@@ -181,14 +181,31 @@ def recommend(fitted, users, X, n, exclude_rated, n_threads):
             "or pass exclude_rated=False."
         )
     check_memory(len(W) * n * 16, f"recommend(n={n}) for {len(W)} users")
-    return top_n(fitted, W, bias + fitted.global_mean, X if exclude_rated else None, n)
+    blocked = blocked_items(fitted.n_items, items, filter_items)
+    rated = X if exclude_rated else None
+    return top_n(fitted, W, bias + fitted.global_mean, rated, n, blocked)
 
 
-def top_n(fitted, W, offsets, rated, n):
+def blocked_items(n_items, items, filter_items):
+    """A mask of the items no row may get: outside ``items`` (when given) or in
+    ``filter_items``; None when every item may be recommended."""
+    if items is None and filter_items is None:
+        return None
+    blocked = np.zeros(n_items, dtype=bool)
+    if items is not None:
+        blocked[:] = True
+        blocked[check_indices(items, n_items, "items")] = False
+    if filter_items is not None:
+        blocked[check_indices(filter_items, n_items, "filter_items")] = True
+    return blocked
+
+
+def top_n(fitted, W, offsets, rated, n, blocked=None):
     """Best ``n`` items per row of ``W``, in chunks so memory stays bounded.
 
     ``offsets`` is added to each row's scores (global mean plus user bias); the items
-    stored in row ``j`` of the CSR ``rated`` (or none, when None) are left out.
+    stored in row ``j`` of the CSR ``rated`` (or none, when None) and those ``blocked``
+    (a mask over the items, or None) are left out.
     Returns ``(items, scores)``, -1 and NaN where a row has fewer than ``n`` items.
     """
     n_items = fitted.n_items
@@ -203,6 +220,8 @@ def top_n(fitted, W, offsets, rated, n):
         if rated is not None:
             sub = rated[start:stop]
             block[row_indices(sub), sub.indices] = -np.inf
+        if blocked is not None:
+            block[:, blocked] = -np.inf
         best, best_scores = _best_of_rows(block, take)
         valid = np.isfinite(best_scores)
         items[start:stop, :take] = np.where(valid, best, -1)
