@@ -873,9 +873,11 @@ def read_item_titles(path):
     if not lines:
         return {}
     first = lines[0][1]
-    if first.split(",", 1)[0].split("::")[0].split("|")[0].strip('"').lower() in _TITLE_HEADERS:
+    if re.split(r"::|\||,", first)[0].strip().strip('"').lower() in _TITLE_HEADERS:
         lines = lines[1:]  # a header
-    split = _title_splitter(path, first)
+    if not lines:
+        return {}
+    split = _title_splitter(path, lines[0][1])
     titles = {}
     for number, line in lines:
         row = split(line, number)
@@ -889,10 +891,10 @@ def read_item_titles(path):
 
 def _title_splitter(path, first):
     """A function (line, number) -> fields, for the format of the first line."""
-    if "::" in first:
-        return lambda line, number: line.split("::")
-    if "|" in first:
-        return lambda line, number: line.split("|")
+    after_id = re.match(r"\s*\d+\s*(::|\||,)?", first)
+    delimiter = after_id.group(1) if after_id else None  # what follows the first id
+    if delimiter in ("::", "|"):
+        return lambda line, number: line.split(delimiter)
     fields = first.split(",", 2)
     if path.name != "movies.csv" and len(fields) == 3 and re.fullmatch(r"\d{4}|NULL", fields[1]):
 
