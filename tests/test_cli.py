@@ -107,12 +107,13 @@ def test_clear_errors(generated_files, tmp_path, monkeypatch, capsys):
 
     garbage = tmp_path / "ratings.csv"
     garbage.write_text("userId,movieId,rating\n1,2,4\n1,two,5\n")
-    assert "ratings.csv, line 3: expected 'user,item,rating'" in error("fit", garbage, "-o", "m")
+    assert ("ratings.csv, line 3: expected 'userId,movieId,rating', got '1,two,5' (the item id "
+            "is not an integer)") in error("fit", garbage, "-o", "m")  # fmt: skip
     unknown = tmp_path / "notes.txt"
     unknown.write_text("hello\n")
     assert re.search("cannot tell the format.*--format", error("fit", unknown, "-o", "m"))
     assert "no such model file" in error("evaluate", tmp_path / "none.joblib", train)
-    assert "is not a model file written by 'funksgd fit'" in error("recommend", train, "1")
+    assert "is not a funksgd model file (not a .npz archive)" in error("recommend", train, "1")
     model = tmp_path / "model.joblib"
     assert _cli.main(["fit", str(train), "-o", str(model), "--max-iter", "1", "-q"]) == 0
     assert "unknown user id 99999" in error("recommend", model, "99999")
