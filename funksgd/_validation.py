@@ -1,12 +1,16 @@
 """Turn what users pass as a ratings matrix into one canonical CSR array, or refuse it clearly."""
 
 import os
+import warnings
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import cpu_count, effective_n_jobs
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
+
+from ._kernels import sgd as _sgd
 
 # The kernels index users and items with C ints.
 MAX_INDEX = np.iinfo(np.int32).max
@@ -146,6 +150,25 @@ def _to_csr(X, dtype):
 def csr_arrays(X):
     """``(indptr, indices, data)`` of CSR ``X`` as the kernels take them: int64, int32, as is."""
     return X.indptr.astype(np.int64, copy=False), X.indices.astype(np.int32, copy=False), X.data
+
+
+def check_n_jobs(n_jobs):
+    """Threads for ``n_jobs``: None means 1, -1 all cores; one without OpenMP (a warning)."""
+    # more threads than CPUs never helps, and thousands would fail to start
+    n_threads = min(effective_n_jobs(n_jobs), cpu_count())
+    if n_threads > 1 and not _sgd.openmp_enabled():
+        warnings.warn(
+            "funksgd was built without OpenMP support: n_jobs is ignored and one thread is used.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return 1
+    return n_threads
+
+
+def row_indices(X):
+    """The row (user) index of each stored rating of CSR ``X``, as int32."""
+    return np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr))
 
 
 def check_ratings(X, *, dtype=None, allow_empty=False):
