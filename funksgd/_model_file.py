@@ -31,7 +31,6 @@ _SCALARS = {
     "t_": int,
     "loss_curve_": list,
     "validation_scores_": (list, type(None)),
-    "best_validation_score_": (float, int, type(None)),
 }
 
 
@@ -148,18 +147,20 @@ def _estimator_to_arrays(model):
     arrays = {f"model/{name}": np.asarray(getattr(model, name)) for name in _FACTOR_ARRAYS}
     metadata = {"params": params, "attributes": {}}
     for name in _SCALARS:
-        value = getattr(model, name, None)
+        value = getattr(model, name)
         if isinstance(value, np.generic):
             value = value.item()
         metadata["attributes"][name] = list(map(float, value)) if isinstance(value, list) \
             else value  # fmt: skip
-    schedule = getattr(model, "_schedule_state", None)
-    if schedule is not None:
-        metadata["schedule"] = {"t": int(schedule.t), "eta": float(schedule.eta),
-                                "scale": float(schedule.scale)}  # fmt: skip
-        if schedule.user_grad_sq is not None:
-            arrays["model/schedule_user_grad_sq"] = schedule.user_grad_sq
-            arrays["model/schedule_item_grad_sq"] = schedule.item_grad_sq
+    fitted = model._fitted
+    # as fitted, which set_params may have changed since
+    metadata["fitted"] = {"biased": bool(fitted.biased), "alpha": float(fitted.alpha)}
+    schedule = fitted.schedule
+    metadata["schedule"] = {"t": int(schedule.t), "eta": float(schedule.eta),
+                            "scale": float(schedule.scale)}  # fmt: skip
+    if schedule.user_grad_sq is not None:
+        arrays["model/schedule_user_grad_sq"] = schedule.user_grad_sq
+        arrays["model/schedule_item_grad_sq"] = schedule.item_grad_sq
     return arrays, metadata
 
 
@@ -169,6 +170,7 @@ def rebuild_estimator(metadata, arrays):
     The one place that knows the fitted attributes of FunkSVD: adapt it when they change.
     """
     from ._funk_svd import FunkSVD
+    from ._inference import Fitted
 
     params = _expect(metadata.get("params"), dict, "params")
     try:
@@ -204,32 +206,41 @@ def rebuild_estimator(metadata, arrays):
             raise ValueError(f"{name} has the wrong type.")
     if attributes["n_features_in_"] != n_items:
         raise ValueError(f"n_features_in_ is not the {n_items} items of the factors.")
-    for name, values in factors.items():
-        setattr(model, name, values)
-    for name in _SCALARS:
-        setattr(model, name, attributes[name])
-    model.global_mean_ = float(model.global_mean_)
-    model._schedule_state = _rebuild_schedule(metadata, arrays, n_users, n_items, model)
+    fitted = _expect(metadata.get("fitted"), dict, "fitted")
+    biased = _expect(fitted.get("biased"), bool, "fitted biased")
+    alpha = _expect(fitted.get("alpha"), (int, float), "fitted alpha")
+    if isinstance(alpha, bool) or not 0 < alpha < np.inf:
+        raise ValueError(f"fitted alpha = {alpha!r} is not a positive number.")
+    schedule = _rebuild_schedule(metadata, arrays, factors["item_factors_"].dtype, model)
+    model._fitted = Fitted(
+        user_factors=factors["user_factors_"], item_factors=factors["item_factors_"],
+        user_bias=factors["user_bias_"], item_bias=factors["item_bias_"],
+        global_mean=float(attributes["global_mean_"]), biased=biased, alpha=float(alpha),
+        schedule=schedule, n_iter=attributes["n_iter_"], t=attributes["t_"],
+        loss_curve=[float(x) for x in attributes["loss_curve_"]],
+        validation_scores=attributes["validation_scores_"],
+    )  # fmt: skip
+    model.n_features_in_ = n_items
     return model
 
 
-def _rebuild_schedule(metadata, arrays, n_users, n_items, model):
+def _rebuild_schedule(metadata, arrays, dtype, model):
     """The learning-rate state that partial_fit and warm_start continue from."""
-    from ._funk_svd import _ScheduleState
+    from ._engine import Schedule
 
     saved = _expect(metadata.get("schedule"), dict, "schedule")
     for name in ("t", "eta", "scale"):
         value = _expect(saved.get(name), (int, float), f"schedule {name}")
         if isinstance(value, bool) or not np.isfinite(value) or value < 0:
             raise ValueError(f"schedule {name} = {value!r} is not a non-negative number.")
-    schedule = _ScheduleState(model.eta0, float(saved["scale"]))
+    schedule = Schedule(model.eta0, float(saved["scale"]))
     schedule.t, schedule.eta = int(saved["t"]), float(saved["eta"])
     user_sq = arrays.get("model/schedule_user_grad_sq")
     item_sq = arrays.get("model/schedule_item_grad_sq")
     if (user_sq is None) != (item_sq is None):
         raise ValueError("only one of the two AdaGrad accumulators is saved.")
     if user_sq is not None:
-        dtype = model.item_factors_.dtype
+        n_users, n_items = len(arrays["model/user_factors_"]), len(arrays["model/item_factors_"])
         if user_sq.shape != (n_users,) or item_sq.shape != (n_items,) or not (
             user_sq.dtype == item_sq.dtype == dtype
             and np.isfinite(user_sq).all() and np.isfinite(item_sq).all()
