@@ -284,7 +284,7 @@ def _read_arrays(path):
         raise FileNotFoundError(f"no such model file: {path}")
     with open(path, "rb") as f:
         head = f.read(4)
-    if head[:1] == b"\x80" or head[:2] in (b"x\x9c", b"\x1f\x8b"):
+    if _looks_like_a_pickle(head):
         raise ValueError(
             f"{path} is a pickle (or compressed pickle), perhaps a model of funksgd < 0.2 "
             "written with joblib. Loading a pickle can run any code its author put in it, "
@@ -313,6 +313,13 @@ def _read_arrays(path):
             + (" Upgrade funksgd to read it." if newer else "")
         )
     return arrays, metadata
+
+
+def _looks_like_a_pickle(head):
+    """A pickle, or what joblib compresses pickles with (zlib, gzip, bz2, lzma, xz)."""
+    zlib = len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
+    return zlib or head[:1] == b"\x80" or head.startswith((b"\x1f\x8b", b"BZh", b"]\x00\x00",
+                                                          b"\xfd7zX"))  # fmt: skip
 
 
 def _write_atomically(path, arrays):
