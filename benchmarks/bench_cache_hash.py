@@ -40,8 +40,9 @@ def write_ratings(path, n_ratings, seed=0):
             times = rng.integers(789_652_009, 1_574_327_703, n)
             f.writelines(
                 f"{u},{i},{r:g},{t}\n"
-                for u, i, r, t in zip(users.tolist(), items.tolist(), ratings.tolist(),
-                                      times.tolist(), strict=True)  # fmt: skip
+                for u, i, r, t in zip(
+                    users.tolist(), items.tolist(), ratings.tolist(), times.tolist(), strict=True
+                )  # fmt: skip
             )
 
 

@@ -266,9 +266,13 @@ def _demo(args):
     items, _ = model.recommend(users=users, X=X_train[users], n=5)
     print(f"\nTop 5 unrated items for {len(users)} users, and their rank by the noiseless ratings:")
     for user, row in zip(users, items, strict=True):
+        row = row[row >= 0]  # -1 pads the rows of users with fewer than 5 unrated items
         true = truth.item_factors @ truth.user_factors[user] + truth.item_bias
         true[X_train[[user]].indices] = -np.inf  # rank among the user's unrated items
         rank = np.argsort(np.argsort(-true, kind="stable"))[row] + 1
+        if not len(row):
+            print(f"  user {user} ({counts[user]} ratings): no unrated item left to recommend")
+            continue
         print(
             f"  user {user} ({counts[user]} ratings): items {', '.join(map(str, row))}: "
             f"true ranks {', '.join(map(str, rank))} of {np.isfinite(true).sum():,}"
