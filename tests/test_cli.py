@@ -188,15 +188,23 @@ def test_a_pickled_model_is_refused_without_running_it(generated_files, tmp_path
     assert not marker.exists()
 
 
-def test_model_files_that_are_not_from_fit_are_refused_clearly(generated_files, tmp_path):
+def in_process(capsys, *args):
+    """(exit status, stdout, stderr) of ``funksgd ARGS`` run by _cli.main in this process."""
+    status = _cli.main([str(arg) for arg in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_model_files_that_are_not_from_fit_are_refused_clearly(generated_files, tmp_path,
+                                                               capsys):  # fmt: skip
     from funksgd import FunkSVD
     from funksgd._model_file import save_model
 
     _, train, _ = generated_files
     estimator = FunkSVD(n_components=2, max_iter=1).fit(make_ratings(20, 10, 60, random_state=0))
     save_model(tmp_path / "bare.npz", estimator)  # no ids, no baseline, no rated items
-    result = run("recommend", tmp_path / "bare.npz", "1", cwd=tmp_path)
-    assert_clean_error(result, "not one written by 'funksgd fit': it holds no user and item ids")
+    status, _, err = in_process(capsys, "recommend", tmp_path / "bare.npz", "1")
+    assert status == 2 and "not one written by 'funksgd fit': it holds no user and item" in err
     good = fit_small(train, tmp_path / "good.npz", tmp_path)
     with np.load(good) as archive:
         arrays = dict(archive)
@@ -208,23 +216,26 @@ def test_model_files_that_are_not_from_fit_are_refused_clearly(generated_files, 
         path = tmp_path / "broken.npz"
         with open(path, "wb") as f:
             np.savez(f, **broken)
-        result = run("recommend", path, "1", cwd=tmp_path)
-        assert_clean_error(result, rf"{name.split('/')[1]}")
-        assert "error: rated" not in result.stderr  # the old KeyError message
+        status, _, err = in_process(capsys, "recommend", path, "1")
+        assert status == 2 and name.split("/")[1] in err, err
+        assert "error: rated" not in err and len(err.splitlines()) == 1  # before: a KeyError
 
 
-def test_evaluate_accepts_the_duplicates_option_it_suggests(generated_files, tmp_path):
+def test_evaluate_accepts_the_duplicates_option_it_suggests(generated_files, tmp_path, capsys,
+                                                            monkeypatch):  # fmt: skip
+    monkeypatch.setenv("FUNKSGD_CACHE_DIR", str(tmp_path / "cache"))
     _, train, test = generated_files
-    model = fit_small(train, tmp_path / "model.npz", tmp_path)
+    model = tmp_path / "model.npz"
+    assert _cli.main(["fit", str(train), "-o", str(model), "--max-iter", "2", "-q"]) == 0
     twice = tmp_path / "twice.data"
     twice.write_text(test.read_text() + test.read_text().splitlines()[0] + "\n")
-    refused = run("evaluate", model, twice, "--format", "tab", cwd=tmp_path)
-    assert_clean_error(refused, "more than once.*duplicates")
+    status, _, err = in_process(capsys, "evaluate", model, twice, "--format", "tab")
+    assert status == 2 and "more than once" in err and "duplicates" in err
     for how in ("last", "mean"):
-        result = run("evaluate", model, twice, "--format", "tab", "--duplicates", how,
-                     cwd=tmp_path)  # fmt: skip
-        assert result.returncode == 0, result.stderr
-        assert scores(result.stdout)["FunkSVD"][0] < 1.5
+        status, out, err = in_process(capsys, "evaluate", model, twice, "--format", "tab",
+                                      "--duplicates", how)  # fmt: skip
+        assert status == 0, err
+        assert scores(out)["FunkSVD"][0] < 1.5
 
 
 @pytest.mark.parametrize("sizes", [(1, 1, 1), (2, 2, 2), (3, 1, 3), (5, 4, 10), (1, 3, 3)])
@@ -315,17 +326,19 @@ def test_a_failed_model_write_keeps_the_previous_model(generated_files, tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
 
 
-def test_columns_option(tmp_path):
+def test_columns_option(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("FUNKSGD_CACHE_DIR", str(tmp_path / "cache"))
     ratings = tmp_path / "stars.csv"
     rows = [f"9,{(u * i) % 5 + 1},{u},{i}" for u in range(1, 30) for i in range(1, 20)]
     ratings.write_text("when,stars,who,what\n" + "\n".join(rows) + "\n")
     model = tmp_path / "model.npz"
-    refused = run("fit", ratings, "-o", model, "-q", cwd=tmp_path)
-    assert_clean_error(refused, "has no user column.*--columns")
-    fitted = run("fit", ratings, "-o", model, "-q", "--columns", "who,what,stars",
-                 "--max-iter", "2", cwd=tmp_path)  # fmt: skip
-    assert fitted.returncode == 0, fitted.stderr
-    by_position = run("evaluate", model, ratings, "--columns", "2,3,1", cwd=tmp_path)
-    assert by_position.returncode == 0 and "551 ratings; 551 scored." in by_position.stdout
-    bad = run("fit", ratings, "-o", model, "--columns", "who,what", cwd=tmp_path)
-    assert bad.returncode == 2 and "USER,ITEM,RATING" in bad.stderr
+    status, _, err = in_process(capsys, "fit", ratings, "-o", model, "-q")
+    assert status == 2 and "has no user column" in err and "--columns" in err
+    status, _, err = in_process(capsys, "fit", ratings, "-o", model, "-q", "--columns",
+                                "who,what,stars", "--max-iter", "2")  # fmt: skip
+    assert status == 0, err
+    status, out, err = in_process(capsys, "evaluate", model, ratings, "--columns", "2,3,1")
+    assert status == 0 and "551 ratings; 551 scored." in out, err
+    with pytest.raises(SystemExit, match="2"):
+        _cli.main(["fit", str(ratings), "-o", str(model), "--columns", "who,what"])
+    assert "USER,ITEM,RATING" in capsys.readouterr().err
