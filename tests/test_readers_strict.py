@@ -116,6 +116,8 @@ REFUSED = [
     ("ratings.csv", "userId,movieId,rating\n1,2,3\n1,2,3,4\n", 3, "4 fields instead of 3"),
     ("ratings.csv", ",userId,movieId,rating\n0,1,2,3\n1,2,3\n", 3, "3 fields instead of 4"),
     ("u.data", "1\t2\t3\t4\n1\t2\t3\n1\t2\t3\t4\t5\n", 2, "3 fields instead of 4"),
+    ("u.data", "1\t2\t3\t4\n\n1\t2\t3\n1\t2\t3\t4\t5\n", 3, "3 fields instead of 4"),
+    ("u.data", "1\t2\t3\t4\n1\t2\t3\t4\t5\n1\t2\t3\n", 2, "5 fields instead of 4"),
     ("u.data", "1\t2\t3\t4\t5\n", 1, "5 fields instead of 4"),
     ("ratings.dat", "1::2::3::4\n1\t2::3::4\n", 2, "3 fields instead of 4"),
     ("ratings.dat", "1\t2::3::4\n", 1, "user id is not an integer"),

@@ -140,7 +140,7 @@ def read_ratings(path, *, format=None, columns=None, cache=True, progress=False)
     _check_columns(columns, format)
     cache_dir = _cache_dir(cache)
     if cache_dir is None:
-        return _parse_files(paths, format, columns, progress)[0]
+        return _parse_files(paths, format, columns, progress, hashing=False)[0]
     digests = [_file_digest(p) for p in paths]
     entry = cache_dir / _cache_key(paths, format, columns, digests)
     cached = _load_cache(entry)
@@ -298,8 +298,17 @@ def _check_columns(columns, format):
 _COLUMNS = ("users", "items", "ratings")
 
 
-def _parse_files(paths, format, columns, progress):
-    """Parse every file, block by block, into three columns; also the files' digests."""
+class _NoDigest:
+    def update(self, data):
+        pass
+
+    def hexdigest(self):
+        return None
+
+
+def _parse_files(paths, format, columns, progress, hashing=True):
+    """Parse every file, block by block, into three columns; also the files' digests
+    (None without ``hashing``)."""
     parser = _NetflixParser() if format == "netflix" else _LineParser(format, columns)
     total_bytes = sum(p.stat().st_size for p in paths)
     bar = _progress_bar(total_bytes, paths, progress)
@@ -308,7 +317,7 @@ def _parse_files(paths, format, columns, progress):
     try:
         for path in paths:
             parser.start_file(path)
-            digest = hashlib.sha256()
+            digest = hashlib.sha256() if hashing else _NoDigest()
             for text, line in _text_blocks(path, bar, digest):
                 result.bytes_seen += len(text)
                 for block in parser.parse(text, line):
@@ -621,6 +630,13 @@ def _check_field_counts(text, delimiter, layout, n_rows):
     codes = np.frombuffer(text, dtype=np.uint8)
     ends = np.flatnonzero(codes == ord("\n"))
     marks = np.flatnonzero(codes == delimiter[0])
+    if len(marks) != n_marks * n_rows:
+        raise ValueError("a line has another number of fields")
+    if len(ends) == n_rows:  # no blank line: line j holds delimiters j * n_marks onwards
+        marks = marks.reshape(n_rows, n_marks)
+        if (marks[:, -1] < ends).all() and (marks[1:, 0] > ends[:-1]).all():
+            return
+        raise ValueError("a line has another number of fields")
     counts = np.diff(np.searchsorted(marks, ends), prepend=0)
     if not np.all((counts == n_marks) | (counts == 0)):
         raise ValueError("a line has another number of fields")
