@@ -367,3 +367,24 @@ def test_cache_stays_within_its_byte_budget(tmp_path, monkeypatch):
     os.utime(old, (1, 1))
     read_ratings(write(tmp_path / "f9" / "u.data", "9\t2\t3\n"), cache=cache)
     assert not old.exists()  # a crashed writer's temporary folder is removed after a day
+
+
+def test_default_cache_folders(tmp_path, monkeypatch):
+    path = write(tmp_path / "u.data", RATINGS)
+    monkeypatch.delenv("FUNKSGD_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    read_ratings(path)
+    assert len(entries(tmp_path / "xdg" / "funksgd")) == 1
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    read_ratings(path)
+    assert len(entries(tmp_path / "home" / ".cache" / "funksgd")) == 1
+
+
+def test_ids_beyond_int32_are_int64(tmp_path):
+    path = write(tmp_path / "u.data", f"{2**40}\t5\t3\n-7\t{-(2**35)}\t1\n")
+    users, items, ratings = read_ratings(path, cache=False)
+    assert users.dtype == np.int64 and items.dtype == np.int64 and ratings.dtype == np.float32
+    assert triples((users, items, ratings)) == [(2**40, 5, 3.0), (-7, -(2**35), 1.0)]
+    small = read_ratings(write(tmp_path / "v.data", "1\t2\t3\n"), format="tab", cache=False)
+    assert small[0].dtype == np.int32 and small[1].dtype == np.int32
