@@ -286,8 +286,8 @@ def _read_arrays(path):
         head = f.read(4)
     if _looks_like_a_pickle(head):
         raise ValueError(
-            f"{path} is a pickle (or compressed pickle), perhaps a model of funksgd < 0.2 "
-            "written with joblib. Loading a pickle can run any code its author put in it, "
+            f"{path} is a pickle (or compressed pickle), perhaps a model that an earlier funksgd "
+            "wrote with joblib. Loading a pickle can run any code its author put in it, "
             "so funksgd does not; fit the model again to write a safe model file."
         )
     if head != b"PK\x03\x04":
