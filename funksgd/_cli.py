@@ -63,6 +63,8 @@ def main(argv=None):
     try:
         return _run(args)
     finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # a pipe closed early fails here, not in the flush at exit
         sys.stdout, sys.stderr = saved
 
 
@@ -74,7 +76,8 @@ def _run(args):
         print(f"funksgd {args.command}: interrupted", file=sys.stderr)
         return 130  # 128 + SIGINT, as shells report it
     except MemoryError as exc:
-        print(f"funksgd {args.command}: error: out of memory {exc}".rstrip(), file=sys.stderr)
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"funksgd {args.command}: error: out of memory{detail}", file=sys.stderr)
         return 2
     except (OSError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)

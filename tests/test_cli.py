@@ -230,7 +230,7 @@ def test_evaluate_accepts_the_duplicates_option_it_suggests(generated_files, tmp
     twice = tmp_path / "twice.data"
     twice.write_text(test.read_text() + test.read_text().splitlines()[0] + "\n")
     status, _, err = in_process(capsys, "evaluate", model, twice, "--format", "tab")
-    assert status == 2 and "more than once" in err and "duplicates" in err
+    assert status == 2 and "more than once" in err and "--duplicates last" in err
     for how in ("last", "mean"):
         status, out, err = in_process(capsys, "evaluate", model, twice, "--format", "tab",
                                       "--duplicates", how)  # fmt: skip
@@ -255,17 +255,26 @@ def test_a_closed_pipe_does_not_lose_the_model(generated_files, tmp_path):
     # 'funksgd fit ... | head -1': the reader goes away, the fit writes its model anyway
     _, train, _ = generated_files
     model = tmp_path / "model.npz"
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
     child = subprocess.Popen(
         [sys.executable, "-m", "funksgd", "fit", str(train), "-o", str(model), "--format", "tab",
          "--n-components", "3", "--max-iter", "20", "--no-cache"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     child.stdout.close()  # before it printed anything: every line it prints hits the closed pipe
+    # (block-buffered: the first write to the pipe may come only with the flush at the end)
     stderr = child.stderr.read().decode()
     assert child.wait(timeout=300) == 0, stderr
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
     assert model.is_file() and run("recommend", model, "5", cwd=tmp_path).returncode == 0
+    # a few buffered lines: the pipe breaks only in the last flush, which must not complain
+    env = {name: value for name, value in env.items() if name != "PYTHONUNBUFFERED"}
+    short = subprocess.Popen([sys.executable, "-m", "funksgd", "recommend", str(model), "5"],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)  # fmt: skip
+    short.stdout.close()
+    stderr = short.stderr.read().decode()
+    assert short.wait(timeout=300) == 0 and stderr == "", stderr
 
 
 def test_pipe_safe_stream_swallows_broken_pipes():
@@ -287,7 +296,7 @@ def test_ctrl_c_during_fit_is_one_line(tmp_path):
                                        random_state=0))  # fmt: skip
     model = tmp_path / "model.npz"
     model.write_bytes(b"the previous model")
-    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="2")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="2", PYTHONUNBUFFERED="1")
     child = subprocess.Popen(
         [sys.executable, "-m", "funksgd", "fit", str(ratings), "-o", str(model), "--no-cache",
          "--max-iter", "1000", "--n-components", "20", "--n-jobs", "1"],
@@ -342,3 +351,13 @@ def test_columns_option(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit, match="2"):
         _cli.main(["fit", str(ratings), "-o", str(model), "--columns", "who,what"])
     assert "USER,ITEM,RATING" in capsys.readouterr().err
+
+
+def test_out_of_memory_is_one_line(monkeypatch, capsys, tmp_path):
+    def too_big(args):
+        raise MemoryError("Unable to allocate 8.00 TiB for an array")
+
+    monkeypatch.setattr(_cli, "_demo", too_big)
+    status, _, err = in_process(capsys, "demo")
+    assert status == 2
+    assert err == "funksgd demo: error: out of memory (Unable to allocate 8.00 TiB for an array)\n"
