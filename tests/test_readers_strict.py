@@ -131,6 +131,8 @@ REFUSED = [
     ("ratings.csv", "1,2,3\nuserId,movieId,rating\n", 2, "user id is not an integer"),
     ("combined_data_1.txt", "1:\n5,3,2005-01-01\n6,3,2005-01-01,x\n", 3, "4 fields instead of 3"),
     ("combined_data_1.txt", "1:\n5,3\n6,3,2005-01-01\n", 3, "3 fields instead of 2"),
+    ("combined_data_1.txt", "1:\n5,3,2005-01-01\n2:\n6,1e39,2005-01-01\n", 4, "overflows"),
+    ("mv_0000001.txt", "\ufeff1:\n5,3,2005-01-01\n6,1.5.2,2005-01-01\n", 3, "not a number"),
     ("combined_data_1.txt", b"1:\n5,3,2005-01-01\n6,3,\x80\n", 3, "0x80 is not UTF-8"),
 ]
 
