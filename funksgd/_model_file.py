@@ -167,7 +167,7 @@ def _estimator_to_arrays(model):
 def rebuild_estimator(metadata, arrays):
     """A fitted FunkSVD from the metadata and arrays of a model file, checked first.
 
-    The one place that knows the fitted attributes of FunkSVD: adapt it when they change.
+    The one place that knows the fitted state of FunkSVD: adapt it when that changes.
     """
     from ._funk_svd import FunkSVD
     from ._inference import Fitted
@@ -178,34 +178,9 @@ def rebuild_estimator(metadata, arrays):
         model._validate_params()
     except TypeError as error:  # an unknown parameter name
         raise ValueError(f"parameters {params!r}: {error}") from None
-    factors = {name: arrays.get(f"model/{name}") for name in _FACTOR_ARRAYS}
-    for name, values in factors.items():
-        if values is None:
-            raise ValueError(f"the array {name} is missing.")
-        if values.dtype not in (np.float32, np.float64) or not np.isfinite(values).all():
-            raise ValueError(f"{name} must hold finite float32 or float64 numbers.")
-    n_items, k = _shape2(factors["item_factors_"], "item_factors_")
-    n_users, k_users = _shape2(factors["user_factors_"], "user_factors_")
-    dtypes = {values.dtype for values in factors.values()}
-    if k != k_users or k != model.n_components or len(dtypes) > 1:
-        raise ValueError(
-            f"the factors disagree: {k} and {k_users} components, n_components="
-            f"{model.n_components}, dtypes {sorted(map(str, dtypes))}."
-        )
-    if factors["item_bias_"].shape != (n_items,) or factors["user_bias_"].shape != (n_users,):
-        raise ValueError("the biases do not have one value per item and per user.")
-    attributes = _expect(metadata.get("attributes"), dict, "attributes")
-    for name, kinds in _SCALARS.items():
-        if name not in attributes:
-            raise ValueError(f"the attribute {name} is missing.")
-        value = _expect(attributes[name], kinds, name)
-        numbers = value if isinstance(value, list) else [value]
-        if value is not None and any(
-            isinstance(x, bool) or not isinstance(x, (int, float)) for x in numbers
-        ):
-            raise ValueError(f"{name} has the wrong type.")
-    if attributes["n_features_in_"] != n_items:
-        raise ValueError(f"n_features_in_ is not the {n_items} items of the factors.")
+    factors = _checked_factors(arrays, model.n_components)
+    n_items = len(factors["item_factors_"])
+    attributes = _checked_attributes(metadata, n_items)
     fitted = _expect(metadata.get("fitted"), dict, "fitted")
     biased = _expect(fitted.get("biased"), bool, "fitted biased")
     alpha = _expect(fitted.get("alpha"), (int, float), "fitted alpha")
@@ -222,6 +197,45 @@ def rebuild_estimator(metadata, arrays):
     )  # fmt: skip
     model.n_features_in_ = n_items
     return model
+
+
+def _checked_factors(arrays, n_components):
+    """The factor and bias arrays, finite, of one float dtype and consistent shapes."""
+    factors = {name: arrays.get(f"model/{name}") for name in _FACTOR_ARRAYS}
+    for name, values in factors.items():
+        if values is None:
+            raise ValueError(f"the array {name} is missing.")
+        if values.dtype not in (np.float32, np.float64) or not np.isfinite(values).all():
+            raise ValueError(f"{name} must hold finite float32 or float64 numbers.")
+    n_items, k = _shape2(factors["item_factors_"], "item_factors_")
+    n_users, k_users = _shape2(factors["user_factors_"], "user_factors_")
+    dtypes = {values.dtype for values in factors.values()}
+    if k != k_users or k != n_components or len(dtypes) > 1:
+        raise ValueError(
+            f"the factors disagree: {k} and {k_users} components, n_components="
+            f"{n_components}, dtypes {sorted(map(str, dtypes))}."
+        )
+    if factors["item_bias_"].shape != (n_items,) or factors["user_bias_"].shape != (n_users,):
+        raise ValueError("the biases do not have one value per item and per user.")
+    return factors
+
+
+def _checked_attributes(metadata, n_items):
+    """The scalar and list attributes, of the right types and finite."""
+    attributes = _expect(metadata.get("attributes"), dict, "attributes")
+    for name, kinds in _SCALARS.items():
+        if name not in attributes:
+            raise ValueError(f"the attribute {name} is missing.")
+        value = _expect(attributes[name], kinds, name)
+        numbers = value if isinstance(value, list) else [value]
+        if value is not None and any(
+            isinstance(x, bool) or not isinstance(x, (int, float)) or not np.isfinite(x)
+            for x in numbers
+        ):
+            raise ValueError(f"{name} has the wrong type or is not finite.")
+    if attributes["n_features_in_"] != n_items:
+        raise ValueError(f"n_features_in_ is not the {n_items} items of the factors.")
+    return attributes
 
 
 def _rebuild_schedule(metadata, arrays, dtype, model):

@@ -180,6 +180,7 @@ BROKEN = [
     (set_meta("attributes", "n_iter_", value="5"), "n_iter_ is missing or has the wrong type"),
     (set_meta("attributes", "loss_curve_", value=["a"]), "loss_curve_ has the wrong type"),
     (set_meta("attributes", "t_", value=True), "t_ has the wrong type"),
+    (set_meta("attributes", "global_mean_", value=float("nan")), "global_mean_ .* not finite"),
     (lambda arrays, meta: meta["attributes"].pop("global_mean_"), "global_mean_ is missing"),
     (set_meta("schedule", "scale", value=-1), "schedule scale"),
     (set_meta("fitted", "alpha", value=0), "alpha"),
