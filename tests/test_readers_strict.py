@@ -6,6 +6,7 @@ ratings written out by hand.
 """
 
 import os
+import threading
 import tracemalloc
 
 import numpy as np
@@ -390,3 +391,16 @@ def test_ids_beyond_int32_are_int64(tmp_path):
     assert triples((users, items, ratings)) == [(2**40, 5, 3.0), (-7, -(2**35), 1.0)]
     small = read_ratings(write(tmp_path / "v.data", "1\t2\t3\n"), format="tab", cache=False)
     assert small[0].dtype == np.int32 and small[1].dtype == np.int32
+
+
+def test_a_pipe_is_read_once_and_not_cached(tmp_path):
+    fifo = tmp_path / "ratings"
+    os.mkfifo(fifo)
+    with pytest.raises(ValueError, match="not a regular file .*give the format"):
+        read_ratings(fifo, cache=False)  # guessing would consume the pipe
+    writer = threading.Thread(target=lambda: fifo.write_text("1\t2\t3\n4\t5\t1.5\n"))
+    writer.start()
+    got = triples(read_ratings(fifo, format="tab", cache=tmp_path / "cache"))
+    writer.join()
+    assert got == [(1, 2, 3.0), (4, 5, 1.5)]
+    assert not (tmp_path / "cache").exists()

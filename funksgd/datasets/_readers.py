@@ -68,7 +68,8 @@ def read_ratings(path, *, format=None, columns=None, cache=True, progress=False)
         files (directly or in ``training_set/``), ``combined_data_*.txt``
         files, or a MovieLens ``ratings.csv``, ``ratings.dat`` or ``u.data``.
         A folder holding more than one of these is refused: pass the files
-        to read as a list.
+        to read as a list. A pipe (``/dev/stdin``) is read once, without the
+        cache, and needs ``format``.
     format : {"tab", "dat", "csv", "netflix"}, default=None
         The file format; None guesses it from the file name, then from the
         first line:
@@ -139,7 +140,7 @@ def read_ratings(path, *, format=None, columns=None, cache=True, progress=False)
     paths, format = _resolve(path, format)
     _check_columns(columns, format)
     cache_dir = _cache_dir(cache)
-    if cache_dir is None:
+    if cache_dir is None or not all(p.is_file() for p in paths):  # a pipe is read once
         return _parse_files(paths, format, columns, progress, hashing=False)[0]
     digests = [_file_digest(p) for p in paths]
     entry = cache_dir / _cache_key(paths, format, columns, digests)
@@ -264,6 +265,12 @@ def _guess_format(path):
         return "csv"
     if name == "u.data" or re.fullmatch(r"u[a-z0-9]*\.(base|test)", name):
         return "tab"
+    if not path.is_file():
+        raise ValueError(
+            f"cannot tell the format of {path} from its name, and it is not a regular file "
+            "(a pipe?) that can be read twice: give the format (format= in Python, --format "
+            "on the command line)."
+        )
     with open(path, "rb") as f:
         line = next((line for line in f if line.strip()), b"").strip()
     line = line.removeprefix(_BOM)
