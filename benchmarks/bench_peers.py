@@ -612,7 +612,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """Run the benchmark; ``argv`` as on the command line (``funksgd bench`` passes its own)."""
+    """Run the benchmark; ``argv`` as on the command line."""
     args = parse_args(argv)
     if args.data == "ml100k":
         data = load_ml100k()

@@ -1,4 +1,4 @@
-"""The ``funksgd`` command: demo, fit, evaluate, recommend, bench.
+"""The ``funksgd`` command: demo, fit, evaluate, recommend.
 
 Every failure the user can fix (a missing file, a wrong format, an unknown user id, a
 model file that is not one) ends with a one-line message on stderr and exit status 2,
@@ -8,7 +8,6 @@ temporary file renamed into place once complete.
 """
 
 import argparse
-import importlib.util
 import os
 import sys
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from . import FunkSVD, __version__, train_test_split_ratings
+from . import BaselineOnly, FunkSVD, __version__, train_test_split_ratings
 from ._model_file import read_model_file, save_model
 from .datasets import (
     FORMATS,
@@ -27,13 +26,6 @@ from .datasets import (
     read_item_titles,
     read_ratings,
 )
-
-# Regularisation of the bias-only baseline: Surprise's BaselineOnly defaults (ALS).
-_BASELINE_REG_ITEMS = 10.0
-_BASELINE_REG_USERS = 15.0
-_BASELINE_ITERATIONS = 10
-# 'funksgd bench' runs this script of a source checkout.
-_BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
 
 
 def main(argv=None):
@@ -51,10 +43,7 @@ def main(argv=None):
     """
     argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     parser = _parser()
-    if argv[:1] == ["bench"]:  # what follows belongs to the benchmark script, --help included
-        args = argparse.Namespace(command="bench", bench_args=argv[1:], run=_bench)
-    else:
-        args = parser.parse_args(argv)
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
@@ -163,8 +152,6 @@ def _parser():
     )
     recommend.set_defaults(run=_recommend)
 
-    # Only listed here: main() hands the arguments after 'bench' to the script untouched.
-    commands.add_parser("bench", help="side-by-side benchmark (source checkout only)")
     return parser
 
 
@@ -254,12 +241,12 @@ def _demo(args):
         "exact solve for the users.\n"
     )
     test = X_test.tocoo()
-    baseline = _fit_baseline(X_train)
+    baseline = BaselineOnly().fit(X_train)
     _print_scores(
         test.data,
         {
             "FunkSVD": model.predict_ratings(test.row, test.col),
-            "bias only (baseline)": _predict_baseline(baseline, test.row, test.col),
+            "bias only (baseline)": baseline.predict_ratings(test.row, test.col),
         },
     )
     # three users from the median activity up (fewer when there are fewer users)
@@ -294,11 +281,11 @@ def _fit(args):
             f"{time.perf_counter() - start:.1f} s."
         )
     model, seconds = _timed_fit(_model(args, verbose=0 if args.quiet else 1), X)
-    baseline = _fit_baseline(X)
+    baseline = BaselineOnly().fit(X)
     extra = {
-        "baseline_global_mean": np.float64(baseline["global_mean"]),
-        "baseline_user_bias": baseline["user_bias"],
-        "baseline_item_bias": baseline["item_bias"],
+        "baseline_global_mean": np.float64(baseline.global_mean_),
+        "baseline_user_bias": baseline.user_bias_,
+        "baseline_item_bias": baseline.item_bias_,
         "rated_indptr": X.indptr,  # so that recommend can leave rated items out
         "rated_indices": X.indices,
         "source": np.array([str(p) for p in args.ratings]),
@@ -331,7 +318,7 @@ def _evaluate(args):
         test.data,
         {
             "FunkSVD": bundle["model"].predict_ratings(test.row, test.col),
-            "bias only (baseline)": _predict_baseline(bundle["baseline"], test.row, test.col),
+            "bias only (baseline)": bundle["baseline"].predict_ratings(test.row, test.col),
         },
     )
 
@@ -355,20 +342,6 @@ def _recommend(args):
         item_id = mapping.item_id([item])[0]
         title = titles.get(item_id, "") if isinstance(item_id, (int, np.integer)) else ""
         print(f"{rank:4d}. item {item_id!s:>8}  {score:5.2f}  {title}".rstrip())
-
-
-def _bench(args):
-    script = _BENCH_SCRIPT
-    if not script.is_file():
-        raise FileNotFoundError(
-            "'funksgd bench' runs benchmarks/bench_peers.py from a source checkout of "
-            f"funksgd, and there is none beside this installation ({script.parent} is "
-            "missing). Clone the repository and run it there."
-        )
-    spec = importlib.util.spec_from_file_location("bench_peers", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(args.bench_args)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -414,7 +387,13 @@ def _bundle(model, mapping, extra):
         and (len(indices) == 0 or (indices.min() >= 0 and indices.max() < n_items))
     ):  # fmt: skip
         raise ValueError("the rated items (rated_indptr, rated_indices) are inconsistent.")
-    baseline = {"global_mean": float(mean), "user_bias": user_bias, "item_bias": item_bias}
+    baseline = BaselineOnly()  # fitted by 'funksgd fit': its attributes, as stored
+    baseline.global_mean_, baseline.user_bias_, baseline.item_bias_ = (
+        float(mean),
+        user_bias,
+        item_bias,
+    )
+    baseline.n_features_in_, baseline.n_iter_ = n_items, baseline.max_iter
     return {"model": model, "mapping": mapping, "baseline": baseline,
             "rated": (indptr, indices)}  # fmt: skip
 
@@ -427,29 +406,6 @@ def _parse_id(text, known_ids):
         except ValueError:
             raise KeyError(f"unknown user id {text!r}: user ids are integers.") from None
     return text
-
-
-def _fit_baseline(X):
-    """Global mean and regularised user and item biases, by alternating least squares."""
-    n_users, n_items = X.shape
-    rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(X.indptr))
-    cols = X.indices
-    mean = float(X.data.mean(dtype=np.float64))
-    residual = X.data.astype(np.float64) - mean
-    user_counts = np.bincount(rows, minlength=n_users)
-    item_counts = np.bincount(cols, minlength=n_items)
-    user_bias = np.zeros(n_users)
-    item_bias = np.zeros(n_items)
-    for _ in range(_BASELINE_ITERATIONS):
-        item_sums = np.bincount(cols, weights=residual - user_bias[rows], minlength=n_items)
-        item_bias = item_sums / (_BASELINE_REG_ITEMS + item_counts)
-        user_sums = np.bincount(rows, weights=residual - item_bias[cols], minlength=n_users)
-        user_bias = user_sums / (_BASELINE_REG_USERS + user_counts)
-    return {"global_mean": mean, "user_bias": user_bias, "item_bias": item_bias}
-
-
-def _predict_baseline(baseline, rows, cols):
-    return baseline["global_mean"] + baseline["user_bias"][rows] + baseline["item_bias"][cols]
 
 
 def _print_scores(truth, predictions):
