@@ -141,19 +141,17 @@ class BaselineOnly(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return (sums / np.maximum(self.reg_users + np.diff(X.indptr), 1e-300))[:, None]
 
     def predict_ratings(self, users, items):
-        """Predicted ratings for (training user, item) index pairs.
+        """``global_mean_ + user_bias_[users] + item_bias_[items]`` for index pairs.
 
         Parameters
         ----------
-        users : array-like of int of shape (n_pairs,)
-            Row indices of the matrix passed to ``fit``.
-        items : array-like of int of shape (n_pairs,)
-            Column indices.
+        users, items : array-like of int of shape (n_pairs,)
+            Training rows (users) and columns (items) of each pair.
 
         Returns
         -------
         ratings : ndarray of shape (n_pairs,)
-            ``global_mean_ + user_bias_[users] + item_bias_[items]``.
+            The pairs' predicted ratings, float64.
         """
         check_is_fitted(self)
         users = check_indices(users, len(self.user_bias_), "users")
