@@ -7,9 +7,15 @@ gallery runs on generated ratings, and references to other projects are not link
 
 import importlib.util
 import os
+import shutil
+import sys
 from pathlib import Path
 
+import numpy as np
+
 import funksgd
+from funksgd import train_test_split_ratings
+from funksgd.datasets import make_ratings
 
 project = "funksgd"
 author = "The funksgd developers"
@@ -23,6 +29,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "sphinxcontrib.programoutput",
 ]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**.zip"]
 templates_path = ["_templates"]
@@ -31,7 +38,6 @@ templates_path = ["_templates"]
 # Every public class gets a page with its methods (docs/_templates/autosummary/class.rst):
 # the table at the top links to each method's own entry below it.
 autosummary_generate = True
-autodoc_default_options = {"members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False  # the class template lists the methods instead
 numpydoc_xref_param_type = False
@@ -41,7 +47,7 @@ numpydoc_validation_checks = set()
 # is no network to fetch their inventories (intersphinx), so they are shown unlinked.
 nitpicky = True
 nitpick_ignore_regex = [
-    (r"py:.*", r"(sklearn|numpy|np|scipy|pandas|pd|matplotlib|joblib|dask|tqdm)(\..*)?"),
+    (r"py:.*", r"(sklearn|numpy|np|scipy|pandas|pd|matplotlib|joblib|pickle|dask|tqdm)(\..*)?"),
 ]
 
 # ----------------------------------------------------------------------------- math offline
@@ -86,3 +92,34 @@ sphinx_gallery_conf = {
     "matplotlib_animations": False,
     "show_signature": False,
 }
+
+
+# ----------------------------------------------------------------------------- command line
+# docs/ratings_files.rst runs the ``funksgd`` command on small generated files, written here
+# at every build, so the outputs shown are those of the installed command.
+CLI_DEMO = Path(__file__).resolve().parent / "_build" / "cli-demo"
+
+
+def write_cli_demo(folder):
+    """ratings.csv, test.csv and movies.csv, MovieLens-style, from generated ratings."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    X = make_ratings(n_users=1000, n_items=400, n_ratings=30_000, random_state=0)
+    X_train, X_test = train_test_split_ratings(X, test_size=0.1, random_state=0)
+    for name, part in [("ratings.csv", X_train), ("test.csv", X_test)]:
+        coo = part.tocoo()
+        timestamps = 880_000_000 + 37 * np.arange(coo.nnz)
+        lines = [
+            f"{user + 1},{10 * (item + 1)},{rating:g},{time}"
+            for user, item, rating, time in zip(coo.row, coo.col, coo.data, timestamps, strict=True)
+        ]
+        (folder / name).write_text("userId,movieId,rating,timestamp\n" + "\n".join(lines) + "\n")
+    titles = [f'{10 * j},"Movie {j:03d}, The ({1950 + j % 70})",Drama' for j in range(1, 401)]
+    (folder / "movies.csv").write_text("movieId,title,genres\n" + "\n".join(titles) + "\n")
+
+
+write_cli_demo(CLI_DEMO)
+os.environ["FUNKSGD_CACHE_DIR"] = str(CLI_DEMO / "cache")  # not the reader's ~/.cache
+# the ``funksgd`` command of the Python running Sphinx, even from a virtualenv not activated
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+programoutput_prompt_template = "$ {command}\n{output}"

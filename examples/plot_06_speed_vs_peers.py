@@ -24,8 +24,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-# sphinx-gallery runs the examples from this folder; the results are one level up.
-results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+try:
+    examples = Path(__file__).resolve().parent
+except NameError:  # sphinx-gallery runs each example in its own folder, without __file__
+    examples = Path.cwd()
+results = examples.parent / "benchmarks" / "results"
 
 
 def read_csv(path):
