@@ -66,12 +66,24 @@ html_css_files = ["funksgd.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 6,
-    "secondary_sidebar_items": ["page-toc"],
+    "header_links_before_dropdown": 4,
+    "secondary_sidebar_items": {
+        "**": ["page-toc"],
+        "auto_examples/index": [],
+    },
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": [], "user_guide": [], "ratings_files": [], "training": []}
+# Long pages read best wide: no left sidebar on the guides and the gallery examples (each
+# example links to the next); the API pages keep theirs, the list of every object.
+html_sidebars = {
+    "index": [],
+    "user_guide": [],
+    "ratings_files": [],
+    "training": [],
+    "guarantees": [],
+    "auto_examples/*": [],
+}
 html_show_sourcelink = False
 
 # ----------------------------------------------------------------------------- gallery

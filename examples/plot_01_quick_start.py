@@ -115,7 +115,9 @@ for user, row, row_scores in zip(users, items, scores, strict=True):
     print(f"user {user} ({counts[user]} ratings): items {row.tolist()}, ratings {predicted_stars}")
 
 # %%
-# The indices are rows and columns of the matrix. With a ratings file, an
+# Predicted ratings are not clipped to the 1-5 scale: a score above 5 only
+# says the model is very confident. The indices are rows and columns of the
+# matrix. With a ratings file, an
 # :class:`~funksgd.datasets.IdMapping` turns the ids of the file into indices
 # and back; :doc:`/ratings_files` shows the whole way from a file to named
 # recommendations.
