@@ -65,3 +65,29 @@ def test_ratings_files_guide(tmp_path, monkeypatch):
     )
     assert result.attempted > 20
     assert result.failed == 0, "docs/ratings_files.rst: see the doctest report above"
+
+
+def test_internal_link_checker_finds_broken_links(tmp_path):
+    """docs/check_internal_links.py, which CI runs on the built site, reports what is broken."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "check_internal_links", ROOT / "docs" / "check_internal_links.py"
+    )
+    checker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checker)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<a href="sub/page.html#here">ok</a> <a href="sub/page.html#gone">bad anchor</a>'
+        '<a href="missing.html">bad file</a> <a href="https://example.org/x">web</a>'
+        '<img src="sub/../index.html"> <a href="#top">self</a> <p id="top"></p>'
+    )
+    (tmp_path / "sub" / "page.html").write_text('<h1 id="here">x</h1><a href="../">up</a>')
+    problems = [(page.name, link, reason) for page, link, reason in checker.broken_links(tmp_path)]
+    assert problems == [
+        ("index.html", "sub/page.html#gone", "no such anchor"),
+        ("index.html", "missing.html", "no such file"),
+    ]
+    assert checker.main([str(tmp_path)]) == 1
+    (tmp_path / "index.html").write_text('<a href="sub/page.html#here">ok</a>')
+    assert checker.main([str(tmp_path)]) == 0
