@@ -39,8 +39,10 @@ model = FunkSVD(
 ).fit(X_train)
 validation_rmse = -np.asarray(model.validation_scores_)
 best_epoch = int(np.argmax(model.validation_scores_)) + 1
-print(f"stopped after {model.n_iter_} epochs; best validation RMSE "
-      f"{-model.best_validation_score_:.4f} at epoch {best_epoch}")  # fmt: skip
+print(
+    f"stopped after {model.n_iter_} epochs; best validation RMSE "
+    f"{-model.best_validation_score_:.4f} at epoch {best_epoch}"
+)
 print(f"held-out test RMSE of the kept factors: {test_rmse(model):.4f}")
 
 # %%
@@ -56,8 +58,10 @@ for alpha in [0.1, 0.01]:
         n_components=50, alpha=alpha, max_iter=1, warm_start=True, random_state=0
     )
     curves[alpha] = [test_rmse(model_by_epoch.fit(X_train)) for _ in range(40)]
-    print(f"alpha={alpha}: best test RMSE {min(curves[alpha]):.4f} at epoch "
-          f"{int(np.argmin(curves[alpha])) + 1}, {curves[alpha][-1]:.4f} at epoch 40")  # fmt: skip
+    print(
+        f"alpha={alpha}: best test RMSE {min(curves[alpha]):.4f} at epoch "
+        f"{int(np.argmin(curves[alpha])) + 1}, {curves[alpha][-1]:.4f} at epoch 40"
+    )
 
 # %%
 # The training RMSE keeps falling: it measures how well the model fits the

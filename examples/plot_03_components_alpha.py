@@ -36,8 +36,10 @@ for a, alpha in enumerate(alpha_grid):
         rmse[a, c] = np.sqrt(np.mean(error**2))
 
 best = np.unravel_index(np.argmin(rmse), rmse.shape)
-print(f"best: alpha={alpha_grid[best[0]]}, n_components={n_components_grid[best[1]]}, "
-      f"RMSE {rmse[best]:.4f}")  # fmt: skip
+print(
+    f"best: alpha={alpha_grid[best[0]]}, n_components={n_components_grid[best[1]]}, "
+    f"RMSE {rmse[best]:.4f}"
+)
 for a, alpha in enumerate(alpha_grid):
     row = "  ".join(f"{value:.3f}" for value in rmse[a])
     print(f"alpha={alpha:<5} RMSE for k={n_components_grid}: {row}")

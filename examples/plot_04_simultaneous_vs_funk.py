@@ -71,10 +71,16 @@ plt.show()
 simultaneous = FunkSVD(n_components=10, random_state=0).fit(X_train)
 funk = FunkSVD(n_components=10, algorithm="funk", random_state=0).fit(X_train)
 fig, ax = plt.subplots(figsize=(8, 4), layout="constrained")
-ax.plot(np.arange(1, simultaneous.n_iter_ + 1), simultaneous.loss_curve_,
-        label=f'"simultaneous": {simultaneous.n_iter_} epochs')  # fmt: skip
-ax.plot(np.arange(1, funk.n_iter_ + 1), funk.loss_curve_,
-        label=f'"funk": {funk.n_iter_} epochs over 10 factors')  # fmt: skip
+ax.plot(
+    np.arange(1, simultaneous.n_iter_ + 1),
+    simultaneous.loss_curve_,
+    label=f'"simultaneous": {simultaneous.n_iter_} epochs',
+)
+ax.plot(
+    np.arange(1, funk.n_iter_ + 1),
+    funk.loss_curve_,
+    label=f'"funk": {funk.n_iter_} epochs over 10 factors',
+)
 ax.set_xscale("log")
 ax.set_xlabel("epoch")
 ax.set_ylabel("training RMSE (loss_curve_)")

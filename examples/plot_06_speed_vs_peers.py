@@ -79,8 +79,10 @@ for data, title in datasets.items():
     print(title)
     for row in peers:
         if row["data"] == data:
-            print(f"  {row['trainer']:<18} {row['m_ratings_per_s']:6.2f} M ratings/s   "
-                  f"fit {row['fit_s']:7.2f} s   RMSE {row['rmse']:.4f}")  # fmt: skip
+            print(
+                f"  {row['trainer']:<18} {row['m_ratings_per_s']:6.2f} M ratings/s   "
+                f"fit {row['fit_s']:7.2f} s   RMSE {row['rmse']:.4f}"
+            )
 
 # %%
 # Accuracy against time
