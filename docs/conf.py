@@ -7,6 +7,7 @@ gallery runs on generated ratings, and references to other projects are not link
 
 import importlib.util
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -42,6 +43,20 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False  # the class template lists the methods instead
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
+
+
+def skip_metadata_request_setters(app, what, name, obj, skip, options):
+    """Leave out the set_*_request methods scikit-learn generates for metadata routing.
+
+    Their docstrings are scikit-learn's and refer to its own user guide; the class template
+    names them instead.
+    """
+    return True if re.fullmatch(r"set_\w+_request", name) else None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_metadata_request_setters)
+
 
 # A broken cross-reference fails the build. Only other projects' objects are exempt: there
 # is no network to fetch their inventories (intersphinx), so they are shown unlinked.
@@ -82,6 +97,7 @@ html_sidebars = {
     "ratings_files": [],
     "training": [],
     "guarantees": [],
+    "architecture": [],
     "auto_examples/*": [],
 }
 html_show_sourcelink = False
