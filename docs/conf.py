@@ -43,6 +43,7 @@ autodoc_typehints = "none"
 numpydoc_show_class_members = False  # the class template lists the methods instead
 numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
+toc_object_entries_show_parents = "hide"  # "fit()" in a page's contents, not "FunkSVD.fit()"
 
 
 def skip_metadata_request_setters(app, what, name, obj, skip, options):
