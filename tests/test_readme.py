@@ -46,8 +46,9 @@ def test_readme_snippets_run(tmp_path, monkeypatch, capsys):
         code = compile(block, f"README.md python block {number}", "exec")
         exec(code, namespace)  # noqa: S102 -- the README's own code, on generated data
     printed = capsys.readouterr().out
-    rmse = float(printed.split("RMSE", 1)[1].split()[0])
-    assert 0.5 < rmse < 0.8  # the generated ratings' noise is 0.5; the bias-only baseline ~0.85
+    funksgd_rmse = float(printed.split("FunkSVD RMSE", 1)[1].split()[0])
+    baseline_rmse = float(printed.split("baseline RMSE", 1)[1].split()[0])
+    assert 0.5 < funksgd_rmse < baseline_rmse - 0.05  # the generated ratings' noise is 0.5
     assert "Movie " in printed  # titles of the recommended items
 
 
