@@ -171,7 +171,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     References
     ----------
-    .. [1] S. Funk, "Netflix Update: Try This at Home", 2006.
+    .. [1] Simon Funk, "Netflix Update: Try This at Home", 2006.
     .. [2] Y. Koren, R. Bell and C. Volinsky, "Matrix factorization techniques
        for recommender systems", IEEE Computer 42(8), 2009.
     .. [3] W.-S. Chin, Y. Zhuang, Y.-C. Juan and C.-J. Lin, "A learning-rate
