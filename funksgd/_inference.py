@@ -39,6 +39,7 @@ class Fitted:
     t: int = 0
     loss_curve: list = field(default_factory=list)
     validation_scores: list | None = None
+    rating_range: tuple | None = None  # (lowest, highest) training rating, with clip=True
 
     @property
     def n_components(self):
@@ -128,7 +129,14 @@ def predict_pairs(fitted, user_factors, user_bias, users, items, n_threads):
         users, items, user_factors, fitted.item_factors, user_bias, fitted.item_bias,
         fitted.global_mean, fitted.biased, n_threads, pred,
     )  # fmt: skip
-    return pred
+    return clip(fitted, pred)
+
+
+def clip(fitted, ratings):
+    """Predicted ``ratings`` limited, in place, to the training range (with ``clip=True``)."""
+    if fitted.rating_range is not None:
+        np.clip(ratings, *fitted.rating_range, out=ratings)
+    return ratings
 
 
 def predict_ratings(fitted, users, items, n_threads):

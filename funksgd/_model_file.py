@@ -154,7 +154,10 @@ def _estimator_to_arrays(model):
             else value  # fmt: skip
     fitted = model._fitted
     # as fitted, which set_params may have changed since
-    metadata["fitted"] = {"biased": bool(fitted.biased), "alpha": float(fitted.alpha)}
+    metadata["fitted"] = {
+        "biased": bool(fitted.biased), "alpha": float(fitted.alpha),
+        "rating_range": None if fitted.rating_range is None else list(fitted.rating_range),
+    }  # fmt: skip
     schedule = fitted.schedule
     metadata["schedule"] = {"t": int(schedule.t), "eta": float(schedule.eta),
                             "scale": float(schedule.scale)}  # fmt: skip
@@ -186,6 +189,7 @@ def rebuild_estimator(metadata, arrays):
     alpha = _expect(fitted.get("alpha"), (int, float), "fitted alpha")
     if isinstance(alpha, bool) or not 0 < alpha < np.inf:
         raise ValueError(f"fitted alpha = {alpha!r} is not a positive number.")
+    rating_range = _checked_range(fitted.get("rating_range"))
     schedule = _rebuild_schedule(metadata, arrays, factors["item_factors_"].dtype, model)
     model._fitted = Fitted(
         user_factors=factors["user_factors_"], item_factors=factors["item_factors_"],
@@ -193,10 +197,23 @@ def rebuild_estimator(metadata, arrays):
         global_mean=float(attributes["global_mean_"]), biased=biased, alpha=float(alpha),
         schedule=schedule, n_iter=attributes["n_iter_"], t=attributes["t_"],
         loss_curve=[float(x) for x in attributes["loss_curve_"]],
-        validation_scores=attributes["validation_scores_"],
+        validation_scores=attributes["validation_scores_"], rating_range=rating_range,
     )  # fmt: skip
     model.n_features_in_ = n_items
     return model
+
+
+def _checked_range(values):
+    """The fitted (lowest, highest) training rating, or None (no clipping)."""
+    if values is None:
+        return None
+    if not (
+        isinstance(values, list) and len(values) == 2
+        and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in values)
+        and np.isfinite(values).all() and values[0] <= values[1]
+    ):  # fmt: skip
+        raise ValueError(f"fitted rating_range = {values!r} is not [lowest, highest].")
+    return float(values[0]), float(values[1])
 
 
 def _checked_factors(arrays, n_components):

@@ -10,7 +10,8 @@ from funksgd.datasets import make_ratings
 @pytest.fixture(scope="module")
 def fitted():
     X = make_ratings(n_users=80, n_items=50, n_ratings=1500, random_state=0)
-    return FunkSVD(n_components=4, random_state=0).fit(X), X.tocsr()
+    # unclipped, so that the brute force can rank by predict_ratings (which clips by default)
+    return FunkSVD(n_components=4, random_state=0, clip=False).fit(X), X.tocsr()
 
 
 def brute_force_top(model, X, users, n, allowed):
@@ -55,3 +56,33 @@ def test_recommend_refuses_bad_candidates(fitted):
         model.recommend(users=[0], X=X[[0]], items=[50])
     with pytest.raises(ValueError, match="filter_items"):
         model.recommend(users=[0], X=X[[0]], filter_items=[-1])
+
+
+def test_clip_limits_predictions_to_the_training_range():
+    rng = np.random.default_rng(0)
+    X = make_ratings(n_users=60, n_items=40, n_ratings=1200, random_state=1)
+    low, high = float(X.data.min()), float(X.data.max())
+    clipped = FunkSVD(n_components=4, random_state=0).fit(X)
+    free = FunkSVD(n_components=4, random_state=0, clip=False).fit(X)
+    assert clipped.rating_range_ == (low, high) and free.rating_range_ is None
+    users, items = rng.integers(0, 60, 5000), rng.integers(0, 40, 5000)
+    raw = free.predict_ratings(users, items)
+    assert raw.min() < low or raw.max() > high  # the test has something to clip
+    np.testing.assert_array_equal(clipped.predict_ratings(users, items), np.clip(raw, low, high))
+    np.testing.assert_array_equal(clipped.predict(X), np.clip(free.predict(X), low, high))
+    assert clipped.score(X) >= free.score(X)
+    # the scores recommend ranks by are not clipped: ties at the top would lose the order
+    np.testing.assert_array_equal(
+        clipped.recommend(users=[0], exclude_rated=False)[1],
+        free.recommend(users=[0], exclude_rated=False)[1],
+    )
+
+
+def test_partial_fit_widens_the_range():
+    X = make_ratings(n_users=60, n_items=40, n_ratings=1200, random_state=1).tocsr()
+    low_half = X.copy()
+    low_half.data = np.minimum(low_half.data, 3.0)
+    model = FunkSVD(n_components=4, random_state=0).partial_fit(low_half)
+    assert model.rating_range_[1] == 3.0
+    model.partial_fit(X)
+    assert model.rating_range_ == (float(X.data.min()), float(X.data.max()))
