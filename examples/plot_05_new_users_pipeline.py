@@ -38,10 +38,10 @@ W_new = model.transform(X_new_given)  # one row of factors per new user
 print(f"factors of {W_new.shape[0]} new users: shape {W_new.shape}")
 
 # %%
-# :meth:`~funksgd.FunkSVD.predict` folds the rows in and returns every
+# :meth:`~funksgd.FunkSVD.complete` folds the rows in and returns every
 # item's predicted rating, user bias included; we read off the hidden ones.
 hidden = X_new_hidden.tocoo()
-predicted = model.predict(X_new_given)[hidden.row, hidden.col]
+predicted = model.complete(X_new_given)[hidden.row, hidden.col]
 squared_error = (predicted - hidden.data) ** 2
 print(f"new users' hidden ratings: RMSE {np.sqrt(squared_error.mean()):.4f}")
 

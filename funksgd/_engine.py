@@ -7,6 +7,7 @@ trainer one cell with that cell's factor slices.
 """
 
 import copy
+import dataclasses
 import time
 import warnings
 from collections.abc import Callable
@@ -41,6 +42,12 @@ class Settings:
     init_std: float
     shuffle: bool
     n_threads: int
+
+    @classmethod
+    def from_params(cls, params, **resolved):
+        """The settings among an estimator's ``params``, with the ``resolved`` ones."""
+        names = {f.name for f in dataclasses.fields(cls)} - set(resolved)
+        return cls(**{name: params[name] for name in names}, **resolved)
 
 
 @dataclass

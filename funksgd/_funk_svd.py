@@ -99,7 +99,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Model the global mean and user and item biases. False is plain Funk
         SVD, ``r ~ p_u . q_i``.
     clip : bool, default=True
-        Limit predicted ratings (:meth:`predict_ratings`, :meth:`predict`,
+        Limit predicted ratings (:meth:`predict_ratings`, :meth:`complete`,
         :meth:`score`) to the range of the training ratings. A rating outside
         that range is never more accurate, so clipping never raises an error;
         it lowered the held-out RMSE of MovieLens-100k (see the user guide).
@@ -169,9 +169,6 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     Notes
     -----
-    A sparse ``X`` holds one rating per stored entry, explicit zeros included;
-    absent entries are missing. In a dense ``X`` NaN marks a missing rating.
-
     Without ``early_stopping``, reaching ``max_iter`` is the normal end of a
     fit: the training error of a factorization keeps falling long after the
     held-out error has stopped, so no ``ConvergenceWarning`` is raised. With
@@ -410,13 +407,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def _check_params(self):
         """The parameters training reads, resolved once."""
-        return _engine.Settings(
-            n_components=self.n_components, alpha=self.alpha,
-            learning_rate=self.learning_rate, eta0=self.eta0, power_t=self.power_t,
-            max_iter=self.max_iter, tol=self.tol, n_iter_no_change=self.n_iter_no_change,
-            algorithm=self.algorithm, biased=self.biased, init_std=self.init_std,
-            shuffle=self.shuffle, n_threads=self._n_threads(),
-        )  # fmt: skip
+        return _engine.Settings.from_params(self.get_params(), n_threads=self._n_threads())
 
     # --------------------------------------------------------------- inference
     def _check_X(self, X, *, reset, allow_empty=False):
@@ -475,7 +466,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         The row biases are not part of the factors, so they are taken as 0:
         the result is ``X @ components_ + global_mean_ + item_bias_``. Use
-        :meth:`predict` to include them.
+        :meth:`complete` to include them.
 
         Parameters
         ----------
@@ -493,18 +484,25 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ratings = W @ fitted.item_factors.T + (fitted.global_mean + fitted.item_bias)
         return check_finite(ratings, "The predicted ratings")
 
-    def predict(self, X):
-        """Predicted ratings of every item for each row of ``X``, after fold-in.
+    def complete(self, X):
+        """The completed ratings matrix: every item's predicted rating for each row of ``X``.
+
+        The rows are folded in (:meth:`transform`), so they may be new users.
+        This was ``predict`` before version 0.2: a matrix per row is not what
+        scikit-learn's ``predict`` means (one value per sample), which broke
+        its common checks. For chosen (user, item) pairs use
+        :meth:`predict_ratings`; for the best items, :meth:`recommend`.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_rows, n_items)
-            Ratings of the users to predict for.
+            Known ratings of the rows to complete.
 
         Returns
         -------
         ratings : ndarray of shape (n_rows, n_items)
-            ``global_mean_ + b_u + item_bias_ + W @ components_``.
+            ``global_mean_ + b_u + item_bias_ + W @ components_``, clipped
+            with ``clip=True``.
         """
         fitted, X = self._snapshot(X)
         _inference.check_output_memory(fitted, X.shape[0])

@@ -31,7 +31,7 @@ def main():
                 model.partial_fit(X_test)
                 results = [
                     model.transform(X_test),
-                    model.predict(X_test[:10]),
+                    model.complete(X_test[:10]),
                     model.predict_ratings(test.row, test.col),  # predict_pairs
                     model.recommend(X=X_test[:10], n=5)[1][:, :1],
                     model.recommend(np.arange(5), X=X_train[:5], n=5)[1][:, :1],

@@ -7,22 +7,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from funksgd import BaselineOnly, FunkSVD
 
-# These two checks fit on every sparse format (our own test below does that too) and then
-# assert that ``predict`` returns one value per row, as a supervised model would. FunkSVD's
-# ``predict`` returns each row's predicted rating of every item, shape (n_rows, n_items).
-PREDICT_IS_A_MATRIX = (
-    "predict returns a (n_rows, n_items) ratings matrix, not one value per row; "
-    "sparse input of every format is covered by test_every_sparse_format"
-)
-EXPECTED_FAILED_CHECKS = {
-    "check_estimator_sparse_array": PREDICT_IS_A_MATRIX,
-    "check_estimator_sparse_matrix": PREDICT_IS_A_MATRIX,
-}
-
 
 @parametrize_with_checks(
     [FunkSVD(n_components=3, max_iter=5, random_state=0), BaselineOnly()],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS if isinstance(est, FunkSVD) else {},
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -46,4 +33,4 @@ def test_every_sparse_format(container, fmt, index_dtype):
     )
     np.testing.assert_array_equal(model.item_factors_, reference.item_factors_)
     assert model.transform(X).shape == (40, 3)
-    assert model.predict(X).shape == (40, 6)
+    assert model.complete(X).shape == (40, 6)

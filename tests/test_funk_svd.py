@@ -69,7 +69,7 @@ def test_unbiased_model_has_no_biases():
     assert model.global_mean_ == 0
     assert not model.user_bias_.any() and not model.item_bias_.any()
     W = model.transform(X)
-    np.testing.assert_allclose(model.predict(X), W @ model.components_, rtol=1e-5)
+    np.testing.assert_allclose(model.complete(X), W @ model.components_, rtol=1e-5)
 
 
 def test_fit_transform_equals_fit_then_transform():
@@ -86,7 +86,7 @@ def test_transform_folds_in_new_users():
     model.fit(X[:250])
     new = X[250:]
     known, held = train_test_split_ratings(new, test_size=0.3, random_state=0)
-    full = model.predict(known)
+    full = model.complete(known)
     held = held.tocoo()
     err = full[held.row, held.col] - truth[250:][held.row, held.col]
     assert np.sqrt(np.mean(err**2)) < 0.2
@@ -96,7 +96,7 @@ def test_predict_and_inverse_transform_agree():
     _, X = planted_ratings(n_users=50, n_items=30)
     model = FunkSVD(n_components=4, random_state=0).fit(X)
     W = model.transform(X)
-    full = model.predict(X)
+    full = model.complete(X)
     no_user_bias = model.inverse_transform(W)
     np.testing.assert_allclose(full - no_user_bias, np.repeat(model.user_bias_[:, None], 30, 1),
                                rtol=1e-4, atol=1e-4)  # fmt: skip
@@ -203,7 +203,7 @@ def test_pickle_clone_and_set_output():
     _, X = planted_ratings(n_users=50, n_items=30)
     model = FunkSVD(n_components=4, random_state=0).fit(X)
     loaded = pickle.loads(pickle.dumps(model))
-    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.complete(X), model.complete(X))
     np.testing.assert_array_equal(loaded.components_, model.components_)
     assert clone(model).get_params() == model.get_params()
     frame = model.set_output(transform="pandas").transform(X)
@@ -235,7 +235,7 @@ def test_bad_input_is_refused_clearly(X, error, match):
 def test_wrong_number_of_items_after_fit():
     _, X = planted_ratings(n_users=30, n_items=20)
     model = FunkSVD(n_components=2, max_iter=1).fit(X)
-    for method in (model.transform, model.predict, model.score):
+    for method in (model.transform, model.complete, model.score):
         with pytest.raises(ValueError, match="20 features"):
             method(X[:, :10])
 

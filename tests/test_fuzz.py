@@ -128,7 +128,7 @@ def fuzz_valid_input(data, params):
         value = getattr(model, name)
         assert value.shape == shape and np.isfinite(value).all(), name
     assert model.transform(X).shape == (n_users, k)
-    predicted = model.predict(X)
+    predicted = model.complete(X)
     assert predicted.shape == dense.shape and np.isfinite(predicted).all()
     rows, cols = np.nonzero(~np.isnan(dense))
     assert np.isfinite(model.predict_ratings(rows, cols)).all()
@@ -149,7 +149,7 @@ def fuzz_valid_input(data, params):
     except ValueError as error:
         assert re.search(DOCUMENTED_FAILURES, str(error)), repr(error)
         return
-    assert np.isfinite(streamed.user_factors_).all() and np.isfinite(streamed.predict(X)).all()
+    assert np.isfinite(streamed.user_factors_).all() and np.isfinite(streamed.complete(X)).all()
 
 
 def assert_fits(X, **params):
@@ -159,7 +159,7 @@ def assert_fits(X, **params):
     except ValueError as error:
         assert re.search(DOCUMENTED_FAILURES, str(error)), repr(error)
         return
-    assert np.isfinite(model.predict(X)).all()
+    assert np.isfinite(model.complete(X)).all()
 
 
 def corrupted(X, how, draw):
@@ -275,7 +275,7 @@ def bad_input_call(dense, draw):
         "score": lambda: model.score(X),
         "train_test_split_ratings": lambda: train_test_split_ratings(X),
         "transform": lambda: model.transform(X),
-        "predict": lambda: model.predict(X),
+        "complete": lambda: model.complete(X),
         "recommend": lambda: model.recommend(X=X),
     }
     # a matrix without ratings is a valid input to fold in: zero factors
@@ -313,7 +313,7 @@ def bad_method_call(dense, draw):
         "recommend nothing": lambda: model.recommend(),
         "transform items": lambda: model.transform(wrong_items),
         "partial_fit items": lambda: model.partial_fit(wrong_items),
-        "predict items": lambda: model.predict(wrong_items),
+        "complete items": lambda: model.complete(wrong_items),
         "score items": lambda: model.score(wrong_items),
         "recommend items": lambda: model.recommend(X=wrong_items),
         "inverse_transform width": lambda: model.inverse_transform(np.ones((1, 3))),

@@ -69,7 +69,7 @@ def test_clip_limits_predictions_to_the_training_range():
     raw = free.predict_ratings(users, items)
     assert raw.min() < low or raw.max() > high  # the test has something to clip
     np.testing.assert_array_equal(clipped.predict_ratings(users, items), np.clip(raw, low, high))
-    np.testing.assert_array_equal(clipped.predict(X), np.clip(free.predict(X), low, high))
+    np.testing.assert_array_equal(clipped.complete(X), np.clip(free.complete(X), low, high))
     assert clipped.score(X) >= free.score(X)
     # the scores recommend ranks by are not clipped: ties at the top would lose the order
     np.testing.assert_array_equal(

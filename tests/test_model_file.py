@@ -63,7 +63,7 @@ def test_round_trip_is_exact_and_trains_on_identically(ratings, tmp_path, params
     loaded, mapping = load_model(path)
     assert mapping is None
     assert_same_model(loaded, model)
-    np.testing.assert_array_equal(loaded.predict(ratings), model.predict(ratings))
+    np.testing.assert_array_equal(loaded.complete(ratings), model.complete(ratings))
     np.testing.assert_array_equal(loaded.transform(ratings), model.transform(ratings))
     # the learning-rate schedule is kept: partial_fit and warm_start go on the same way
     for method in ("partial_fit", "warm_start"):

@@ -172,7 +172,7 @@ def test_absurd_sizes_are_refused_before_allocating(ratings, fitted, monkeypatch
     with pytest.raises(ValueError, match="Folding in rows .* would need"):
         fitted.transform(ratings)
     with pytest.raises(ValueError, match=r"\(40, 25\) matrix of predicted ratings"):
-        fitted.predict(ratings)
+        fitted.complete(ratings)
     with pytest.raises(ValueError, match="matrix of predicted ratings would need"):
         fitted.inverse_transform(np.zeros((40, 3)))
 
@@ -223,7 +223,7 @@ def test_unfitted_estimator_says_so(ratings):
     model = FunkSVD()
     calls = [
         lambda: model.transform(ratings),
-        lambda: model.predict(ratings),
+        lambda: model.complete(ratings),
         lambda: model.predict_ratings([0], [0]),
         lambda: model.recommend([0], exclude_rated=False),
         lambda: model.score(ratings),
@@ -250,7 +250,7 @@ def test_users_and_items_without_ratings_get_bias_only_predictions(ratings):
     # new users with no ratings at all: zero factors, the item-bias-only prediction
     empty = sp.csr_array((2, 25))
     assert not model.transform(empty).any()
-    np.testing.assert_allclose(model.predict(empty), np.tile(mu + model.item_bias_, (2, 1)))
+    np.testing.assert_allclose(model.complete(empty), np.tile(mu + model.item_bias_, (2, 1)))
 
 
 # ------------------------------------------------------------------- 2. numerical safety
@@ -319,7 +319,7 @@ def test_degenerate_ratings_converge_or_stop_clearly(ratings, learning_rate, bia
 def test_overflow_at_inference_is_an_error_not_inf(fitted):
     huge = sp.csr_array(([3e38, 3e38], ([0, 0], [0, 1])), shape=(1, 25))
     try:  # the fold-in's dual solve may get through without overflowing: then finite
-        assert np.isfinite(fitted.predict(huge)).all()
+        assert np.isfinite(fitted.complete(huge)).all()
     except ValueError as error:
         assert "overflowed" in str(error)
     model = pickle.loads(pickle.dumps(fitted))
@@ -331,7 +331,7 @@ def test_overflow_at_inference_is_an_error_not_inf(fitted):
 def test_failed_fit_keeps_the_earlier_model(ratings, monkeypatch):
     model = small_model().fit(ratings)
     before = fitted_state(model)
-    prediction = model.predict(ratings)
+    prediction = model.complete(ratings)
     with pytest.raises(ValueError, match="diverged"):  # fails during training
         model.set_params(learning_rate="constant", eta0=50.0).fit(planted_ratings()[1][:30, :10])
     with pytest.raises(ValueError, match="no ratings"):  # fails in validation
@@ -346,7 +346,7 @@ def test_failed_fit_keeps_the_earlier_model(ratings, monkeypatch):
     monkeypatch.undo()
     assert_same_state(fitted_state(model), before)
     assert model.n_features_in_ == 25
-    np.testing.assert_array_equal(model.predict(ratings), prediction)
+    np.testing.assert_array_equal(model.complete(ratings), prediction)
 
 
 def test_failed_partial_fit_and_warm_start_keep_the_model(ratings):
@@ -406,7 +406,7 @@ def test_read_only_inputs_work_and_are_never_written(ratings, fitted, tmp_path):
         copies = [np.array(a) for a in arrays]
         model = small_model().fit(X)
         np.testing.assert_array_equal(model.item_factors_, reference.item_factors_, err_msg=name)
-        model.transform(X), model.predict(X), model.score(X)
+        model.transform(X), model.complete(X), model.score(X)
         model.recommend(X=X, n=3), train_test_split_ratings(X, random_state=0)
         for array, copy, now in zip(arrays, copies, [X] if not sp.issparse(X) else
                                     [X.data, X.indices, X.indptr], strict=True):  # fmt: skip
@@ -427,7 +427,7 @@ def test_same_seed_same_model_and_round_trips(ratings, n_jobs, tmp_path):
     joblib.dump(a, path)
     for loaded in (pickle.loads(pickle.dumps(a)), joblib.load(path)):
         assert_same_state(fitted_state(loaded), fitted_state(a))
-        np.testing.assert_array_equal(loaded.predict(ratings), a.predict(ratings))
+        np.testing.assert_array_equal(loaded.complete(ratings), a.complete(ratings))
         np.testing.assert_array_equal(loaded.transform(ratings), a.transform(ratings))
         np.testing.assert_array_equal(loaded.predict_ratings([0, 5], [1, 2]),
                                       a.predict_ratings([0, 5], [1, 2]))  # fmt: skip
@@ -451,11 +451,11 @@ def test_fits_in_threads_match_sequential_fits():
 
 
 def test_one_model_predicts_from_many_threads(fitted, ratings):
-    expected = fitted.predict(ratings)
+    expected = fitted.complete(ratings)
     results = [None] * 4
 
     def work(slot):
-        results[slot] = fitted.predict(ratings)
+        results[slot] = fitted.complete(ratings)
 
     threads = [threading.Thread(target=work, args=(slot,)) for slot in range(4)]
     for thread in threads:
