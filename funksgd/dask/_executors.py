@@ -1,0 +1,119 @@
+"""Where the tasks of a DSGD fit run: on a Dask cluster, or one by one in this process.
+
+Both run the same pure task functions with the same arguments in the same order, so a
+fit gives bit-identical factors on any cluster and in process.
+"""
+
+import operator
+
+import numpy as np
+
+
+class InProcess:
+    """Run each task at once, in this process (``client="sync"``)."""
+
+    workers = (None,)
+
+    def owner(self, block):
+        return None
+
+    def submit(self, fn, *args, worker=None):
+        return _Done(fn(*_resolve(args)))
+
+    def part(self, handle, index):
+        return _Done(handle.value[index])
+
+    def scatter(self, value, broadcast=False, worker=None):
+        return _Done(value)
+
+    def gather(self, handles):
+        return [handle.value for handle in handles]
+
+    def compute(self, delayed_parts):
+        import dask
+
+        return [_Done(dask.compute(part, scheduler="sync")[0]) for part in delayed_parts]
+
+
+class OnCluster:
+    """Run the tasks on the workers of a ``distributed.Client``.
+
+    Block ``b``'s tasks prefer worker ``b % n_workers`` (a loose restriction: if that
+    worker dies, the scheduler runs them, and recomputes what was lost, elsewhere).
+    """
+
+    def __init__(self, client, timeout):
+        self.client = client
+        self.timeout = timeout
+        self.workers = tuple(sorted(client.nthreads()))
+        if not self.workers:
+            raise RuntimeError(
+                "The Dask cluster has no workers: start some (e.g. LocalCluster(n_workers=2)) "
+                "before fitting."
+            )
+
+    def owner(self, block):
+        return self.workers[block % len(self.workers)]
+
+    def submit(self, fn, *args, worker=None):
+        if worker is None:
+            return self.client.submit(fn, *args, pure=False)
+        return self.client.submit(fn, *args, pure=False, workers=[worker], allow_other_workers=True)
+
+    def part(self, handle, index):
+        # no restriction: the scheduler runs it where ``handle`` lives, so only the part moves
+        return self.client.submit(operator.getitem, handle, index, pure=False)
+
+    def scatter(self, value, broadcast=False, worker=None):
+        workers = None if worker is None else [worker]
+        return self.client.scatter([value], broadcast=broadcast, workers=workers, hash=False)[0]
+
+    def gather(self, handles):
+        from distributed import wait
+        from distributed.scheduler import KilledWorker
+
+        try:
+            wait(handles, timeout=self.timeout)
+            return self.client.gather(handles)
+        except TimeoutError as error:
+            raise TimeoutError(
+                f"The Dask cluster did not finish a step of the fit within timeout="
+                f"{self.timeout} s ({len(self.client.nthreads())} workers now): it may have "
+                "lost its workers, or the timeout is too short for the data."
+            ) from error
+        except KilledWorker as error:
+            raise RuntimeError(
+                f"The Dask cluster lost workers while running a task of the fit ({error}); "
+                "Dask gave up recomputing it. Check the workers' memory and logs, then fit "
+                "again."
+            ) from error
+
+    def compute(self, delayed_parts):
+        return self.client.compute(list(delayed_parts))
+
+
+class _Done:
+    """The result of a task run in process."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+def _resolve(value):
+    if isinstance(value, _Done):
+        return value.value
+    if isinstance(value, (list, tuple)) and not isinstance(value, np.ndarray):
+        return type(value)(_resolve(v) for v in value)
+    return value
+
+
+def tree_reduce(executor, handles, combine):
+    """Combine the handles pairwise, in a fixed order, on the workers."""
+    handles = list(handles)
+    while len(handles) > 1:
+        pairs = range(0, len(handles) - 1, 2)
+        merged = [executor.submit(combine, handles[i], handles[i + 1]) for i in pairs]
+        handles = merged + handles[len(handles) - len(handles) % 2 :]
+    return handles[0]
