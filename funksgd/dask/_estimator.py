@@ -1,6 +1,7 @@
 """DaskFunkSVD: FunkSVD trained by DSGD on the workers of a Dask cluster."""
 
 import copy
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,7 +13,10 @@ from sklearn.utils.validation import check_is_fitted
 from .._blocks import choose_n_blocks
 from .._funk_svd import FunkSVD, _unchanged_on_error
 from ._dsgd import Fitted, Settings, fit_grid
-from ._executors import InProcess, OnCluster
+from ._executors import InProcess, OnCluster, WorkerLost
+
+# a fit restarts from the start after losing a worker, at most this many times in all
+ATTEMPTS = 3
 from ._ingest import ingest
 
 
@@ -191,24 +195,43 @@ loss_curve_, validation_scores_, best_validation_score_
         return self
 
     def _fit(self, X):
-        executor = _executor(self.client, self.timeout)
-        dtype = np.dtype(self.dtype)
-        resume = self._resume() if self.warm_start and hasattr(self, "item_factors_") else None
-        data = ingest(
-            executor, X, user_col=self.user_col, item_col=self.item_col,
-            rating_col=self.rating_col, dtype=dtype,
-            mapping=None if resume is None else self.mapping_,
-        )  # fmt: skip
-        n_users, n_items = data.mapping.shape
-        n_blocks = self.n_blocks or max(
-            choose_n_blocks(n_users, n_items, data.n_ratings, self.n_components, dtype.itemsize),
-            len(executor.workers),
-        )
-        n_blocks = max(1, min(n_blocks, n_users, n_items))
+        # every attempt replays the same random stream: a restarted fit gives the same factors
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         settings = Settings(**{name: getattr(self, name) for name in Settings.__annotations__})
-        rng = check_random_state(self.random_state)
-        fitted = fit_grid(executor, data, settings, rng, n_blocks, resume)
+        warm = self.warm_start and hasattr(self, "item_factors_")
+        n_blocks = self.n_blocks
+        for attempt in range(1, ATTEMPTS + 1):
+            executor = _executor(self.client, self.timeout)
+            try:
+                data = ingest(
+                    executor, X, user_col=self.user_col, item_col=self.item_col,
+                    rating_col=self.rating_col, dtype=np.dtype(self.dtype),
+                    mapping=self.mapping_ if warm else None,
+                )  # fmt: skip
+                n_blocks = n_blocks or self._choose_n_blocks(data, len(executor.workers))
+                rng = np.random.RandomState(seed)
+                resume = self._resume() if warm else None
+                fitted = fit_grid(executor, data, settings, rng, n_blocks, resume)
+                break
+            except WorkerLost as error:
+                if attempt == ATTEMPTS:
+                    raise WorkerLost(
+                        f"The Dask cluster lost workers during each of {ATTEMPTS} attempts to "
+                        f"fit (last: {error}). Check the workers' memory and logs."
+                    ) from error
+                warnings.warn(
+                    f"The Dask cluster lost a worker ({error}); restarting the fit from the "
+                    f"start (attempt {attempt + 1} of {ATTEMPTS}), which gives the same factors.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
         self._store(fitted, data.mapping)
+
+    def _choose_n_blocks(self, data, n_workers):
+        n_users, n_items = data.mapping.shape
+        itemsize = np.dtype(self.dtype).itemsize
+        n_blocks = choose_n_blocks(n_users, n_items, data.n_ratings, self.n_components, itemsize)
+        return max(1, min(max(n_blocks, n_workers), n_users, n_items))
 
     def _resume(self):
         return Fitted(

@@ -5,8 +5,14 @@ fit gives bit-identical factors on any cluster and in process.
 """
 
 import operator
+from contextlib import contextmanager
+from concurrent.futures import CancelledError
 
 import numpy as np
+
+
+class WorkerLost(RuntimeError):
+    """The cluster lost a worker, and with it data that Dask cannot recompute."""
 
 
 class InProcess:
@@ -66,30 +72,42 @@ class OnCluster:
 
     def scatter(self, value, broadcast=False, worker=None):
         workers = None if worker is None else [worker]
-        return self.client.scatter([value], broadcast=broadcast, workers=workers, hash=False)[0]
+        with _lost_workers():
+            return self.client.scatter([value], broadcast=broadcast, workers=workers, hash=False)[0]
 
     def gather(self, handles):
         from distributed import wait
-        from distributed.scheduler import KilledWorker
 
         try:
-            wait(handles, timeout=self.timeout)
-            return self.client.gather(handles)
+            with _lost_workers():
+                wait(handles, timeout=self.timeout)
+                return self.client.gather(handles)
         except TimeoutError as error:
             raise TimeoutError(
                 f"The Dask cluster did not finish a step of the fit within timeout="
                 f"{self.timeout} s ({len(self.client.nthreads())} workers now): it may have "
                 "lost its workers, or the timeout is too short for the data."
             ) from error
-        except KilledWorker as error:
-            raise RuntimeError(
-                f"The Dask cluster lost workers while running a task of the fit ({error}); "
-                "Dask gave up recomputing it. Check the workers' memory and logs, then fit "
-                "again."
-            ) from error
 
     def compute(self, delayed_parts):
         return self.client.compute(list(delayed_parts))
+
+
+@contextmanager
+def _lost_workers():
+    """Turn the errors of a lost worker into ``WorkerLost``.
+
+    Dask recomputes lost results only while their inputs are still known; DSGD's chain of
+    states over the epochs is released as it goes, so the fit restarts instead.
+    """
+    from distributed.comm import CommClosedError
+    from distributed.scheduler import KilledWorker
+
+    try:
+        yield
+    except (CancelledError, KilledWorker, CommClosedError) as error:
+        summary = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        raise WorkerLost(f"{type(error).__name__}: {summary}") from error
 
 
 class _Done:
