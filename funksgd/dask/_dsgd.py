@@ -114,7 +114,7 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
     cells, reports = _make_cells(executor, data.triplets, grid, settings, rng)
     _check_reports(reports, grid, data.mapping, settings)
-    k, dtype = settings.n_components, np.dtype(settings.dtype)
+    k = settings.n_components
     if resume is None:
         global_mean = data.mean if settings.biased else 0.0
         scale = _rating_scale(_StdOnly(data.std), k, settings.init_std)
@@ -125,8 +125,12 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
     n_train = sum(sum(report["n_train"]) for report in reports)
     limit = _divergence_limit(data, global_mean, k, settings.init_std)
     out = Fitted(None, None, None, None, global_mean, schedule, n_blocks)
-    validate = settings.early_stopping and (lambda u, i: _validation_score(executor, cells, u, i,
-                                                                         global_mean, settings))
+    validate = None
+    if settings.early_stopping:
+
+        def validate(users, items):
+            return _validation_score(executor, cells, users, items, global_mean, settings)
+
     users, items = _run_epochs(
         executor, cells, users, items, grid, settings, schedule, global_mean, rng, n_train,
         limit, validate, out,
@@ -159,9 +163,7 @@ def _make_cells(executor, triplets, grid, settings, rng):
     where = executor.scatter(
         (grid.user_block, grid.user_local, grid.item_block, grid.item_local), broadcast=True
     )
-    pieces = [
-        executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in triplets
-    ]
+    pieces = [executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in triplets]
     seeds = rng.randint(np.iinfo(np.int32).max, size=p)
     fraction = settings.validation_fraction if settings.early_stopping else 0.0
     cells, reports = [], []
@@ -179,8 +181,8 @@ def _check_reports(reports, grid, mapping, settings):
     for b, report in enumerate(reports):
         if report["first_duplicate"] is not None:
             user, item_block, item = report["first_duplicate"]
-            user_id = mapping.user_ids[grid.user_members[b][user]]
-            item_id = mapping.item_ids[grid.item_members[item_block][item]]
+            user_id = mapping.user_id([grid.user_members[b][user]]).tolist()[0]
+            item_id = mapping.item_id([grid.item_members[item_block][item]]).tolist()[0]
             n = sum(r["n_duplicates"] for r in reports)
             raise ValueError(
                 f"user {user_id!r} rated item {item_id!r} more than once ({n} repeated "
@@ -294,8 +296,15 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
 def _validation_score(executor, cells, users, items, global_mean, settings):
     """Minus the RMSE of the held-out ratings, each user block on its worker."""
     parts = [
-        executor.submit(_validation_task, row, users[b], items, global_mean, settings.biased,
-                        worker=executor.owner(b))  # fmt: skip
+        executor.submit(
+            _validation_task,
+            row,
+            users[b],
+            items,
+            global_mean,
+            settings.biased,
+            worker=executor.owner(b),
+        )  # fmt: skip
         for b, row in enumerate(cells)
     ]
     sums = np.array(executor.gather(parts))
@@ -386,7 +395,9 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
     order = np.lexsort((items, users, item_blocks))
     users, item_blocks, items, ratings = (a[order] for a in (users, item_blocks, items, ratings))
     repeated = np.flatnonzero(
-        (users[1:] == users[:-1]) & (items[1:] == items[:-1]) & (item_blocks[1:] == item_blocks[:-1])
+        (users[1:] == users[:-1])
+        & (items[1:] == items[:-1])
+        & (item_blocks[1:] == item_blocks[:-1])
     )
     held = np.zeros(len(ratings), dtype=bool)
     n_valid = round(validation_fraction * len(ratings))

@@ -14,10 +14,10 @@ from .._blocks import choose_n_blocks
 from .._funk_svd import FunkSVD, _unchanged_on_error
 from ._dsgd import Fitted, Settings, fit_grid
 from ._executors import InProcess, OnCluster, WorkerLost
+from ._ingest import ingest
 
 # a fit restarts from the start after losing a worker, at most this many times in all
 ATTEMPTS = 3
-from ._ingest import ingest
 
 
 class DaskFunkSVD(BaseEstimator):
@@ -284,7 +284,9 @@ def local_model(fitted):
 def _executor(client, timeout):
     if isinstance(client, str):
         if client != "sync":
-            raise ValueError(f"client must be a distributed.Client, 'sync' or None, got {client!r}.")
+            raise ValueError(
+                f"client must be a distributed.Client, 'sync' or None, got {client!r}."
+            )
         return InProcess()
     if client is None:
         from distributed import get_client

@@ -5,8 +5,8 @@ fit gives bit-identical factors on any cluster and in process.
 """
 
 import operator
-from contextlib import contextmanager
 from concurrent.futures import CancelledError
+from contextlib import contextmanager
 
 import numpy as np
 

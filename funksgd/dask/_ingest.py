@@ -1,4 +1,4 @@
-"""Ratings of a Dask DataFrame or sparse Dask array -> (row, column, rating) triplets on the workers.
+"""Ratings of a Dask DataFrame or array -> (row, column, rating) triplets on the workers.
 
 Each partition is mapped where it lives; only statistics, distinct ids and per-id counts
 come back to the client, never the ratings.
@@ -36,9 +36,7 @@ def ingest(executor, X, *, user_col, item_col, rating_col, dtype, mapping=None):
     import dask.dataframe as dd
 
     if isinstance(X, dd.DataFrame):
-        triplets, mapping = _frame_triplets(
-            executor, X, (user_col, item_col, rating_col), mapping
-        )
+        triplets, mapping = _frame_triplets(executor, X, (user_col, item_col, rating_col), mapping)
     elif isinstance(X, da.Array):
         triplets, mapping = _array_triplets(executor, X)
     else:
@@ -69,9 +67,7 @@ def _frame_triplets(executor, df, columns, fitted_mapping):
             "item_col and rating_col to the names of the user, item and rating columns."
         )
     rating_dtype = df.dtypes[columns[2]]
-    if not pd.api.types.is_numeric_dtype(rating_dtype) or pd.api.types.is_bool_dtype(
-        rating_dtype
-    ):
+    if not pd.api.types.is_numeric_dtype(rating_dtype) or pd.api.types.is_bool_dtype(rating_dtype):
         raise TypeError(f"The ratings column {columns[2]!r} must hold numbers, not {rating_dtype}.")
     parts = executor.compute(df[list(columns)].to_delayed())
     stats = executor.gather([tree_reduce(
