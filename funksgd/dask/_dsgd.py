@@ -29,6 +29,9 @@ from ._cell import train_cell
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
 # are the held-out ratings of early stopping (empty without it)
 Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_ratings")
+# what training changes in a block of users or items; ``sse`` sums the squared errors of a
+# user block's cells since the start of the epoch (one number per block to gather)
+BlockState = namedtuple("BlockState", "factors bias grad_sq sse")
 
 
 @dataclass
@@ -199,7 +202,7 @@ def _check_reports(reports, grid, mapping, settings):
 
 
 def _initial_states(executor, grid, settings, schedule, rng, resume):
-    """Per block ``(factors, bias, AdaGrad sums)`` on its worker: drawn there, or the fit's."""
+    """A ``BlockState`` per block, on its worker: drawn there, or the fitted model's."""
     k, dtype = settings.n_components, np.dtype(settings.dtype)
     adagrad = settings.learning_rate == "adagrad"
     start = schedule.scale**3 if adagrad else None
@@ -220,8 +223,8 @@ def _initial_states(executor, grid, settings, schedule, rng, resume):
             grad_sq = np.full(len(factors), start, dtype)
         states.append([
             executor.scatter(
-                (factors[rows].astype(dtype), bias[rows].astype(dtype),
-                 None if grad_sq is None else grad_sq[rows].astype(dtype)),
+                BlockState(factors[rows].astype(dtype), bias[rows].astype(dtype),
+                           None if grad_sq is None else grad_sq[rows].astype(dtype), 0.0),
                 worker=executor.owner(b) if is_user else None,
             )
             for b, rows in enumerate(members)
@@ -239,18 +242,17 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
         started = time.perf_counter()
         eta = schedule.rate(settings.learning_rate, settings.eta0, settings.power_t)
         rate = schedule.kernel_rate(eta, per_row)
-        errors = []
-        for pairs in strata(rng, p, settings.shuffle):
+        for s, pairs in enumerate(strata(rng, p, settings.shuffle)):
             for b, j in enumerate(pairs):
                 trained = executor.submit(
                     _train_task, cells[b][j], users[b], items[j], global_mean, rate,
-                    settings.alpha, settings.biased, settings.learning_rate,
+                    settings.alpha, settings.biased, settings.learning_rate, s == 0,
                     worker=executor.owner(b),
                 )  # fmt: skip
                 users[b] = executor.part(trained, 0)
                 items[j] = executor.part(trained, 1)
-                errors.append(executor.part(trained, 2))
-        rmse = float(np.sqrt(sum(executor.gather(errors)) / n_train))
+        errors = executor.gather([executor.part(state, 3) for state in users])
+        rmse = float(np.sqrt(sum(errors) / n_train))
         score = validate(users, items) if validate else -rmse
         if not (np.isfinite(score) and rmse <= limit):
             raise ValueError(
@@ -271,11 +273,12 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
             best_score = score
             best = (list(users), list(items)) if validate else None
         if settings.verbose:
+            seconds = time.perf_counter() - started
             print(
                 f"epoch {out.n_iter}: training RMSE {rmse:.4f}"
                 + (f", validation RMSE {-score:.4f}" if validate else "")
-                + f", eta {eta:.3g}, {n_train / (time.perf_counter() - started) / 1e6:.2f}M "
-                f"ratings/s on {len(executor.workers)} workers"
+                + f", eta {eta:.3g}, {seconds:.3f} s, {n_train / seconds / 1e6:.2f}M ratings/s "
+                f"on {len(executor.workers)} workers"
             )
         if settings.tol is not None and no_improvement >= settings.n_iter_no_change:
             if not (settings.learning_rate == "adaptive" and schedule.slow_down()):
@@ -318,11 +321,11 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
     item_states = executor.gather(items)
     item_factors = np.empty((n_items, k), dtype)
     item_bias = np.empty(n_items, dtype)
-    item_grad_sq = np.empty(n_items, dtype) if item_states[0][2] is not None else None
+    item_grad_sq = np.empty(n_items, dtype) if item_states[0].grad_sq is not None else None
     for rows, state in zip(grid.item_members, item_states, strict=True):
-        item_factors[rows], item_bias[rows] = state[0], state[1]
+        item_factors[rows], item_bias[rows] = state.factors, state.bias
         if item_grad_sq is not None:
-            item_grad_sq[rows] = state[2]
+            item_grad_sq[rows] = state.grad_sq
     if fresh:
         # items nobody rated in training were never updated: zero, as FunkSVD does
         rated = np.zeros(n_items, dtype=bool)
@@ -424,34 +427,41 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
 def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start):
     factors = _normal_factors(np.random.RandomState(seed), n_rows, n_components, init_std, dtype)
     grad_sq = None if grad_sq_start is None else np.full(n_rows, grad_sq_start, dtype)
-    return factors, np.zeros(n_rows, dtype), grad_sq
+    return BlockState(factors, np.zeros(n_rows, dtype), grad_sq, 0.0)
 
 
 def _copy(state):
-    return tuple(None if a is None else a.copy() for a in state)
+    return state._replace(**{
+        name: getattr(state, name).copy() for name in ("factors", "bias", "grad_sq")
+        if getattr(state, name) is not None
+    })  # fmt: skip
 
 
-def _train_task(cell, user_state, item_state, global_mean, rate, alpha, biased, learning_rate):
-    """A cell's SGD pass on copies of the two blocks' states: pure, so Dask may rerun it."""
-    user_state, item_state = _copy(user_state), _copy(item_state)
+def _train_task(cell, user_state, item_state, global_mean, rate, alpha, biased, learning_rate,
+                first_stratum):  # fmt: skip
+    """A cell's SGD pass on copies of the two blocks' states: pure, so Dask may rerun it.
+
+    The user block's ``sse`` adds this cell's squared errors (afresh in an epoch's first
+    stratum); NaN when the factors overflowed.
+    """
+    user, item = _copy(user_state), _copy(item_state)
     sse = train_cell(
-        cell.users, cell.items, cell.ratings, user_state[0], item_state[0], user_state[1],
-        item_state[1], user_state[2], item_state[2], global_mean, rate, alpha, biased,
-        learning_rate,
+        cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
+        user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
     )  # fmt: skip
-    if not all(_all_finite(a) for a in user_state[:2] + item_state[:2]):
+    if not all(_all_finite(a) for a in (user.factors, user.bias, item.factors, item.bias)):
         sse = np.nan
-    return user_state, item_state, sse
+    return user._replace(sse=sse + (0.0 if first_stratum else user_state.sse)), item
 
 
 def _validation_task(row, user_state, item_states, global_mean, biased):
     """(squared error, count) of the held-out ratings of a user block."""
     total, count = 0.0, 0
     for cell, item_state in zip(row, item_states, strict=True):
-        pred = np.empty(len(cell.valid_ratings), dtype=user_state[0].dtype)
+        pred = np.empty(len(cell.valid_ratings), dtype=user_state.factors.dtype)
         _sgd.predict_pairs(
-            cell.valid_users, cell.valid_items, user_state[0], item_state[0], user_state[1],
-            item_state[1], global_mean, biased, 1, pred,
+            cell.valid_users, cell.valid_items, user_state.factors, item_state.factors,
+            user_state.bias, item_state.bias, global_mean, biased, 1, pred,
         )  # fmt: skip
         with np.errstate(over="ignore", invalid="ignore"):
             errors = pred.astype(np.float64) - cell.valid_ratings
@@ -463,7 +473,7 @@ def _validation_task(row, user_state, item_states, global_mean, biased):
 def _solve_task(row, user_state, shared, global_mean, alpha, biased):
     """Exact user factors of a block from all its ratings, the items broadcast once."""
     item_factors, item_bias, offsets = shared
-    n_rows, k = user_state[0].shape
+    n_rows, k = user_state.factors.shape
     X = sp.csr_array(
         (
             np.concatenate([np.r_[c.ratings, c.valid_ratings] for c in row]),
@@ -485,4 +495,4 @@ def _solve_task(row, user_state, shared, global_mean, alpha, biased):
                 *csr_arrays(X), item_factors, item_bias, global_mean, alpha, biased,
                 int(np.diff(X.indptr).max()), 1, factors, bias,
             )  # fmt: skip
-    return factors, bias, user_state[2], failures
+    return factors, bias, user_state.grad_sq, failures

@@ -10,7 +10,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._blocks import choose_n_blocks
 from .._funk_svd import FunkSVD, _unchanged_on_error
 from ._dsgd import Fitted, Settings, fit_grid
 from ._executors import InProcess, OnCluster, WorkerLost
@@ -51,9 +50,10 @@ random_state, verbose, dtype
         Threads of the model :meth:`to_local` returns (training uses one thread per
         Dask task; give workers more threads to run more cells at once).
     n_blocks : int, default=None
-        User blocks and item blocks of the grid. None: ``FunkSVD``'s choice for the
-        data's shape, raised to the number of workers so that each has a block. Fix it
-        to get the same factors whatever the cluster's size.
+        User blocks and item blocks of the grid. None: the number of threads of the
+        cluster's workers (one cell per thread in each stratum; fewer blocks mean fewer
+        copies of the user blocks and fewer strata per epoch). Fix it to get the same
+        factors whatever the cluster's size.
     user_col, item_col, rating_col : str, default="user", "item", "rating"
         Columns of a DataFrame ``X``. Ids may be of any hashable type.
     client : distributed.Client, "sync" or None, default=None
@@ -208,7 +208,8 @@ loss_curve_, validation_scores_, best_validation_score_
                     rating_col=self.rating_col, dtype=np.dtype(self.dtype),
                     mapping=self.mapping_ if warm else None,
                 )  # fmt: skip
-                n_blocks = n_blocks or self._choose_n_blocks(data, len(executor.workers))
+                n_users, n_items = data.mapping.shape
+                n_blocks = n_blocks or max(1, min(executor.n_threads(), n_users, n_items))
                 rng = np.random.RandomState(seed)
                 resume = self._resume() if warm else None
                 fitted = fit_grid(executor, data, settings, rng, n_blocks, resume)
@@ -226,12 +227,6 @@ loss_curve_, validation_scores_, best_validation_score_
                     stacklevel=3,
                 )
         self._store(fitted, data.mapping)
-
-    def _choose_n_blocks(self, data, n_workers):
-        n_users, n_items = data.mapping.shape
-        itemsize = np.dtype(self.dtype).itemsize
-        n_blocks = choose_n_blocks(n_users, n_items, data.n_ratings, self.n_components, itemsize)
-        return max(1, min(max(n_blocks, n_workers), n_users, n_items))
 
     def _resume(self):
         return Fitted(

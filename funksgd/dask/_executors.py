@@ -23,6 +23,9 @@ class InProcess:
     def owner(self, block):
         return None
 
+    def n_threads(self):
+        return 1
+
     def submit(self, fn, *args, worker=None):
         return _Done(fn(*_resolve(args)))
 
@@ -60,6 +63,9 @@ class OnCluster:
 
     def owner(self, block):
         return self.workers[block % len(self.workers)]
+
+    def n_threads(self):
+        return sum(self.client.nthreads().values())
 
     def submit(self, fn, *args, worker=None):
         if worker is None:
