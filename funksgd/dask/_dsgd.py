@@ -32,6 +32,9 @@ Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_rat
 # what training changes in a block of users or items; ``sse`` sums the squared errors of a
 # user block's cells since the start of the epoch (one number per block to gather)
 BlockState = namedtuple("BlockState", "factors bias grad_sq sse")
+# A user block is known by the output of its last task, a pair ``(user state, item state or
+# None)``: its next task runs on the same worker and takes the pair whole, so only the item
+# state, which moves to another worker, needs a task of its own to split it off.
 
 
 @dataclass
@@ -212,7 +215,7 @@ def _initial_states(executor, grid, settings, schedule, rng, resume):
         if resume is None:
             states.append([
                 executor.submit(_init_block, seeds[b], len(rows), k, settings.init_std, dtype,
-                                start, worker=executor.owner(b) if is_user else None)
+                                start, is_user, worker=executor.owner(b) if is_user else None)
                 for b, rows in enumerate(members)
             ])  # fmt: skip
             continue
@@ -223,8 +226,8 @@ def _initial_states(executor, grid, settings, schedule, rng, resume):
             grad_sq = np.full(len(factors), start, dtype)
         states.append([
             executor.scatter(
-                BlockState(factors[rows].astype(dtype), bias[rows].astype(dtype),
-                           None if grad_sq is None else grad_sq[rows].astype(dtype), 0.0),
+                _as_pair(BlockState(factors[rows].astype(dtype), bias[rows].astype(dtype),
+                         None if grad_sq is None else grad_sq[rows].astype(dtype), 0.0), is_user),
                 worker=executor.owner(b) if is_user else None,
             )
             for b, rows in enumerate(members)
@@ -249,9 +252,12 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
                     settings.alpha, settings.biased, settings.learning_rate, s == 0,
                     worker=executor.owner(b),
                 )  # fmt: skip
-                users[b] = executor.part(trained, 0)
+                users[b] = trained
                 items[j] = executor.part(trained, 1)
-        errors = executor.gather([executor.part(state, 3) for state in users])
+        errors = executor.gather([
+            executor.submit(_squared_errors, pair, worker=executor.owner(b))
+            for b, pair in enumerate(users)
+        ])  # fmt: skip
         rmse = float(np.sqrt(sum(errors) / n_train))
         score = validate(users, items) if validate else -rmse
         if not (np.isfinite(score) and rmse <= limit):
@@ -424,10 +430,19 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
     return cells, report
 
 
-def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start):
+def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start, is_user):
     factors = _normal_factors(np.random.RandomState(seed), n_rows, n_components, init_std, dtype)
     grad_sq = None if grad_sq_start is None else np.full(n_rows, grad_sq_start, dtype)
-    return BlockState(factors, np.zeros(n_rows, dtype), grad_sq, 0.0)
+    return _as_pair(BlockState(factors, np.zeros(n_rows, dtype), grad_sq, 0.0), is_user)
+
+
+def _as_pair(state, is_user):
+    """A user block's state as the pair its tasks take (see ``BlockState``)."""
+    return (state, None) if is_user else state
+
+
+def _squared_errors(pair):
+    return pair[0].sse
 
 
 def _copy(state):
@@ -437,13 +452,15 @@ def _copy(state):
     })  # fmt: skip
 
 
-def _train_task(cell, user_state, item_state, global_mean, rate, alpha, biased, learning_rate,
+def _train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, learning_rate,
                 first_stratum):  # fmt: skip
     """A cell's SGD pass on copies of the two blocks' states: pure, so Dask may rerun it.
 
-    The user block's ``sse`` adds this cell's squared errors (afresh in an epoch's first
-    stratum); NaN when the factors overflowed.
+    Returns the pair (new user state, new item state). The user block's ``sse`` adds this
+    cell's squared errors (afresh in an epoch's first stratum); NaN when the factors
+    overflowed.
     """
+    user_state = user_pair[0]
     user, item = _copy(user_state), _copy(item_state)
     sse = train_cell(
         cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
@@ -454,8 +471,9 @@ def _train_task(cell, user_state, item_state, global_mean, rate, alpha, biased, 
     return user._replace(sse=sse + (0.0 if first_stratum else user_state.sse)), item
 
 
-def _validation_task(row, user_state, item_states, global_mean, biased):
+def _validation_task(row, user_pair, item_states, global_mean, biased):
     """(squared error, count) of the held-out ratings of a user block."""
+    user_state = user_pair[0]
     total, count = 0.0, 0
     for cell, item_state in zip(row, item_states, strict=True):
         pred = np.empty(len(cell.valid_ratings), dtype=user_state.factors.dtype)
@@ -470,8 +488,9 @@ def _validation_task(row, user_state, item_states, global_mean, biased):
     return total, count
 
 
-def _solve_task(row, user_state, shared, global_mean, alpha, biased):
+def _solve_task(row, user_pair, shared, global_mean, alpha, biased):
     """Exact user factors of a block from all its ratings, the items broadcast once."""
+    user_state = user_pair[0]
     item_factors, item_bias, offsets = shared
     n_rows, k = user_state.factors.shape
     X = sp.csr_array(
