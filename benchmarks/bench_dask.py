@@ -9,14 +9,14 @@ back with ``dask.dataframe.read_parquet``. Then, with k=``--n-components``:
 - ``DaskFunkSVD(client="sync")``: the same cell tasks one after another in this process
   (the kernel and copying cost without Dask).
 
-Each is fitted twice, for 1 and for 1 + ``--epochs`` epochs; the difference, divided by
-``--epochs``, is the cost of an epoch without the set-up, the shuffle and the final user
-solve. Bytes moved per epoch come from the workers' own counter
-(``Worker.transfer_outgoing_bytes_total``, everything a worker sent to a peer or the
-client) the same way, and are set against the model's prediction: each stratum moves
-every item block whose next cell lies on another worker. The task stream gives the time
-the workers spent inside the training tasks; what is left of an epoch's wall time,
-divided by the number of strata, is the task overhead per stratum.
+Each is fitted for 1 + ``--epochs`` epochs with ``verbose=1``; the median of the epoch
+times it prints is the cost of an epoch, without the set-up, the shuffle and the final
+user solve. Bytes moved per epoch come from the workers' own records
+(``Worker.transfer_incoming_log``: what each worker fetched from a peer between the
+first and the last training task), and are set against the model's prediction: each
+stratum moves every item block whose next cell lies on another worker. The task stream
+gives the time the workers spent inside the training tasks; what is left of the
+training's wall time (first to last training task), per stratum, is the task overhead.
 
 Usage::
 
@@ -114,38 +114,43 @@ def main():
             Client(cluster) as client,
         ):  # fmt: skip
 
-            def sent():
-                counts = client.run(lambda dask_worker: dask_worker.transfer_outgoing_bytes_total)
-                return sum(counts.values())
+            def received(window):
+                """Bytes the workers fetched from each other during ``window`` (their logs)."""
+
+                def total(start, stop, dask_worker=None):
+                    log = dask_worker.transfer_incoming_log
+                    return sum(e["total"] for e in log if start <= e["start"] <= stop)
+
+                return sum(client.run(total, *window).values())
 
             dask_fit(1, client, verbose=0)  # warm the workers up (imports)
-            before = sent()
-            dask_fit(1, client, verbose=0)
-            middle = sent()
             with get_task_stream(client) as stream:
                 epoch, model = epoch_seconds(lambda: dask_fit(epochs, client), X.nnz)
-            after = sent()
-        moved = ((after - middle) - (middle - before)) / args.epochs
+            training = [
+                (start, stop)
+                for task in stream.data
+                if str(task["key"]).startswith("_train_task")
+                for action, start, stop in
+                ((s["action"], s["start"], s["stop"]) for s in task["startstops"])
+                if action == "compute"
+            ]  # fmt: skip
+            window = (min(a for a, _ in training), max(z for _, z in training))
+            moved = received(window) / epochs
         W = args.workers
         item_block = (N_ITEMS / p) * (k + 2) * 4  # factors, bias and AdaGrad sums, float32
         predicted = p * p * item_block * (W - 1) / W
-        busy = sum(
-            stop - start
-            for task in stream.data
-            if str(task["key"]).startswith("_train_task")
-            for action, start, stop in
-            ((s["action"], s["start"], s["stop"]) for s in task["startstops"])
-            if action == "compute"
-        )  # fmt: skip
+        busy = sum(stop - start for start, stop in training)
         per_worker = busy / epochs / W
+        wall = (window[1] - window[0]) / epochs
         print(f"DaskFunkSVD {W} workers x 1 thread: {epoch:.3f} s/epoch "
-              f"({epoch / local:.2f}x in-process n_jobs=2)")  # fmt: skip
+              f"({epoch / local:.2f}x in-process n_jobs=2); mean over the training window "
+              f"{wall:.3f} s")  # fmt: skip
         print(
-            f"  moved per epoch {moved / 1e6:.1f} MB (workers' counters); predicted "
+            f"  moved per epoch {moved / 1e6:.1f} MB (workers' logs); predicted "
             f"{predicted / 1e6:.1f} MB = p^2 item blocks x (W-1)/W of {item_block / 1e6:.2f} MB"
         )
         print(f"  inside training tasks per worker per epoch {per_worker:.3f} s; "
-              f"overhead per stratum {(epoch - per_worker) / p * 1e3:.1f} ms")  # fmt: skip
+              f"overhead per stratum {(wall - per_worker) / p * 1e3:.1f} ms")  # fmt: skip
         cell = busy / epochs / p / p
         print(
             f"  per cell: {X.nnz / p / p:,.0f} ratings in {cell * 1e3:.1f} ms "

@@ -135,6 +135,15 @@ def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
     assert not np.array_equal(other.item_factors_, in_process.item_factors_)
 
 
+@pytest.mark.parametrize("learning_rate", ["invscaling", "adaptive"])
+def test_global_schedules_match_in_process(client, small, learning_rate):
+    # "invscaling" submits the next epoch ahead of the error; "adaptive" waits for it
+    params = dict(SMALL, learning_rate=learning_rate, eta0=0.02, max_iter=6, n_iter_no_change=1)
+    model = DaskFunkSVD(client=client, **params).fit(frame(small))
+    same_model(model, DaskFunkSVD(client="sync", **params).fit(frame(small)))
+    assert model.t_ == model.n_iter_ == len(model.loss_curve_)
+
+
 def test_same_factors_for_any_partitioning_and_sparse_array_input(client, small):
     reference = DaskFunkSVD(client="sync", **SMALL).fit(frame(small, npartitions=1))
     # two partitions with an empty one between them: empty partitions are harmless

@@ -10,6 +10,7 @@ factors depend only on the seed and the grid: not on the number of workers, nor 
 where or when each task ran.
 """
 
+import copy
 import time
 import warnings
 from collections import namedtuple
@@ -237,28 +238,31 @@ def _initial_states(executor, grid, settings, schedule, rng, resume):
 
 def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_mean, rng,
                 n_train, limit, validate, out):  # fmt: skip
-    """Epochs until ``max_iter`` or the stopping rule, as ``FunkSVD._run_epochs``."""
-    p = grid.n_blocks
+    """Epochs until ``max_iter`` or the stopping rule, as ``FunkSVD._run_epochs``.
+
+    Unless the rate of the next epoch depends on this one's error ("adaptive"), the next
+    epoch is submitted before this one's error comes back, so the workers never wait for
+    the client; it is dropped if the stopping rule ends training.
+    """
     per_row = settings.learning_rate == "adagrad"
+    look_ahead = settings.learning_rate != "adaptive"
+
+    def submit(users, items, epochs_ahead):
+        later = copy.copy(schedule)
+        later.t += epochs_ahead
+        eta = later.rate(settings.learning_rate, settings.eta0, settings.power_t)
+        rate = later.kernel_rate(eta, per_row)
+        return (eta, *_submit_epoch(executor, cells, users, items, rate, grid.n_blocks, rng,
+                                    settings, global_mean))  # fmt: skip
+
     no_improvement, best_score, best = 0, -np.inf, None
-    for _ in range(settings.max_iter):
-        started = time.perf_counter()
-        eta = schedule.rate(settings.learning_rate, settings.eta0, settings.power_t)
-        rate = schedule.kernel_rate(eta, per_row)
-        for s, pairs in enumerate(strata(rng, p, settings.shuffle)):
-            for b, j in enumerate(pairs):
-                trained = executor.submit(
-                    _train_task, cells[b][j], users[b], items[j], global_mean, rate,
-                    settings.alpha, settings.biased, settings.learning_rate, s == 0,
-                    worker=executor.owner(b),
-                )  # fmt: skip
-                users[b] = trained
-                items[j] = executor.part(trained, 1)
-        errors = executor.gather([
-            executor.submit(_squared_errors, pair, worker=executor.owner(b))
-            for b, pair in enumerate(users)
-        ])  # fmt: skip
-        rmse = float(np.sqrt(sum(errors) / n_train))
+    started = time.perf_counter()
+    pending = submit(list(users), list(items), 0)
+    for epoch in range(settings.max_iter):
+        eta, users, items, errors = pending
+        if look_ahead and epoch + 1 < settings.max_iter:
+            pending = submit(users, items, 1)
+        rmse = float(np.sqrt(sum(executor.gather(errors)) / n_train))
         score = validate(users, items) if validate else -rmse
         if not (np.isfinite(score) and rmse <= limit):
             raise ValueError(
@@ -277,9 +281,9 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
             no_improvement = 0
         if score > best_score:
             best_score = score
-            best = (list(users), list(items)) if validate else None
+            best = (users, items) if validate else None
         if settings.verbose:
-            seconds = time.perf_counter() - started
+            seconds, started = time.perf_counter() - started, time.perf_counter()
             print(
                 f"epoch {out.n_iter}: training RMSE {rmse:.4f}"
                 + (f", validation RMSE {-score:.4f}" if validate else "")
@@ -290,6 +294,8 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
             if not (settings.learning_rate == "adaptive" and schedule.slow_down()):
                 break
             no_improvement = 0
+        if not look_ahead and epoch + 1 < settings.max_iter:
+            pending = submit(users, items, 0)
     else:
         out.unstopped = True
     if settings.early_stopping and settings.tol is not None and out.unstopped:
@@ -300,6 +306,25 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
             stacklevel=4,
         )
     return best if best is not None else (users, items)
+
+
+def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, global_mean):
+    """Submit the strata of one epoch; return the new states and the epoch's squared errors."""
+    users, items = list(users), list(items)
+    for s, pairs in enumerate(strata(rng, n_blocks, settings.shuffle)):
+        for b, j in enumerate(pairs):
+            trained = executor.submit(
+                _train_task, cells[b][j], users[b], items[j], global_mean, rate,
+                settings.alpha, settings.biased, settings.learning_rate, s == 0,
+                worker=executor.owner(b),
+            )  # fmt: skip
+            users[b] = trained
+            items[j] = executor.part(trained, 1)
+    errors = [
+        executor.submit(_squared_errors, pair, worker=executor.owner(b), priority=1)
+        for b, pair in enumerate(users)
+    ]
+    return users, items, errors
 
 
 def _validation_score(executor, cells, users, items, global_mean, settings):
@@ -313,6 +338,7 @@ def _validation_score(executor, cells, users, items, global_mean, settings):
             global_mean,
             settings.biased,
             worker=executor.owner(b),
+            priority=1,
         )  # fmt: skip
         for b, row in enumerate(cells)
     ]

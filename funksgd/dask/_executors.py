@@ -26,7 +26,7 @@ class InProcess:
     def n_threads(self):
         return 1
 
-    def submit(self, fn, *args, worker=None):
+    def submit(self, fn, *args, worker=None, priority=0):
         return _Done(fn(*_resolve(args)))
 
     def part(self, handle, index):
@@ -67,10 +67,13 @@ class OnCluster:
     def n_threads(self):
         return sum(self.client.nthreads().values())
 
-    def submit(self, fn, *args, worker=None):
+    def submit(self, fn, *args, worker=None, priority=0):
+        """``fn(*args)`` on ``worker`` if it is alive; higher ``priority`` runs first."""
         if worker is None:
-            return self.client.submit(fn, *args, pure=False)
-        return self.client.submit(fn, *args, pure=False, workers=[worker], allow_other_workers=True)
+            return self.client.submit(fn, *args, pure=False, priority=priority)
+        return self.client.submit(
+            fn, *args, pure=False, priority=priority, workers=[worker], allow_other_workers=True
+        )
 
     def part(self, handle, index):
         # no restriction: the scheduler runs it where ``handle`` lives, so only the part moves
