@@ -69,6 +69,33 @@ def epoch_seconds(fit, n_ratings):
     return float(np.median(seconds)), model
 
 
+def cell_anatomy(n_users, n_items, n_ratings, k, repeats=3):
+    """Seconds of one cell in this process: copying the two blocks, then the AdaGrad kernel."""
+    from funksgd.dask import train_cell
+    from funksgd.dask._dsgd import BlockState, _copy
+
+    rng = np.random.default_rng(0)
+    users = np.sort(rng.integers(0, n_users, n_ratings)).astype(np.int32)
+    items = rng.integers(0, n_items, n_ratings).astype(np.int32)
+    ratings = rng.integers(1, 6, n_ratings).astype(np.float32)
+
+    def block(n):
+        factors = rng.normal(0, 0.1, (n, k)).astype(np.float32)
+        return BlockState(factors, np.zeros(n, np.float32), np.ones(n, np.float32), 0.0)
+
+    user, item = block(n_users), block(n_items)
+    copy_s, kernel_s = [], []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        u, i = _copy(user), _copy(item)
+        copied = time.perf_counter()
+        train_cell(users, items, ratings, u.factors, i.factors, u.bias, i.bias, u.grad_sq,
+                   i.grad_sq, 3.6, 0.05, 0.1, True, "adagrad")  # fmt: skip
+        copy_s.append(copied - started)
+        kernel_s.append(time.perf_counter() - copied)
+    return min(copy_s), min(kernel_s)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-ratings", type=int, default=10_000_000)
@@ -157,6 +184,9 @@ def main():
             f"({X.nnz / p / p / cell / 1e6:.1f}M ratings/s per worker, copies included)"
         )
         print(f"  training RMSE after {epochs} epochs {model.loss_curve_[-1]:.4f}")
+    copying, kernel = cell_anatomy(N_USERS // p, N_ITEMS // p, X.nnz // (p * p), k)
+    print(f"one such cell in this process: copying the blocks {copying * 1e3:.1f} ms, kernel "
+          f"{kernel * 1e3:.1f} ms ({X.nnz / (p * p) / kernel / 1e6:.1f}M ratings/s)")  # fmt: skip
 
 
 if __name__ == "__main__":
