@@ -177,6 +177,20 @@ def test_heldout_rmse_within_half_percent_of_funksvd_defaults(client):
     assert dask_rmse < 0.9 * np.std(test.data)  # and it learned something
 
 
+@pytest.mark.slow
+def test_movielens_heldout_rmse_within_half_percent_of_funksvd(client, ml100k_u1):
+    X, (users, items, ratings) = ml100k_u1
+    local = FunkSVD(random_state=0).fit(X)
+    model, mapping = DaskFunkSVD(random_state=0, client=client).fit(frame(X)).to_local()
+    known = np.isin(items, mapping.item_ids)  # 0.16% of u1.test rate items u1.base lacks
+    assert known.mean() > 0.99
+    users, items, ratings = users[known], items[known], ratings[known]
+    pred = model.predict_ratings(mapping.user_index(users), mapping.item_index(items))
+    dask_rmse = np.sqrt(np.mean((pred - ratings) ** 2))
+    local_rmse = np.sqrt(np.mean((local.predict_ratings(users, items) - ratings) ** 2))
+    assert dask_rmse <= 1.005 * local_rmse, (dask_rmse, local_rmse)
+
+
 # --------------------------------------------------------------------------- the local model
 def test_to_local_gives_a_working_funksvd_with_ids(client):
     X = make_ratings(300, 80, 6000, random_state=2)
