@@ -283,6 +283,14 @@ def test_bad_input_on_the_cluster(client):
         DaskFunkSVD(n_components=2, client=client).fit(nan_chunks)
 
 
+def test_divergence_raises_and_keeps_the_fitted_model(client, small):
+    model = DaskFunkSVD(client=client, **SMALL).fit(frame(small))
+    fitted = model.item_factors_
+    with pytest.raises(ValueError, match="Training diverged at epoch 1"):
+        model.set_params(learning_rate="constant", eta0=50.0).fit(frame(small))
+    assert model.item_factors_ is fitted
+
+
 def test_no_client(client, monkeypatch):
     def no_current_client(*args, **kwargs):
         raise ValueError("No clients found")

@@ -316,7 +316,7 @@ def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, 
             trained = executor.submit(
                 _train_task, cells[b][j], users[b], items[j], global_mean, rate,
                 settings.alpha, settings.biased, settings.learning_rate, s == 0,
-                worker=executor.owner(b),
+                s == n_blocks - 1, worker=executor.owner(b),
             )  # fmt: skip
             users[b] = trained
             items[j] = executor.part(trained, 1)
@@ -479,12 +479,12 @@ def _copy(state):
 
 
 def _train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, learning_rate,
-                first_stratum):  # fmt: skip
+                first_stratum, last_stratum):  # fmt: skip
     """A cell's SGD pass on copies of the two blocks' states: pure, so Dask may rerun it.
 
     Returns the pair (new user state, new item state). The user block's ``sse`` adds this
-    cell's squared errors (afresh in an epoch's first stratum); NaN when the factors
-    overflowed.
+    cell's squared errors (afresh in an epoch's first stratum). In an epoch's last stratum,
+    which sees every block once, it becomes NaN if the factors overflowed.
     """
     user_state = user_pair[0]
     user, item = _copy(user_state), _copy(item_state)
@@ -492,7 +492,8 @@ def _train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, l
         cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
         user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
     )  # fmt: skip
-    if not all(_all_finite(a) for a in (user.factors, user.bias, item.factors, item.bias)):
+    blocks = (user.factors, user.bias, item.factors, item.bias)
+    if last_stratum and not all(_all_finite(a) for a in blocks):
         sse = np.nan
     return user._replace(sse=sse + (0.0 if first_stratum else user_state.sse)), item
 
