@@ -18,6 +18,7 @@ dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 
 from distributed import Client, LocalCluster  # noqa: E402
+from sklearn.base import clone  # noqa: E402
 
 from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
 from funksgd.dask import (  # noqa: E402
@@ -216,6 +217,13 @@ def test_to_local_gives_a_working_funksvd_with_ids(client):
     assert model.recommend([u], X_mapped[[u]], n=3)[0].shape == (1, 3)
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(again.predict_ratings([u], [i]), model.predict_ratings([u], [i]))
+    # the Dask model itself pickles (without its client) and clones (sharing it)
+    unpickled = pickle.loads(pickle.dumps(dask_model))
+    assert unpickled.client is None
+    np.testing.assert_array_equal(unpickled.item_factors_, dask_model.item_factors_)
+    copy = clone(dask_model)
+    assert copy.client is client and copy.get_params()["n_blocks"] == 3
+    assert not hasattr(copy, "item_factors_")
 
 
 def test_early_stopping_verbose_and_warm_start(client, small, capsys):

@@ -5,7 +5,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
+from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -59,7 +59,8 @@ random_state, verbose, dtype
     client : distributed.Client, "sync" or None, default=None
         The cluster to train on; None takes the current client
         (``distributed.get_client()``). "sync" runs the same tasks one by one in this
-        process, without a cluster (for tests and debugging).
+        process, without a cluster (for tests and debugging). ``clone`` shares the
+        client; pickling drops it (to None).
     timeout : float or None, default=None
         Seconds one step of the fit (an epoch, the user solve) may take before the fit
         raises ``TimeoutError``; None waits as long as it takes. Lost workers are
@@ -246,6 +247,21 @@ loss_curve_, validation_scores_, best_validation_score_
         self.best_validation_score_ = max(scores) if scores else None
         self.mapping_ = mapping
         self.n_blocks_ = fitted.n_blocks
+
+    def __sklearn_clone__(self):
+        # a distributed.Client cannot be deep-copied: the clone shares it
+        params = self.get_params(deep=False)
+        return type(self)(**{
+            name: value if name == "client" else clone(value, safe=False)
+            for name, value in params.items()
+        })  # fmt: skip
+
+    def __getstate__(self):
+        # nor pickled: an unpickled model trains on the current client, or on client=
+        state = super().__getstate__().copy()
+        if not (state.get("client") is None or isinstance(state.get("client"), str)):
+            state["client"] = None
+        return state
 
     def to_local(self):
         """The fitted model as a plain :class:`~funksgd.FunkSVD`, and its id mapping.
