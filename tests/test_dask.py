@@ -34,7 +34,7 @@ from funksgd.datasets import make_ratings  # noqa: E402
 def client():
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
@@ -124,7 +124,7 @@ def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
     two = DaskFunkSVD(client=client, **SMALL).fit(df)
     with (
         LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                     dashboard_address=None) as cluster,
+                     dashboard_address=":0") as cluster,
         Client(cluster, set_as_default=False) as one_worker,
     ):  # fmt: skip
         one = DaskFunkSVD(client=one_worker, **SMALL).fit(df)

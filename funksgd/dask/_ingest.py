@@ -133,7 +133,7 @@ def _check_stats(stats, dtype):
         )
     if stats["n"] == 0:
         raise ValueError("X holds no ratings: every partition is empty.")
-    if stats["max_abs"] > np.finfo(dtype).max:
+    if stats["max_abs"] > float(np.finfo(dtype).max):
         raise ValueError(
             f"X holds ratings too large for {np.dtype(dtype).name} (largest magnitude "
             f"{stats['max_abs']:.3g}): rescale them, or use dtype='float64'."
@@ -201,11 +201,13 @@ def _triplet_stats(triplets, shape):
     values = ratings.astype(np.float64)
     finite = np.isfinite(values)
     good = values[finite]
+    with np.errstate(over="ignore"):  # ratings near float64's limit: max_abs reports them
+        squares = float(np.square(good).sum())
     return {
         "n": len(values),
         "n_bad": int(len(values) - finite.sum()),
         "total": float(good.sum()),
-        "squares": float(np.square(good).sum()),
+        "squares": squares,
         "max_abs": float(np.abs(good).max()) if len(good) else 0.0,
         "user_counts": np.bincount(rows, minlength=shape[0]).astype(np.int64),
         "item_counts": np.bincount(cols, minlength=shape[1]).astype(np.int64),
