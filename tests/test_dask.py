@@ -1,5 +1,6 @@
 """DaskFunkSVD: DSGD on a real LocalCluster of two worker processes."""
 
+import io
 import os
 import pickle
 import signal
@@ -7,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ dd = pytest.importorskip("dask.dataframe")
 da = pytest.importorskip("dask.array")
 
 from distributed import Client, LocalCluster  # noqa: E402
+from distributed.core import Status  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 
 from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
@@ -336,6 +339,19 @@ def test_client_never_receives_the_ratings(client, monkeypatch):
     assert max(received) < 0.05 * ratings_bytes
 
 
+class _FirstEpoch(io.StringIO):
+    """Captures the fit's verbose lines and signals the first one."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = threading.Event()
+
+    def write(self, text):
+        if text.startswith("epoch"):
+            self.seen.set()
+        return super().write(text)
+
+
 def test_worker_killed_mid_fit_gives_same_factors_or_clear_error(client):
     X = make_ratings(3000, 600, 150_000, random_state=4)
     df = frame(X, npartitions=4)
@@ -343,29 +359,65 @@ def test_worker_killed_mid_fit_gives_same_factors_or_clear_error(client):
     reference = DaskFunkSVD(client="sync", **params).fit(df)
     pids = client.run(os.getpid)
     victim = pids[sorted(pids)[1]]
+    out = _FirstEpoch()
     state = {"done": False}
 
-    def kill():
-        time.sleep(1.5)
-        state["killed_during_fit"] = not state["done"]
-        os.kill(victim, signal.SIGKILL)
+    def kill():  # right after the first of 25 epochs
+        if out.seen.wait(timeout=120):
+            state["killed_during_fit"] = not state["done"]
+            os.kill(victim, signal.SIGKILL)
 
     killer = threading.Thread(target=kill)
     started = time.perf_counter()
     killer.start()
     try:
-        with pytest.warns(RuntimeWarning, match="lost a worker"):
-            model = DaskFunkSVD(client=client, timeout=60, **params).fit(df)
-        state["done"] = True
+        with pytest.warns(RuntimeWarning, match="lost a worker"), redirect_stdout(out):
+            model = DaskFunkSVD(client=client, timeout=60, verbose=1, **params).fit(df)
         same_model(model, reference)
+        assert model.n_iter_ == 25
     except (WorkerLost, TimeoutError) as error:  # the other allowed outcome: a clear error
         assert "lost workers" in str(error) or "timeout" in str(error)
     finally:
         state["done"] = True
+        out.seen.set()
         killer.join()
         client.wait_for_workers(2, timeout=60)
-    assert state["killed_during_fit"], "the fit ended before the worker was killed"
+    assert state.get("killed_during_fit"), "the fit ended before the worker was killed"
     assert time.perf_counter() - started < 180
+
+
+def test_cluster_without_workers_raises_not_hangs(small):
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                     dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as lonely,
+    ):  # fmt: skip
+        with pytest.raises(TimeoutError, match="within timeout=0.001 s"):
+            DaskFunkSVD(client=lonely, timeout=1e-3, **SMALL).fit(frame(small))
+        worker = next(iter(lonely.run(os.getpid).values()))
+        out = _FirstEpoch()
+
+        def kill_for_good():
+            if out.seen.wait(timeout=120):
+                for nanny in cluster.workers.values():  # in this process: no restart
+                    nanny.status = Status.closing_gracefully
+                os.kill(worker, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_for_good)
+        killer.start()
+        started = time.perf_counter()
+        try:
+            with (
+                pytest.raises(RuntimeError, match="no workers, and none joined within 3 s"),
+                pytest.warns(RuntimeWarning, match="lost a worker"),
+                redirect_stdout(out),
+            ):
+                params = dict(SMALL, max_iter=1000, tol=None)
+                DaskFunkSVD(client=lonely, timeout=3, verbose=1, **params).fit(frame(small))
+        finally:
+            out.seen.set()
+            killer.join()
+        assert time.perf_counter() - started < 60
 
 
 def test_grid_search_over_the_cluster(client):

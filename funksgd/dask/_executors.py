@@ -10,6 +10,9 @@ from contextlib import contextmanager
 
 import numpy as np
 
+# seconds a fit waits for a first worker when the cluster has none (and timeout is None)
+NO_WORKERS_WAIT = 30
+
 
 class WorkerLost(RuntimeError):
     """The cluster lost a worker, and with it data that Dask cannot recompute."""
@@ -54,12 +57,16 @@ class OnCluster:
     def __init__(self, client, timeout):
         self.client = client
         self.timeout = timeout
+        if not client.nthreads():  # starting, scaling up, or replacing a lost worker
+            wait_s = NO_WORKERS_WAIT if timeout is None else timeout
+            try:
+                client.wait_for_workers(1, timeout=wait_s)
+            except TimeoutError as error:
+                raise RuntimeError(
+                    f"The Dask cluster has no workers, and none joined within {wait_s:g} s: "
+                    "start some (e.g. LocalCluster(n_workers=2)) before fitting."
+                ) from error
         self.workers = tuple(sorted(client.nthreads()))
-        if not self.workers:
-            raise RuntimeError(
-                "The Dask cluster has no workers: start some (e.g. LocalCluster(n_workers=2)) "
-                "before fitting."
-            )
 
     def owner(self, block):
         return self.workers[block % len(self.workers)]
@@ -88,7 +95,8 @@ class OnCluster:
         from distributed import wait
 
         try:
-            with _lost_workers():
+            # wait() asks the default client; this one need not be it
+            with _lost_workers(), self.client.as_current():
                 wait(handles, timeout=self.timeout)
                 return self.client.gather(handles)
         except TimeoutError as error:
