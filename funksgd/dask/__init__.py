@@ -13,5 +13,6 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 from ._cell import train_cell
 from ._estimator import DaskFunkSVD
+from ._executors import WorkerLost
 
-__all__ = ["DaskFunkSVD", "train_cell"]
+__all__ = ["DaskFunkSVD", "WorkerLost", "train_cell"]

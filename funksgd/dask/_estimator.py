@@ -63,9 +63,10 @@ random_state, verbose, dtype
         client; pickling drops it (to None).
     timeout : float or None, default=None
         Seconds one step of the fit (an epoch, the user solve) may take before the fit
-        raises ``TimeoutError``; None waits as long as it takes. Lost workers are
-        replaced and their tasks recomputed by Dask; the timeout bounds the wait when
-        none come back.
+        raises ``TimeoutError``; None waits as long as it takes. Also how long a
+        cluster without workers is given for one to join (30 s when None). A fit that
+        loses a worker starts again (same seed, same factors), at most 3 times in all,
+        then raises :class:`WorkerLost`.
 
     Attributes
     ----------
