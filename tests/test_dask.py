@@ -160,6 +160,10 @@ def test_same_factors_for_any_partitioning_and_sparse_array_input(client, small)
     from_array = DaskFunkSVD(client=client, **SMALL).fit(array)
     same_model(from_array, reference)
     assert from_array.mapping_.shape == small.shape
+    dense = np.full(small.shape, np.nan)  # NumPy chunks: NaN marks a missing rating
+    coo = small.tocoo()
+    dense[coo.row, coo.col] = coo.data
+    same_model(DaskFunkSVD(client=client, **SMALL).fit(da.from_array(dense, chunks=150)), reference)
 
 
 # --------------------------------------------------------------------------- accuracy
