@@ -244,62 +244,23 @@ class Clock:
 
 
 # -------------------------------------------------------------------------- trainers
-@contextlib.contextmanager
 def epoch_probe(test, clock, result):
-    """Record held-out RMSE after each epoch of ``FunkSVD.fit``, off the clock.
+    """An epoch callback for ``FunkSVD.fit``: records the epoch's time and, off the clock,
+    the held-out RMSE of the epoch's SGD factors (``EpochInfo.predict``)."""
 
-    Wraps the epoch kernels (``sgd_epoch``, ``adagrad_epoch``) that ``fit`` calls, so
-    the timings are those of the real estimator. The SGD factors are stored by
-    position in the blocks' shuffled orders (``BlockedRatings.row_order``,
-    ``item_order``); the probe maps the test users and items to those positions.
-    """
-    from funksgd import _funk_svd
+    def on_epoch(info):
+        result.epoch_seconds.append(info.seconds)
+        now = clock.now()
+        with clock.pause():
+            users, items, truth = test
+            result.curve.append((now, rmse(info.predict(users, items), truth)))
 
-    kernel = _funk_svd._sgd  # the build chosen for this CPU (funksgd/_kernels.py)
-    real_blocks = _funk_svd.BlockedRatings
-    # where the global mean sits among each kernel's arguments
-    real_epochs = {"sgd_epoch": 9, "adagrad_epoch": 11}
-    real_epochs = {name: (getattr(kernel, name), at) for name, at in real_epochs.items()}
-    state = {}
-
-    def blocks(X, n_blocks, rng):
-        state["blocks"] = real_blocks(X, n_blocks, rng)
-        return state["blocks"]
-
-    def probe(real_epoch, mean_at):
-        def epoch(*args):
-            started = time.perf_counter()
-            loss = real_epoch(*args)
-            result.epoch_seconds.append(time.perf_counter() - started)
-            now = clock.now()
-            with clock.pause():
-                user_factors, item_factors, user_bias, item_bias = args[5:9]
-                users, items, truth = test
-                users = state["blocks"].user_position()[users]
-                items = state["blocks"].item_position()[items]
-                error = biased_mf_rmse(
-                    (users, items, truth), args[mean_at], user_bias, item_bias,
-                    user_factors, item_factors,
-                )  # fmt: skip
-                result.curve.append((now, error))
-            return loss
-
-        return epoch
-
-    _funk_svd.BlockedRatings = blocks
-    for name, (real_epoch, mean_at) in real_epochs.items():
-        setattr(kernel, name, probe(real_epoch, mean_at))
-    try:
-        yield
-    finally:
-        _funk_svd.BlockedRatings = real_blocks
-        for name, (real_epoch, _) in real_epochs.items():
-            setattr(kernel, name, real_epoch)
+    return on_epoch
 
 
 def run_funksgd(data, args, n_jobs=1, dtype="float32", constant=False):
     """``FunkSVD.fit``: its defaults, or (``constant``) the reference's plain SGD settings."""
-    from funksgd import FunkSVD, _funk_svd
+    from funksgd import FunkSVD, _kernels
     from funksgd._blocks import choose_n_blocks
 
     users, items, ratings = data.train
@@ -318,12 +279,12 @@ def run_funksgd(data, args, n_jobs=1, dtype="float32", constant=False):
         name,
         f"FunkSVD(n_components={args.k}, "
         + ", ".join(f"{key}={model.get_params()[key]!r}" for key in shown)
-        + f"); {n_blocks}x{n_blocks} blocks; {_funk_svd._sgd.__name__} build; "
+        + f"); {n_blocks}x{n_blocks} blocks; {_kernels.sgd.__name__} build; "
         "ends with the exact user fold-in",
     )
     clock = Clock()
-    with PeakMemory(trace=True) as memory, epoch_probe(data.test, clock, result):
-        model.fit(X)
+    with PeakMemory(trace=True) as memory:
+        model.fit(X, callback=epoch_probe(data.test, clock, result))
     result.fit_seconds = clock.now()
     result.cores = clock.cores()
     result.peak_bytes, result.traced_bytes = memory.added, memory.traced
@@ -651,7 +612,7 @@ def parse_args(argv):
 
 
 def main(argv=None):
-    """Run the benchmark; ``argv`` as on the command line (``funksgd bench`` passes its own)."""
+    """Run the benchmark; ``argv`` as on the command line."""
     args = parse_args(argv)
     if args.data == "ml100k":
         data = load_ml100k()

@@ -24,65 +24,13 @@
 #include <string.h>
 #include <time.h>
 
-#define W 8
-typedef float vec __attribute__((vector_size(32), aligned(4), may_alias));
-typedef float half __attribute__((vector_size(16), aligned(4), may_alias));
-#define LD(V, row, at) (*(const V*) ((row) + (at)))
-#define ST(V, row, at) (*(V*) ((row) + (at)))
+/* the kernel's own row arithmetic (funksgd_s_dot, funksgd_s_update_dot) */
+#include "../funksgd/_rows.h"
 
-static inline float total(vec a, half h) {
-    half lo, hi;
-    memcpy(&lo, &a, 16);
-    memcpy(&hi, (char*) &a + 16, 16);
-    h += lo + hi;
-    return h[0] + h[1] + h[2] + h[3];
-}
-
-static inline float dot(const float* p, const float* q, long k) {
-    vec d0 = {0}, d1 = {0};
-    half dh = {0};
-    long f = 0;
-    for (; f + 2 * W <= k; f += 2 * W) {
-        d0 += LD(vec, p, f) * LD(vec, q, f);
-        d1 += LD(vec, p, f + W) * LD(vec, q, f + W);
-    }
-    for (; f + W <= k; f += W) d0 += LD(vec, p, f) * LD(vec, q, f);
-    if (f + W / 2 <= k) { dh = LD(half, p, f) * LD(half, q, f); f += W / 2; }
-    float s = total(d0 + d1, dh);
-    for (; f < k; f++) s += p[f] * q[f];
-    return s;
-}
-
-/* p, q = a * p + b * q, a * q + b * p; returns the new p.r (r may be p: ignored) */
-static inline float update_dot(float* p, float* q, const float* r, long k, float a, float b) {
-    vec x, y, d0 = {0}, d1 = {0};
-    half xh, yh, dh = {0};
-    long f = 0;
-#define STEP(SUM, at)                                                                  \
-    x = LD(vec, p, at); y = LD(vec, q, at);                                            \
-    ST(vec, q, at) = a * y + b * x;                                                    \
-    x = a * x + b * y;                                                                 \
-    ST(vec, p, at) = x;                                                                \
-    SUM += x * LD(vec, r, at);
-    for (; f + 2 * W <= k; f += 2 * W) { STEP(d0, f) STEP(d1, f + W) }
-    for (; f + W <= k; f += W) { STEP(d0, f) }
-    if (f + W / 2 <= k) {
-        xh = LD(half, p, f); yh = LD(half, q, f);
-        ST(half, q, f) = a * yh + b * xh;
-        xh = a * xh + b * yh;
-        ST(half, p, f) = xh;
-        dh = xh * LD(half, r, f);
-        f += W / 2;
-    }
-    float s = total(d0 + d1, dh);
-    for (; f < k; f++) {
-        float pf = p[f];
-        p[f] = a * pf + b * q[f];
-        q[f] = a * q[f] + b * pf;
-        s += p[f] * r[f];
-    }
-    return s;
-}
+#define W (FUNKSGD_VECTOR_BYTES / 4)
+typedef funksgd_s_vec vec;
+#define LD(V, row, at) FUNKSGD_LOAD(V, row, at)
+#define ST(V, row, at) FUNKSGD_STORE(V, row, at)
 
 static inline void update_q(const float* p, float* q, long k, float c) {
     long f = 0;
@@ -143,12 +91,13 @@ static double run(int mode, long k, int reps) {
                 if (mode == LOOP) { pq += p[0] * q[1] * 1e-9f; continue; }
                 if (mode == Q_ONLY) { update_q(p, q, k, 1e-7f); continue; }
                 if (mode == P_AND_Q) { update_pq(p, q, k, 1e-7f); continue; }
-                if (!known) pq = dot(p, q, k);
+                if (!known) pq = funksgd_s_dot(p, q, k);
                 float err = ratings[j] - 3.5f - pq;
                 sink += err * err;
                 known = j + 1 < n && users[j + 1] == users[j];
-                const float* r = known ? Q + (long) items[j + 1] * kp : p;
-                pq = update_dot(p, q, r, k, 1 - 0.005f * 0.05f, 0.005f * err);
+                const float* r = known ? Q + (long) items[j + 1] * kp : NULL;
+                const float a = 1 - 0.005f * 0.05f, b = 0.005f * err;
+                pq = funksgd_s_update_dot(p, q, r, k, a, b, a, b);
             }
             sink += pq;
         }

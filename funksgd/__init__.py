@@ -1,7 +1,18 @@
 """funksgd: Funk-SVD / biased matrix factorization by SGD, as a scikit-learn estimator."""
 
+from ._baseline import BaselineOnly
+from ._engine import EpochInfo
 from ._funk_svd import FunkSVD
+from ._recommender import Recommendation, Recommender
 from .model_selection import train_test_split_ratings
 
 __version__ = "0.1.0"
-__all__ = ["FunkSVD", "train_test_split_ratings", "__version__"]
+__all__ = [
+    "BaselineOnly",
+    "EpochInfo",
+    "FunkSVD",
+    "Recommendation",
+    "Recommender",
+    "train_test_split_ratings",
+    "__version__",
+]

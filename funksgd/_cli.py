@@ -1,11 +1,14 @@
-"""The ``funksgd`` command: demo, fit, evaluate, recommend, bench.
+"""The ``funksgd`` command: demo, fit, evaluate, recommend.
 
-Every failure the user can fix (a missing file, a wrong format, an unknown user id)
-ends with a one-line message on stderr and exit status 2, without a traceback.
+Every failure the user can fix (a missing file, a wrong format, an unknown user id, a
+model file that is not one) ends with a one-line message on stderr and exit status 2,
+without a traceback; Ctrl-C ends with one line and status 130. Model files are written
+by ``funksgd._model_file`` (arrays and JSON, loaded without executing code), to a
+temporary file renamed into place once complete.
 """
 
 import argparse
-import importlib.util
+import os
 import sys
 import time
 from pathlib import Path
@@ -13,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from . import FunkSVD, __version__, train_test_split_ratings
+from . import BaselineOnly, FunkSVD, __version__, train_test_split_ratings
+from ._model_file import read_model_file, save_model
 from .datasets import (
     FORMATS,
     load_ratings,
@@ -22,13 +26,6 @@ from .datasets import (
     read_item_titles,
     read_ratings,
 )
-
-# Regularisation of the bias-only baseline: Surprise's BaselineOnly defaults (ALS).
-_BASELINE_REG_ITEMS = 10.0
-_BASELINE_REG_USERS = 15.0
-_BASELINE_ITERATIONS = 10
-# 'funksgd bench' runs this script of a source checkout.
-_BENCH_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_peers.py"
 
 
 def main(argv=None):
@@ -46,19 +43,71 @@ def main(argv=None):
     """
     argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     parser = _parser()
-    if argv[:1] == ["bench"]:  # what follows belongs to the benchmark script, --help included
-        args = argparse.Namespace(command="bench", bench_args=argv[1:], run=_bench)
-    else:
-        args = parser.parse_args(argv)
+    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
+    try:
+        return _run(args)
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()  # a pipe closed early fails here, not in the flush at exit
+        sys.stdout, sys.stderr = saved
+
+
+def _run(args):
+    """The command's exit status; expected failures become one line on stderr."""
     try:
         return args.run(args) or 0
+    except KeyboardInterrupt:
+        print(f"funksgd {args.command}: interrupted", file=sys.stderr)
+        return 130  # 128 + SIGINT, as shells report it
+    except MemoryError as exc:
+        detail = f" ({exc})" if str(exc) else ""
+        print(f"funksgd {args.command}: error: out of memory{detail}", file=sys.stderr)
+        return 2
     except (OSError, ValueError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"funksgd {args.command}: error: {message}", file=sys.stderr)
         return 2
+
+
+class _PipeSafe:
+    """A text stream whose writes never raise BrokenPipeError.
+
+    ``funksgd fit ... | head -1`` closes the pipe after a line; the fit must go on and
+    write its model all the same. On the first broken pipe the stream's file descriptor
+    is pointed at /dev/null, so that later writes, and the flush at exit, are silent.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):  # no file descriptor (a StringIO)
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _parser():
@@ -80,12 +129,7 @@ def _parser():
     fit.add_argument("ratings", nargs="+", type=Path, help="ratings file(s) or folder")
     fit.add_argument("-o", "--output", type=Path, required=True, help="model file to write")
     _add_reading_options(fit)
-    fit.add_argument(
-        "--duplicates",
-        choices=["raise", "last", "mean"],
-        default="raise",
-        help="a (user, item) pair rated twice: refuse, keep the last, or average",
-    )
+    _add_duplicates_option(fit)
     _add_model_options(fit, n_components=100)
     fit.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     fit.set_defaults(run=_fit)
@@ -94,6 +138,7 @@ def _parser():
     evaluate.add_argument("model", type=Path, help="model file written by 'funksgd fit'")
     evaluate.add_argument("ratings", nargs="+", type=Path, help="held-out ratings file(s)")
     _add_reading_options(evaluate)
+    _add_duplicates_option(evaluate)
     evaluate.set_defaults(run=_evaluate)
 
     recommend = commands.add_parser("recommend", help="top-n items for a user id")
@@ -107,8 +152,6 @@ def _parser():
     )
     recommend.set_defaults(run=_recommend)
 
-    # Only listed here: main() hands the arguments after 'bench' to the script untouched.
-    commands.add_parser("bench", help="side-by-side benchmark (source checkout only)")
     return parser
 
 
@@ -129,8 +172,34 @@ def _add_model_options(parser, n_components):
     group.add_argument("--seed", type=int, default=0)
 
 
+def _add_duplicates_option(parser):
+    parser.add_argument(
+        "--duplicates",
+        choices=["raise", "last", "mean"],
+        default="raise",
+        help="a (user, item) pair rated twice: refuse, keep the last, or average",
+    )
+
+
+def _columns(text):
+    """--columns USER,ITEM,RATING: header names, or 0-based positions."""
+    names = [name.strip() for name in text.split(",")]
+    if len(names) != 3 or not all(names):
+        raise argparse.ArgumentTypeError(
+            f"expected USER,ITEM,RATING (3 column names or 0-based positions), got {text!r}"
+        )
+    return tuple(int(n) for n in names) if all(n.isdigit() for n in names) else tuple(names)
+
+
 def _add_reading_options(parser):
     parser.add_argument("--format", choices=sorted(FORMATS), help="default: from the file name")
+    parser.add_argument(
+        "--columns",
+        type=_columns,
+        metavar="USER,ITEM,RATING",
+        help="the user, item and rating columns: header names or 0-based positions "
+        "(default: from the header's names, else the first three)",
+    )
     parser.add_argument("--cache-dir", type=Path, help="where parsed files are cached")
     parser.add_argument("--no-cache", action="store_true", help="do not cache parsed files")
 
@@ -172,21 +241,28 @@ def _demo(args):
         "exact solve for the users.\n"
     )
     test = X_test.tocoo()
-    baseline = _fit_baseline(X_train)
+    baseline = BaselineOnly().fit(X_train)
     _print_scores(
         test.data,
         {
             "FunkSVD": model.predict_ratings(test.row, test.col),
-            "bias only (baseline)": _predict_baseline(baseline, test.row, test.col),
+            "bias only (baseline)": baseline.predict_ratings(test.row, test.col),
         },
     )
-    users = np.argsort(counts, kind="stable")[len(counts) // 2 :: len(counts) // 6][:3]
+    # three users from the median activity up (fewer when there are fewer users)
+    by_activity = np.argsort(counts, kind="stable")
+    picks = np.linspace(len(counts) // 2, len(counts) - 1, num=min(3, len(counts)))
+    users = by_activity[np.unique(picks.astype(int))]
     items, _ = model.recommend(users=users, X=X_train[users], n=5)
-    print("\nTop 5 unrated items for three users, and their rank by the noiseless ratings:")
+    print(f"\nTop 5 unrated items for {len(users)} users, and their rank by the noiseless ratings:")
     for user, row in zip(users, items, strict=True):
+        row = row[row >= 0]  # -1 pads the rows of users with fewer than 5 unrated items
         true = truth.item_factors @ truth.user_factors[user] + truth.item_bias
         true[X_train[[user]].indices] = -np.inf  # rank among the user's unrated items
         rank = np.argsort(np.argsort(-true, kind="stable"))[row] + 1
+        if not len(row):
+            print(f"  user {user} ({counts[user]} ratings): no unrated item left to recommend")
+            continue
         print(
             f"  user {user} ({counts[user]} ratings): items {', '.join(map(str, row))}: "
             f"true ranks {', '.join(map(str, rank))} of {np.isfinite(true).sum():,}"
@@ -196,8 +272,8 @@ def _demo(args):
 def _fit(args):
     start = time.perf_counter()
     X, mapping = load_ratings(
-        _ratings_path(args.ratings), format=args.format, cache=_cache(args),
-        progress=not args.quiet, duplicates=args.duplicates,
+        _ratings_path(args.ratings), format=args.format, columns=args.columns,
+        cache=_cache(args), progress=not args.quiet, duplicates=args.duplicates,
     )  # fmt: skip
     if not args.quiet:
         print(
@@ -205,18 +281,16 @@ def _fit(args):
             f"{time.perf_counter() - start:.1f} s."
         )
     model, seconds = _timed_fit(_model(args, verbose=0 if args.quiet else 1), X)
-    bundle = {
-        "funksgd_version": __version__,
-        "model": model,
-        "mapping": mapping,
-        "baseline": _fit_baseline(X),
-        "rated": (X.indptr, X.indices),  # so that recommend can leave rated items out
-        "source": [str(p) for p in args.ratings],
+    baseline = BaselineOnly().fit(X)
+    extra = {
+        "baseline_global_mean": np.float64(baseline.global_mean_),
+        "baseline_user_bias": baseline.user_bias_,
+        "baseline_item_bias": baseline.item_bias_,
+        "rated_indptr": X.indptr,  # so that recommend can leave rated items out
+        "rated_indices": X.indices,
+        "source": np.array([str(p) for p in args.ratings]),
     }
-    import joblib
-
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle, args.output)
+    save_model(args.output, model, mapping, extra=extra)
     if not args.quiet:
         print(
             f"Fitted in {seconds:.1f} s ({X.nnz * args.max_iter / seconds / 1e6:.1f}M ratings/s); "
@@ -227,9 +301,11 @@ def _fit(args):
 def _evaluate(args):
     bundle = _load_bundle(args.model)
     users, items, ratings = read_ratings(
-        _ratings_path(args.ratings), format=args.format, cache=_cache(args)
-    )
-    X, _ = ratings_to_csr(users, items, ratings, mapping=bundle["mapping"], unknown="drop")
+        _ratings_path(args.ratings), format=args.format, columns=args.columns,
+        cache=_cache(args),
+    )  # fmt: skip
+    X, _ = ratings_to_csr(users, items, ratings, mapping=bundle["mapping"], unknown="drop",
+                          duplicates=args.duplicates)  # fmt: skip
     n_cold = len(ratings) - X.nnz
     print(f"{len(ratings):,} ratings; {X.nnz:,} scored", end="")
     if n_cold:
@@ -242,7 +318,7 @@ def _evaluate(args):
         test.data,
         {
             "FunkSVD": bundle["model"].predict_ratings(test.row, test.col),
-            "bias only (baseline)": _predict_baseline(bundle["baseline"], test.row, test.col),
+            "bias only (baseline)": bundle["baseline"].predict_ratings(test.row, test.col),
         },
     )
 
@@ -268,20 +344,6 @@ def _recommend(args):
         print(f"{rank:4d}. item {item_id!s:>8}  {score:5.2f}  {title}".rstrip())
 
 
-def _bench(args):
-    script = _BENCH_SCRIPT
-    if not script.is_file():
-        raise FileNotFoundError(
-            "'funksgd bench' runs benchmarks/bench_peers.py from a source checkout of "
-            f"funksgd, and there is none beside this installation ({script.parent} is "
-            "missing). Clone the repository and run it there."
-        )
-    spec = importlib.util.spec_from_file_location("bench_peers", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main(args.bench_args)
-
-
 # ----------------------------------------------------------------------------- helpers
 def _timed_fit(model, X):
     start = time.perf_counter()
@@ -290,19 +352,50 @@ def _timed_fit(model, X):
 
 
 def _load_bundle(path):
-    if not path.is_file():
-        raise FileNotFoundError(f"no such model file: {path}")
-    import joblib
-
+    """The model, mapping, baseline and rated items of a file written by 'funksgd fit'."""
+    model, mapping, extra = read_model_file(path)
     try:
-        bundle = joblib.load(path)
-    except Exception as exc:  # any unpickling failure means: not one of our files
+        bundle = _bundle(model, mapping, extra)
+    except (KeyError, ValueError, TypeError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         raise ValueError(
-            f"{path} is not a model file written by 'funksgd fit' ({exc!r})."
+            f"{path} is a funksgd model file, but not one written by 'funksgd fit': {message}"
         ) from None
-    if not isinstance(bundle, dict) or "model" not in bundle or "mapping" not in bundle:
-        raise ValueError(f"{path} is not a model file written by 'funksgd fit'.")
     return bundle
+
+
+def _bundle(model, mapping, extra):
+    """Check what 'funksgd fit' stores beside the model, and gather it."""
+    if mapping is None:
+        raise ValueError("it holds no user and item ids.")
+    n_users, n_items = mapping.shape
+    names = ["baseline_global_mean", "baseline_user_bias", "baseline_item_bias",
+             "rated_indptr", "rated_indices"]  # fmt: skip
+    missing = [name for name in names if name not in extra]
+    if missing:
+        raise ValueError(f"the arrays {', '.join(missing)} are missing.")
+    mean, user_bias, item_bias, indptr, indices = (extra[name] for name in names)
+    for values, shape, name in [(mean, (), "baseline_global_mean"),
+                                (user_bias, (n_users,), "baseline_user_bias"),
+                                (item_bias, (n_items,), "baseline_item_bias")]:  # fmt: skip
+        if values.shape != shape or values.dtype.kind != "f" or not np.isfinite(values).all():
+            raise ValueError(f"{name} is not {shape or 'a'} finite number(s).")
+    if not (
+        indptr.dtype.kind in "iu" and indices.dtype.kind in "iu"
+        and indptr.shape == (n_users + 1,) and indices.ndim == 1
+        and indptr[0] == 0 and indptr[-1] == len(indices) and np.all(np.diff(indptr) >= 0)
+        and (len(indices) == 0 or (indices.min() >= 0 and indices.max() < n_items))
+    ):  # fmt: skip
+        raise ValueError("the rated items (rated_indptr, rated_indices) are inconsistent.")
+    baseline = BaselineOnly()  # fitted by 'funksgd fit': its attributes, as stored
+    baseline.global_mean_, baseline.user_bias_, baseline.item_bias_ = (
+        float(mean),
+        user_bias,
+        item_bias,
+    )
+    baseline.n_features_in_, baseline.n_iter_ = n_items, baseline.max_iter
+    return {"model": model, "mapping": mapping, "baseline": baseline,
+            "rated": (indptr, indices)}  # fmt: skip
 
 
 def _parse_id(text, known_ids):
@@ -313,29 +406,6 @@ def _parse_id(text, known_ids):
         except ValueError:
             raise KeyError(f"unknown user id {text!r}: user ids are integers.") from None
     return text
-
-
-def _fit_baseline(X):
-    """Global mean and regularised user and item biases, by alternating least squares."""
-    n_users, n_items = X.shape
-    rows = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(X.indptr))
-    cols = X.indices
-    mean = float(X.data.mean(dtype=np.float64))
-    residual = X.data.astype(np.float64) - mean
-    user_counts = np.bincount(rows, minlength=n_users)
-    item_counts = np.bincount(cols, minlength=n_items)
-    user_bias = np.zeros(n_users)
-    item_bias = np.zeros(n_items)
-    for _ in range(_BASELINE_ITERATIONS):
-        item_sums = np.bincount(cols, weights=residual - user_bias[rows], minlength=n_items)
-        item_bias = item_sums / (_BASELINE_REG_ITEMS + item_counts)
-        user_sums = np.bincount(rows, weights=residual - item_bias[cols], minlength=n_users)
-        user_bias = user_sums / (_BASELINE_REG_USERS + user_counts)
-    return {"global_mean": mean, "user_bias": user_bias, "item_bias": item_bias}
-
-
-def _predict_baseline(baseline, rows, cols):
-    return baseline["global_mean"] + baseline["user_bias"][rows] + baseline["item_bias"][cols]
 
 
 def _print_scores(truth, predictions):

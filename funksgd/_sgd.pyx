@@ -71,121 +71,7 @@ def cpu_has_avx2_fma():
     return funksgd_cpu_has_avx2_fma()
 
 
-cdef extern from *:
-    """
-    /* Row arithmetic of the SGD loops in GCC/Clang vector extensions: W values per
-       vector (one register), rows need no alignment. Every function visits a row in
-       the same chunks (vectors of W, then one of W/2, then single values), so a row
-       stored by one update and read by the next dot product is forwarded from the
-       stores instead of waiting for the cache. Sums go to four vectors in turn: a
-       single one would make a chain of additions, each waiting for the last. */
-    #if defined(__GNUC__) || defined(__clang__)
-    #define FUNKSGD_LOAD(V, row, at) (*(const V*) ((row) + (at)))
-    #define FUNKSGD_STORE(V, row, at) (*(V*) ((row) + (at)))
-    /* one chunk of PRE##_update_dot */
-    #define FUNKSGD_STEP(V, SUM, at)                                                         \
-        x = FUNKSGD_LOAD(V, p, at);                                                          \
-        y = FUNKSGD_LOAD(V, q, at);                                                          \
-        FUNKSGD_STORE(V, q, at) = aq * y + bq * x;                                           \
-        x = ap * x + bp * y;                                                                 \
-        FUNKSGD_STORE(V, p, at) = x;                                                         \
-        SUM += x * FUNKSGD_LOAD(V, r, at);
-    #define FUNKSGD_ROWS(T, W, PRE)                                                          \
-    typedef T PRE##_vec __attribute__((vector_size(W * sizeof(T)), aligned(sizeof(T)), may_alias)); \
-    typedef T PRE##_half __attribute__((vector_size(W / 2 * sizeof(T)), aligned(sizeof(T)), may_alias)); \
-    static inline T PRE##_total(PRE##_vec a, PRE##_half h) {                                 \
-        PRE##_half lo, hi;                                                                   \
-        T total = 0;                                                                         \
-        int j;                                                                               \
-        memcpy(&lo, &a, sizeof lo);                                                          \
-        memcpy(&hi, (const char*) &a + sizeof lo, sizeof hi);                                \
-        h += lo + hi;                                                                        \
-        for (j = 0; j < W / 2; j++) total += h[j];                                           \
-        return total;                                                                        \
-    }                                                                                        \
-    /* p.q */                                                                                \
-    static inline T PRE##_dot(const T* p, const T* q, Py_ssize_t k) {                       \
-        PRE##_vec d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};                                    \
-        PRE##_half dh = {0};                                                                 \
-        Py_ssize_t f = 0;                                                                    \
-        T dot;                                                                               \
-        for (; f + 4 * W <= k; f += 4 * W) {                                                 \
-            d0 += FUNKSGD_LOAD(PRE##_vec, p, f) * FUNKSGD_LOAD(PRE##_vec, q, f);             \
-            d1 += FUNKSGD_LOAD(PRE##_vec, p, f + W) * FUNKSGD_LOAD(PRE##_vec, q, f + W);     \
-            d2 += FUNKSGD_LOAD(PRE##_vec, p, f + 2 * W) * FUNKSGD_LOAD(PRE##_vec, q, f + 2 * W); \
-            d3 += FUNKSGD_LOAD(PRE##_vec, p, f + 3 * W) * FUNKSGD_LOAD(PRE##_vec, q, f + 3 * W); \
-        }                                                                                    \
-        for (; f + W <= k; f += W)                                                           \
-            d1 += FUNKSGD_LOAD(PRE##_vec, p, f) * FUNKSGD_LOAD(PRE##_vec, q, f);             \
-        if (f + W / 2 <= k) {                                                                \
-            dh = FUNKSGD_LOAD(PRE##_half, p, f) * FUNKSGD_LOAD(PRE##_half, q, f);            \
-            f += W / 2;                                                                      \
-        }                                                                                    \
-        dot = PRE##_total((d0 + d1) + (d2 + d3), dh);                                        \
-        for (; f < k; f++) dot += p[f] * q[f];                                               \
-        return dot;                                                                          \
-    }                                                                                        \
-    /* p, q = ap * p + bp * q, aq * q + bq * p (both from the old values); then returns     \
-       the new p.r, or 0 when r is NULL */                                                   \
-    static inline T PRE##_update_dot(T* p, T* q, const T* r, Py_ssize_t k,                  \
-                                     T ap, T bp, T aq, T bq) {                              \
-        PRE##_vec x, y, d0 = {0}, d1 = {0}, d2 = {0}, d3 = {0};                              \
-        PRE##_half xh, yh, dh = {0};                                                         \
-        Py_ssize_t f = 0;                                                                    \
-        T pf, dot;                                                                           \
-        if (r == NULL) r = p; /* read, never used */                                         \
-        for (; f + 4 * W <= k; f += 4 * W) {                                                 \
-            FUNKSGD_STEP(PRE##_vec, d0, f) FUNKSGD_STEP(PRE##_vec, d1, f + W)                \
-            FUNKSGD_STEP(PRE##_vec, d2, f + 2 * W) FUNKSGD_STEP(PRE##_vec, d3, f + 3 * W)    \
-        }                                                                                    \
-        for (; f + W <= k; f += W) {                                                         \
-            FUNKSGD_STEP(PRE##_vec, d1, f)                                                   \
-        }                                                                                    \
-        if (f + W / 2 <= k) {                                                                \
-            xh = FUNKSGD_LOAD(PRE##_half, p, f);                                             \
-            yh = FUNKSGD_LOAD(PRE##_half, q, f);                                             \
-            FUNKSGD_STORE(PRE##_half, q, f) = aq * yh + bq * xh;                             \
-            xh = ap * xh + bp * yh;                                                          \
-            FUNKSGD_STORE(PRE##_half, p, f) = xh;                                            \
-            dh = xh * FUNKSGD_LOAD(PRE##_half, r, f);                                        \
-            f += W / 2;                                                                      \
-        }                                                                                    \
-        dot = PRE##_total((d0 + d1) + (d2 + d3), dh);                                        \
-        for (; f < k; f++) {                                                                 \
-            pf = p[f];                                                                       \
-            p[f] = ap * pf + bp * q[f];                                                      \
-            q[f] = aq * q[f] + bq * pf;                                                      \
-            dot += p[f] * r[f];                                                              \
-        }                                                                                    \
-        return dot;                                                                          \
-    }
-    #else /* plain loops for other compilers */
-    #define FUNKSGD_ROWS(T, W, PRE)                                                          \
-    static inline T PRE##_dot(const T* p, const T* q, Py_ssize_t k) {                       \
-        T dot = 0;                                                                           \
-        Py_ssize_t f;                                                                        \
-        for (f = 0; f < k; f++) dot += p[f] * q[f];                                          \
-        return dot;                                                                          \
-    }                                                                                        \
-    static inline T PRE##_update_dot(T* p, T* q, const T* r, Py_ssize_t k,                  \
-                                     T ap, T bp, T aq, T bq) {                              \
-        Py_ssize_t f;                                                                        \
-        T pf;                                                                                \
-        for (f = 0; f < k; f++) {                                                            \
-            pf = p[f]; p[f] = ap * pf + bp * q[f]; q[f] = aq * q[f] + bq * pf;               \
-        }                                                                                    \
-        return r == NULL ? 0 : PRE##_dot(p, r, k);                                           \
-    }
-    #endif
-    /* vectors of one register: 32 bytes with AVX, 16 without */
-    #ifdef __AVX__
-    #define FUNKSGD_VECTOR_BYTES 32
-    #else
-    #define FUNKSGD_VECTOR_BYTES 16
-    #endif
-    FUNKSGD_ROWS(float, FUNKSGD_VECTOR_BYTES / 4, funksgd_s)
-    FUNKSGD_ROWS(double, FUNKSGD_VECTOR_BYTES / 8, funksgd_d)
-    """
+cdef extern from "_rows.h":
     float funksgd_s_dot(const float* p, const float* q, Py_ssize_t k) noexcept nogil
     double funksgd_d_dot(const double* p, const double* q, Py_ssize_t k) noexcept nogil
     float funksgd_s_update_dot(float* p, float* q, const float* r, Py_ssize_t k,
@@ -314,6 +200,48 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
     return loss
 
 
+cdef double _funk_block(const int* users, const int* items, const floating* ratings,
+                        const floating* cache, int64 start, int64 end,
+                        floating* user_factors, floating* item_factors,
+                        floating* user_bias, floating* item_bias,
+                        floating* user_grad_sq, floating* item_grad_sq,
+                        Py_ssize_t k, Py_ssize_t factor, floating global_mean,
+                        floating eta0, floating alpha, bint biased, bint train_biases,
+                        bint per_row) noexcept nogil:
+    """Funk's update of one factor over ratings[start:end]; returns their squared error."""
+    cdef double loss = 0
+    cdef int64 n
+    cdef int u, i
+    cdef floating err, eta_u = eta0, eta_i = eta0, gp, gq, pf, qf
+    cdef floating* p
+    cdef floating* q
+    for n in range(start, end):
+        u = users[n]
+        i = items[n]
+        p = user_factors + <Py_ssize_t> u * k + factor
+        q = item_factors + <Py_ssize_t> i * k + factor
+        pf = p[0]
+        qf = q[0]
+        # the earlier factors are frozen: their part of the prediction comes from the cache
+        err = ratings[n] - cache[n] - pf * qf
+        if biased:
+            err = err - (global_mean + user_bias[u] + item_bias[i])
+        loss += <double> err * err
+        if per_row:
+            eta_u = eta0 / _sqrt(user_grad_sq[u])
+            eta_i = eta0 / _sqrt(item_grad_sq[i])
+        if biased and train_biases:
+            _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
+        gp = err * qf - alpha * pf
+        gq = err * pf - alpha * qf
+        p[0] = pf + eta_u * gp
+        q[0] = qf + eta_i * gq
+        if per_row:
+            user_grad_sq[u] += gp * gp
+            item_grad_sq[i] += gq * gq
+    return loss
+
+
 cdef double _strata(const int[::1] users, const int[::1] items, const floating[::1] ratings,
                     const int64[::1] block_ptr, const int[:, ::1] schedule,
                     floating[:, ::1] user_factors, floating[:, ::1] item_factors,
@@ -321,19 +249,32 @@ cdef double _strata(const int[::1] users, const int[::1] items, const floating[:
                     floating* user_grad_sq, floating* item_grad_sq,
                     floating* user_norm, floating* item_norm,
                     floating global_mean, floating eta0, floating alpha, bint biased,
-                    bint per_row, int n_threads, double[::1] block_loss) noexcept nogil:
-    """The strata of an epoch in turn, each stratum's blocks shared out among threads."""
+                    bint per_row, int n_threads, double[::1] block_loss,
+                    const floating* cache=NULL, Py_ssize_t factor=0,
+                    bint train_biases=False) noexcept nogil:
+    """The strata of an epoch in turn, each stratum's blocks shared out among threads.
+
+    With a ``cache``, the blocks run Funk's update of column ``factor`` instead of the
+    simultaneous one.
+    """
     cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
     cdef int block
     cdef double total = 0
     for s in range(schedule.shape[0]):
         for j in prange(schedule.shape[1], schedule="dynamic", num_threads=n_threads):
             block = schedule[s, j]
-            block_loss[block] = _sgd_block(
-                &users[0], &items[0], &ratings[0], block_ptr[block], block_ptr[block + 1],
-                &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                user_grad_sq, item_grad_sq, user_norm, item_norm, k, global_mean, eta0,
-                alpha, biased, per_row)
+            if cache != NULL:
+                block_loss[block] = _funk_block(
+                    &users[0], &items[0], &ratings[0], cache, block_ptr[block],
+                    block_ptr[block + 1], &user_factors[0, 0], &item_factors[0, 0],
+                    &user_bias[0], &item_bias[0], user_grad_sq, item_grad_sq, k, factor,
+                    global_mean, eta0, alpha, biased, train_biases, per_row)
+            else:
+                block_loss[block] = _sgd_block(
+                    &users[0], &items[0], &ratings[0], block_ptr[block], block_ptr[block + 1],
+                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
+                    user_grad_sq, item_grad_sq, user_norm, item_norm, k, global_mean, eta0,
+                    alpha, biased, per_row)
     for b in range(block_loss.shape[0]):
         total += block_loss[b]
     return total
@@ -399,48 +340,6 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
     return total
 
 
-cdef double _funk_block(const int* users, const int* items, const floating* ratings,
-                        const floating* cache, int64 start, int64 end,
-                        floating* user_factors, floating* item_factors,
-                        floating* user_bias, floating* item_bias,
-                        floating* user_grad_sq, floating* item_grad_sq,
-                        Py_ssize_t k, Py_ssize_t factor, floating global_mean,
-                        floating eta0, floating alpha, bint biased, bint train_biases,
-                        bint per_row) noexcept nogil:
-    """Funk's update of one factor over ratings[start:end]; returns their squared error."""
-    cdef double loss = 0
-    cdef int64 n
-    cdef int u, i
-    cdef floating err, eta_u = eta0, eta_i = eta0, gp, gq, pf, qf
-    cdef floating* p
-    cdef floating* q
-    for n in range(start, end):
-        u = users[n]
-        i = items[n]
-        p = user_factors + <Py_ssize_t> u * k + factor
-        q = item_factors + <Py_ssize_t> i * k + factor
-        pf = p[0]
-        qf = q[0]
-        # the earlier factors are frozen: their part of the prediction comes from the cache
-        err = ratings[n] - cache[n] - pf * qf
-        if biased:
-            err = err - (global_mean + user_bias[u] + item_bias[i])
-        loss += <double> err * err
-        if per_row:
-            eta_u = eta0 / _sqrt(user_grad_sq[u])
-            eta_i = eta0 / _sqrt(item_grad_sq[i])
-        if biased and train_biases:
-            _step_biases(user_bias, item_bias, u, i, err, eta_u, eta_i, alpha)
-        gp = err * qf - alpha * pf
-        gq = err * pf - alpha * qf
-        p[0] = pf + eta_u * gp
-        q[0] = qf + eta_i * gq
-        if per_row:
-            user_grad_sq[u] += gp * gp
-            item_grad_sq[i] += gq * gq
-    return loss
-
-
 def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,
                const floating[::1] cache, const int64[::1] block_ptr,
                const int[:, ::1] schedule, Py_ssize_t factor,
@@ -458,23 +357,14 @@ def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] r
     :func:`adagrad_epoch` (the accumulators are then read and updated), else
     ``eta0``.
     """
-    cdef Py_ssize_t s, j, b, k = user_factors.shape[1]
-    cdef int block
-    cdef double total = 0
+    cdef double total
     n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
-        for s in range(schedule.shape[0]):
-            for j in prange(schedule.shape[1], schedule="dynamic",
-                            num_threads=n_threads):
-                block = schedule[s, j]
-                block_loss[block] = _funk_block(
-                    &users[0], &items[0], &ratings[0], &cache[0],
-                    block_ptr[block], block_ptr[block + 1],
-                    &user_factors[0, 0], &item_factors[0, 0], &user_bias[0], &item_bias[0],
-                    &user_grad_sq[0], &item_grad_sq[0], k, factor, <floating> global_mean,
-                    <floating> eta0, <floating> alpha, biased, train_biases, per_row)
-        for b in range(block_loss.shape[0]):
-            total += block_loss[b]
+        total = _strata(users, items, ratings, block_ptr, schedule, user_factors,
+                        item_factors, user_bias, item_bias, &user_grad_sq[0],
+                        &item_grad_sq[0], NULL, NULL, <floating> global_mean,
+                        <floating> eta0, <floating> alpha, biased, per_row, n_threads,
+                        block_loss, &cache[0], factor, train_biases)
     return total
 
 

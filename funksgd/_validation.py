@@ -1,12 +1,16 @@
 """Turn what users pass as a ratings matrix into one canonical CSR array, or refuse it clearly."""
 
 import os
+import warnings
 from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+from joblib import cpu_count, effective_n_jobs
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
+
+from ._kernels import sgd as _sgd
 
 # The kernels index users and items with C ints.
 MAX_INDEX = np.iinfo(np.int32).max
@@ -148,6 +152,58 @@ def csr_arrays(X):
     return X.indptr.astype(np.int64, copy=False), X.indices.astype(np.int32, copy=False), X.data
 
 
+def check_n_jobs(n_jobs):
+    """Threads for ``n_jobs``: None means 1, -1 all cores; one without OpenMP (a warning)."""
+    # more threads than CPUs never helps, and thousands would fail to start
+    n_threads = min(effective_n_jobs(n_jobs), cpu_count())
+    if n_threads > 1 and not _sgd.openmp_enabled():
+        warnings.warn(
+            "funksgd was built without OpenMP support: n_jobs is ignored and one thread is used.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return 1
+    return n_threads
+
+
+def row_indices(X):
+    """The row (user) index of each stored rating of CSR ``X``, as int32."""
+    return np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr))
+
+
+# column names of a long-format ratings table: one rating per row, as files hold them
+_USER_NAMES = {"user", "userid", "user_id", "users", "uid", "customer", "customerid"}
+_ITEM_NAMES = {"item", "itemid", "item_id", "items", "iid", "movie", "movieid", "movie_id"}
+_RATING_NAMES = {"rating", "ratings", "score", "stars", "value"}
+
+
+def _check_not_long_format(frame):
+    """Refuse a DataFrame of (user, item, rating) rows: it is a list of ratings, not a
+    users x items matrix, and fitting it as one would be silently wrong."""
+    names = {str(name).lower().replace(" ", "") for name in frame.columns}
+    named = bool(names & _USER_NAMES) and bool(names & _ITEM_NAMES)
+    shaped = (
+        frame.shape[1] in (3, 4)
+        and frame.shape[0] > 100 * frame.shape[1]
+        and all(_looks_like_ids(frame.iloc[:, j]) for j in (0, 1))
+    )
+    if named or shaped:
+        raise ValueError(
+            f"X looks like a long-format table of ratings (columns {list(frame.columns)}, "
+            "one rating per row), not a users x items matrix. Build the matrix with "
+            "funksgd.datasets.ratings_to_csr(users, items, ratings), e.g. "
+            "ratings_to_csr(df[user_col], df[item_col], df[rating_col])."
+        )
+
+
+def _looks_like_ids(column):
+    """Integer values, none missing, and more distinct ones than a rating scale has."""
+    values = np.asarray(column)
+    if values.dtype.kind not in "iuf" or not np.isfinite(values).all():
+        return False
+    return bool(np.all(values == np.round(values))) and len(np.unique(values)) > 20
+
+
 def check_ratings(X, *, dtype=None, allow_empty=False):
     """Validate a users x items ratings matrix and return it as canonical CSR.
 
@@ -180,6 +236,8 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
     """
     if not sp.issparse(X) and not hasattr(X, "dtype") and not hasattr(X, "dtypes"):
         X = np.asarray(X)  # lists: let numpy say whether they hold strings
+    if hasattr(X, "columns"):
+        _check_not_long_format(X)
     _check_dtype(X)
     if len(getattr(X, "shape", ())) == 2 and max(X.shape) > MAX_INDEX:
         raise ValueError(

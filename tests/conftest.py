@@ -1,13 +1,18 @@
 """Shared fixtures: generated ratings, and MovieLens-100k when it lies beside the checkout."""
 
 import os
-from pathlib import Path
 
-import numpy as np
-import pytest
-import scipy.sparse as sp
+# scikit-learn's check_array_api_input (tests/test_common.py) skips unless SciPy was imported
+# with its array API support switched on, which is read once, at SciPy's import: set it first.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-from funksgd import _kernels
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import scipy.sparse as sp  # noqa: E402
+
+from funksgd import _kernels  # noqa: E402
 
 # the builds of the compiled loops this machine runs: portable, and AVX2 where available
 KERNELS = [_kernels.generic]

@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from funksgd import FunkSVD
+from funksgd import BaselineOnly, FunkSVD
 
 # These two checks fit on every sparse format (our own test below does that too) and then
 # assert that ``predict`` returns one value per row, as a supervised model would. FunkSVD's
@@ -21,8 +21,8 @@ EXPECTED_FAILED_CHECKS = {
 
 
 @parametrize_with_checks(
-    [FunkSVD(n_components=3, max_iter=5, random_state=0)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+    [FunkSVD(n_components=3, max_iter=5, random_state=0), BaselineOnly()],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS if isinstance(est, FunkSVD) else {},
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)

@@ -120,6 +120,24 @@ def test_train_cell_empty():
     np.testing.assert_array_equal(P, 1)
 
 
+@pytest.mark.parametrize("biased", [True, False])
+def test_statistics_give_the_engines_scale_and_mean(small, biased):
+    from types import SimpleNamespace
+
+    from funksgd import _engine
+    from funksgd.dask._executors import InProcess
+    from funksgd.dask._ingest import ingest
+
+    data = ingest(InProcess(), frame(small), user_col="user", item_col="item",
+                  rating_col="rating", dtype=np.dtype(np.float32))  # fmt: skip
+    settings = SimpleNamespace(biased=biased, n_components=6, init_std=0.1, eta0=0.05, alpha=0.1)
+    expected = _engine.rating_scale(small, settings)
+    assert _dsgd.rating_scale(data, settings) == pytest.approx(expected, rel=1e-9)
+    assert data.mean == pytest.approx(small.data.mean(dtype=np.float64), rel=1e-12)
+    assert (data.low, data.high, data.n_ratings) == (1.0, 5.0, small.nnz)
+    np.testing.assert_array_equal(data.user_counts, np.diff(small.indptr))
+
+
 # --------------------------------------------------------------------------- determinism
 def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
     df = frame(small)
@@ -209,6 +227,7 @@ def test_to_local_gives_a_working_funksvd_with_ids(client):
                              client=client).fit(df)  # fmt: skip
     model, mapping = dask_model.to_local()
     assert isinstance(model, FunkSVD) and model.n_components == 5
+    assert model.rating_range_ == dask_model.rating_range_ == (1.0, 5.0)  # clip=True
     assert sorted(mapping.user_ids.tolist()) == sorted(user_ids.tolist())
     np.testing.assert_array_equal(mapping.item_ids, item_ids)  # sorted ints
     # row r of the model is user mapping.user_ids[r]: rebuild X in the mapping's order

@@ -426,6 +426,62 @@ def fuzz_reader(spec, seed):
     assert_fits(X, random_state=seed)
 
 
+HEADER_NAMES = {"user": ["userId", "user_id", "USER"], "item": ["movieId", "item_id", "movie"],
+                "rating": ["rating", "Rating"]}  # fmt: skip
+
+
+@st.composite
+def valid_ratings_files(draw):
+    """(file name, bytes, format, the (user, item, rating) triples it holds): valid files in
+    every shape the readers accept (header or not, columns in any order, a pandas index, a
+    byte-order mark, CRLF, blank lines, a timestamp or not)."""
+    fmt = draw(st.sampled_from(["tab", "dat", "csv"]))
+    sep = SEPARATORS[fmt]
+    n = draw(st.integers(1, 12))
+    rows = [(draw(st.integers(-(2**40), 2**40)), draw(st.integers(0, 50)),
+             draw(st.one_of(st.integers(-5, 10), st.floats(-1e30, 1e30))))
+            for _ in range(n)]  # fmt: skip
+    header = draw(st.booleans())
+    order = draw(st.permutations(["user", "item", "rating", "timestamp", "index"]))
+    order = [c for c in order if c != "index" or header]  # an index column comes with names
+    if not header:
+        order = ["user", "item", "rating"] + (["timestamp"] if draw(st.booleans()) else [])
+    lines = []
+    if header:
+        names = {kind: draw(st.sampled_from(choices)) for kind, choices in HEADER_NAMES.items()}
+        names.update(timestamp="timestamp", index="")
+        lines.append(sep.join(names[c] for c in order))
+    for j, (user, item, rating) in enumerate(rows):
+        values = {"user": str(user), "item": str(item), "rating": repr(rating),
+                  "timestamp": "881250949", "index": str(j)}  # fmt: skip
+        lines.append(sep.join(values[c] for c in order))
+        if draw(st.integers(0, 5)) == 0:
+            lines.append(draw(st.sampled_from(["", " ", "\t"])) if fmt != "tab" else "")
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    text = newline.join(lines) + (newline if draw(st.booleans()) else "")
+    bom = "\ufeff" if draw(st.booleans()) else ""
+    name = {"tab": "u.data", "dat": "ratings.dat", "csv": "ratings.csv"}[fmt]
+    return name, (bom + text).encode(), draw(st.sampled_from([None, fmt])), rows
+
+
+@given(spec=valid_ratings_files(), block_bytes=st.sampled_from([1 << 24, 7, 64]))
+@fuzz_settings(150)
+def fuzz_reader_valid(spec, block_bytes):
+    from funksgd.datasets import _readers
+
+    name, text, fmt, rows = spec
+    path = _work_dir() / name
+    path.write_bytes(text)
+    _readers._BLOCK_BYTES = block_bytes
+    try:
+        users, items, ratings = read_ratings(path, format=fmt, cache=False)
+    finally:
+        _readers._BLOCK_BYTES = 1 << 24
+    expected = [(u, i, float(np.float32(r))) for u, i, r in rows]
+    got = list(zip(users.tolist(), items.tolist(), ratings.tolist(), strict=True))
+    assert got == expected, (text, got, expected)
+
+
 ids = st.one_of(
     st.integers(-(2**63), 2**63 - 1), st.text(max_size=3), st.none(), st.floats(), st.booleans()
 )
@@ -466,6 +522,10 @@ def _cli_files():
         (folder / "empty.data").write_text("")
         (folder / "junk.bin").write_bytes(bytes(rng.integers(0, 256, 200, dtype=np.uint8)))
         joblib.dump([1, 2], folder / "list.joblib")
+        from funksgd._model_file import save_model
+
+        bare = FunkSVD(n_components=2, max_iter=1).fit(np.ones((3, 4)))
+        save_model(folder / "bare.npz", bare)  # a model file, not one of 'funksgd fit'
         (folder / "dir").mkdir()
         (folder / "titles.txt").write_text("1|Toy Story (1995)|01-Jan-1995\n2|GoldenEye\n")
         with redirect_stdout(io.StringIO()):
@@ -487,6 +547,8 @@ READING_OPTIONS = {
     "--format": ["tab", "tab", "csv", "netflix", "dat", "xml"],
     "--cache-dir": ["cache", "cache", "u.data"],
     "--no-cache": None,
+    "--columns": ["0,1,2", "1,0,2", "0,1,9", "a,b,c", "a,b", "user,item,rating"],
+    "--duplicates": ["raise", "last", "mean", "x"],
 }
 CLI_OPTIONS = {
     "demo": {
@@ -495,7 +557,7 @@ CLI_OPTIONS = {
         "--n-items": ["0", "-3", "x", "5", "30"],
         "--n-ratings": ["0", "-1", "x", "10", "300", "1000000000000"],
     },
-    "fit": {**MODEL_OPTIONS, **READING_OPTIONS, "--duplicates": ["raise", "last", "mean", "x"]},
+    "fit": {**MODEL_OPTIONS, **READING_OPTIONS},
     "evaluate": READING_OPTIONS,
     "recommend": {
         "-n": ["0", "-1", "x", "5", "1000000000000"],
@@ -503,7 +565,8 @@ CLI_OPTIONS = {
     },  # fmt: skip
 }
 RATINGS_FILES = ["u.data", "u.data", "bad.data", "empty.data", "junk.bin", "dir", "missing.data"]
-MODEL_FILES = ["model.joblib", "model.joblib", "list.joblib", "junk.bin", "u.data", "missing"]
+MODEL_FILES = ["model.joblib", "model.joblib", "list.joblib", "bare.npz", "junk.bin", "u.data",
+               "missing"]  # fmt: skip
 
 
 @given(choice=st.data())
@@ -571,6 +634,7 @@ PROPERTIES = [
     "fuzz_invalid_parameter",
     "fuzz_invalid_call",
     "fuzz_reader",
+    "fuzz_reader_valid",
     "fuzz_ratings_to_csr",
     "fuzz_cli",
 ]

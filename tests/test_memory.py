@@ -11,6 +11,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from funksgd import FunkSVD, train_test_split_ratings
 from funksgd.datasets import make_ratings, ratings_to_csr
@@ -62,3 +63,22 @@ def test_split_makes_the_two_parts_and_little_else(ratings):
     # Drawing the test set by permuting all ratings, or an int64 row per rating, breaks it.
     peak = _peak_bytes(train_test_split_ratings, ratings, 0.2)
     assert peak < 12.5 * ratings.nnz + 8 * ratings.shape[0] * 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n_components", [8, 32])
+def test_early_stopping_splits_with_the_splitters_memory_bound(ratings, n_components):
+    # On top of a plain fit's triplets (12 B per training rating), early stopping holds the
+    # training part as CSR (8 B), the validation ratings as CSR then as triplets with
+    # float64 ratings (8 + 16 B each), a 1-byte mask per rating, and a copy of the factors
+    # at the best epoch. A permutation of all ratings, or an int64 row index per rating
+    # (the COO rebuild the splitter avoids), adds 8 B per rating and breaks it.
+    X = ratings
+    model = FunkSVD(n_components=n_components, max_iter=1, early_stopping=True, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        peak = _peak_bytes(model.fit, X)
+    fraction = model.validation_fraction
+    per_rating = (12 + 8) * (1 - fraction) + (8 + 16) * fraction + 1 + 1.5
+    factors = (X.shape[0] + X.shape[1]) * n_components * 4
+    budget = per_rating * X.nnz + 2 * factors + X.shape[0] * n_components * 4 + (1 << 20)
+    assert peak < budget, f"fit peaked at {peak / 1e6:.0f} MB, budget {budget / 1e6:.0f} MB"

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 
-from funksgd import FunkSVD, _validation, train_test_split_ratings
+from funksgd import FunkSVD, _inference, _validation, train_test_split_ratings
 from funksgd.datasets import ratings_to_csr
 
 from .conftest import planted_ratings
@@ -340,7 +340,7 @@ def test_failed_fit_keeps_the_earlier_model(ratings, monkeypatch):
     def interrupted(*args):
         raise KeyboardInterrupt  # Ctrl-C during the final solve of the user side
 
-    monkeypatch.setattr(FunkSVD, "_solve_users", interrupted)
+    monkeypatch.setattr(_inference, "solve_users", interrupted)
     with pytest.raises(KeyboardInterrupt):
         model.set_params(learning_rate="adagrad", eta0=0.05).fit(ratings[:20])
     monkeypatch.undo()

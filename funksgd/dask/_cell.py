@@ -1,10 +1,10 @@
-"""One cell of the block grid through the compiled kernel: the block-level training entry point."""
+"""One cell of the block grid through the engine's block-level entry point."""
+
+from types import SimpleNamespace
 
 import numpy as np
 
-from .._kernels import sgd as _sgd
-
-_ONE_STRATUM = np.zeros((1, 1), dtype=np.int32)
+from .._engine import Factors, Schedule, train_cells
 
 
 def train_cell(users, items, ratings, user_factors, item_factors, user_bias, item_bias,
@@ -15,7 +15,8 @@ def train_cell(users, items, ratings, user_factors, item_factors, user_bias, ite
     A cell pairs a block of users with a block of items: ``users[n]`` and
     ``items[n]`` are LOCAL indices into ``user_factors`` and ``item_factors``
     (the rows of those two blocks). The ratings are visited in the given order,
-    by one thread, so the result depends only on the arguments.
+    by one thread, through ``_engine.train_cells``, so the result depends only on
+    the arguments.
 
     Parameters
     ----------
@@ -33,9 +34,9 @@ def train_cell(users, items, ratings, user_factors, item_factors, user_bias, ite
     global_mean : float
         Mean training rating (0 when unbiased).
     rate : float
-        The rate the kernel takes: ``eta`` for the global schedules, and for
-        "adagrad" ``eta0 * sqrt(scale)`` (``_ScheduleState.kernel_rate``), with
-        the sums started at ``scale**3``.
+        The rate the kernel takes (``Schedule.kernel_rate``): ``eta`` for the global
+        schedules, and for "adagrad" ``eta0 * sqrt(scale)``, with the sums started at
+        ``scale**3``.
     alpha : float
         L2 regularisation.
     biased : bool
@@ -51,12 +52,11 @@ def train_cell(users, items, ratings, user_factors, item_factors, user_bias, ite
     n = len(ratings)
     if n == 0:
         return 0.0
-    block_ptr = np.array([0, n], dtype=np.int64)
-    block_loss = np.zeros(1)
-    head = (users, items, ratings, block_ptr, _ONE_STRATUM,
-            user_factors, item_factors, user_bias, item_bias)  # fmt: skip
-    if learning_rate == "adagrad":
-        return _sgd.adagrad_epoch(
-            *head, user_grad_sq, item_grad_sq, global_mean, rate, alpha, biased, 1, block_loss
-        )
-    return _sgd.sgd_epoch(*head, global_mean, rate, alpha, biased, 1, block_loss)
+    cells = SimpleNamespace(
+        users=users, items=items, ratings=ratings, block_ptr=np.array([0, n], dtype=np.int64)
+    )
+    schedule = Schedule(0.0, 1.0)  # only its sums are read: this block's
+    schedule.user_grad_sq, schedule.item_grad_sq = user_grad_sq, item_grad_sq
+    factors = Factors(user_factors, item_factors, user_bias, item_bias, global_mean, schedule)
+    settings = SimpleNamespace(alpha=alpha, biased=biased, learning_rate=learning_rate)
+    return train_cells(cells, factors, rate, settings)

@@ -22,7 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
 from .._blocks import _balanced_groups
-from .._funk_svd import _all_finite, _normal_factors, _rating_scale, _ScheduleState
+from .._engine import Schedule, all_finite, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
 from .._validation import csr_arrays
 from ._cell import train_cell
@@ -53,6 +53,7 @@ class Settings:
     validation_fraction: float
     n_iter_no_change: int
     biased: bool
+    clip: bool
     init_std: float
     shuffle: bool
     verbose: int
@@ -68,8 +69,9 @@ class Fitted:
     item_factors: np.ndarray
     item_bias: np.ndarray
     global_mean: float
-    schedule: _ScheduleState
+    schedule: Schedule
     n_blocks: int
+    rating_range: tuple | None = None
     n_iter: int = 0
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
@@ -121,17 +123,16 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
     cells, reports = _make_cells(executor, data.triplets, grid, settings, rng)
     _check_reports(reports, grid, data.mapping, settings)
-    k = settings.n_components
     if resume is None:
         global_mean = data.mean if settings.biased else 0.0
-        scale = _rating_scale(_StdOnly(data.std), k, settings.init_std)
-        schedule = _ScheduleState(settings.eta0, scale)
+        schedule = Schedule(settings.eta0, rating_scale(data, settings))
     else:
         global_mean, schedule = resume.global_mean, resume.schedule
     users, items = _initial_states(executor, grid, settings, schedule, rng, resume)
     n_train = sum(sum(report["n_train"]) for report in reports)
-    limit = _divergence_limit(data, global_mean, k, settings.init_std)
+    limit = _divergence_limit(data, global_mean, settings)
     out = Fitted(None, None, None, None, global_mean, schedule, n_blocks)
+    out.rating_range = (data.low, data.high) if settings.clip else None
     validate = None
     if settings.early_stopping:
 
@@ -146,21 +147,20 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
     return out
 
 
-class _StdOnly:
-    """Stands in for the ratings matrix in ``_rating_scale``, which reads ``X.data.std()``."""
+def rating_scale(data, settings):
+    """``_engine.rating_scale`` from the ratings' statistics (tests hold the two equal)."""
+    if settings.biased:
+        spread = data.std
+    else:
+        spread = float(np.sqrt(data.std**2 + data.mean**2))
+    floor = max(initial_spread(settings), 1e-4, settings.eta0 * (1 + settings.alpha))
+    return max(spread, floor)
 
-    def __init__(self, std):
-        self.data = self
-        self._std = std
 
-    def std(self, dtype=None):
-        return self._std
-
-
-def _divergence_limit(data, global_mean, n_components, init_std):
-    """``_funk_svd._divergence_limit`` from the ratings' statistics."""
+def _divergence_limit(data, global_mean, settings):
+    """``_engine.divergence_limit`` from the ratings' statistics."""
     mse = max(data.std**2 + (data.mean - global_mean) ** 2, 0.0)
-    baseline = np.sqrt(mse) + np.sqrt(n_components) * init_std**2
+    baseline = np.sqrt(mse) + initial_spread(settings)
     return 10 * baseline + 1e-3 * data.max_abs + 1e-30
 
 
@@ -250,7 +250,7 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
     def submit(users, items, epochs_ahead):
         later = copy.copy(schedule)
         later.t += epochs_ahead
-        eta = later.rate(settings.learning_rate, settings.eta0, settings.power_t)
+        eta = later.rate(settings)
         rate = later.kernel_rate(eta, per_row)
         return (eta, *_submit_epoch(executor, cells, users, items, rate, grid.n_blocks, rng,
                                     settings, global_mean))  # fmt: skip
@@ -391,7 +391,7 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
             "diverged (try a smaller eta0, or centre and scale the ratings); else increase "
             "alpha or use dtype='float64'."
         )
-    if not (_all_finite(user_factors) and _all_finite(user_bias)):
+    if not (all_finite(user_factors) and all_finite(user_bias)):
         raise ValueError(
             "The folded-in user factors overflowed to inf or NaN: rescale the ratings, or use "
             "dtype='float64'."
@@ -457,7 +457,7 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
 
 
 def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start, is_user):
-    factors = _normal_factors(np.random.RandomState(seed), n_rows, n_components, init_std, dtype)
+    factors = normal_factors(np.random.RandomState(seed), n_rows, n_components, init_std, dtype)
     grad_sq = None if grad_sq_start is None else np.full(n_rows, grad_sq_start, dtype)
     return _as_pair(BlockState(factors, np.zeros(n_rows, dtype), grad_sq, 0.0), is_user)
 
@@ -493,7 +493,7 @@ def _train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, l
         user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
     )  # fmt: skip
     blocks = (user.factors, user.bias, item.factors, item.bias)
-    if last_stratum and not all(_all_finite(a) for a in blocks):
+    if last_stratum and not all(all_finite(a) for a in blocks):
         sse = np.nan
     return user._replace(sse=sse + (0.0 if first_stratum else user_state.sse)), item
 

@@ -10,7 +10,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._funk_svd import FunkSVD, _unchanged_on_error
+from .._funk_svd import FunkSVD
+from .._inference import Fitted as LocalFitted
 from ._dsgd import Fitted, Settings, fit_grid
 from ._executors import InProcess, OnCluster, WorkerLost
 from ._ingest import ingest
@@ -40,7 +41,7 @@ class DaskFunkSVD(BaseEstimator):
     Parameters
     ----------
     n_components, alpha, learning_rate, eta0, power_t, max_iter, tol, early_stopping, \
-validation_fraction, n_iter_no_change, biased, init_std, shuffle, warm_start, \
+validation_fraction, n_iter_no_change, biased, clip, init_std, shuffle, warm_start, \
 random_state, verbose, dtype
         As :class:`~funksgd.FunkSVD` (``early_stopping`` holds out a random share of each
         user block's ratings; ``verbose`` prints one line per epoch on the client).
@@ -71,7 +72,7 @@ random_state, verbose, dtype
     Attributes
     ----------
     user_factors_, item_factors_, user_bias_, item_bias_, global_mean_, n_iter_, t_, \
-loss_curve_, validation_scores_, best_validation_score_
+loss_curve_, validation_scores_, best_validation_score_, rating_range_
         As :class:`~funksgd.FunkSVD`; rows and columns follow :attr:`mapping_`.
     mapping_ : funksgd.datasets.IdMapping
         The user and item ids of the rows of ``user_factors_`` and ``item_factors_``.
@@ -128,6 +129,7 @@ loss_curve_, validation_scores_, best_validation_score_
         n_iter_no_change=5,
         algorithm="simultaneous",
         biased=True,
+        clip=True,
         init_std=0.1,
         shuffle=True,
         warm_start=False,
@@ -154,6 +156,7 @@ loss_curve_, validation_scores_, best_validation_score_
         self.n_iter_no_change = n_iter_no_change
         self.algorithm = algorithm
         self.biased = biased
+        self.clip = clip
         self.init_std = init_std
         self.shuffle = shuffle
         self.warm_start = warm_start
@@ -192,8 +195,7 @@ loss_curve_, validation_scores_, best_validation_score_
                 "DaskFunkSVD trains algorithm='simultaneous' only; fit algorithm='funk' "
                 "with FunkSVD on one machine."
             )
-        with _unchanged_on_error(self):
-            self._fit(X)
+        self._fit(X)  # sets the fitted attributes only once the fit has succeeded
         return self
 
     def _fit(self, X):
@@ -240,6 +242,7 @@ loss_curve_, validation_scores_, best_validation_score_
         self.user_factors_, self.user_bias_ = fitted.user_factors, fitted.user_bias
         self.item_factors_, self.item_bias_ = fitted.item_factors, fitted.item_bias
         self.global_mean_ = fitted.global_mean
+        self.rating_range_ = fitted.rating_range
         self._schedule_state = fitted.schedule
         self.t_ = fitted.schedule.t
         self.n_iter_, self.loss_curve_ = fitted.n_iter, fitted.loss_curve
@@ -284,11 +287,14 @@ def local_model(fitted):
     params = {name: value for name, value in fitted.get_params().items()
               if name in FunkSVD._parameter_constraints}  # fmt: skip
     model = FunkSVD(**params)
-    for name in ("user_factors_", "user_bias_", "item_factors_", "item_bias_", "global_mean_",
-                 "t_", "n_iter_", "loss_curve_", "validation_scores_",
-                 "best_validation_score_"):  # fmt: skip
-        setattr(model, name, copy.copy(getattr(fitted, name)))
-    model._schedule_state = copy.deepcopy(fitted._schedule_state)
+    model._fitted = LocalFitted(
+        user_factors=fitted.user_factors_.copy(), item_factors=fitted.item_factors_.copy(),
+        user_bias=fitted.user_bias_.copy(), item_bias=fitted.item_bias_.copy(),
+        global_mean=fitted.global_mean_, biased=fitted.biased, alpha=fitted.alpha,
+        schedule=copy.deepcopy(fitted._schedule_state), n_iter=fitted.n_iter_, t=fitted.t_,
+        loss_curve=list(fitted.loss_curve_), validation_scores=fitted.validation_scores_,
+        rating_range=fitted.rating_range_,
+    )  # fmt: skip
     model.n_features_in_ = len(fitted.item_factors_)
     return model
 

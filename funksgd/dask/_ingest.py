@@ -26,6 +26,8 @@ class Ratings:
     mean: float
     std: float
     max_abs: float
+    low: float  # the lowest and highest rating
+    high: float
     user_counts: np.ndarray
     item_counts: np.ndarray
 
@@ -54,8 +56,8 @@ def ingest(executor, X, *, user_col, item_col, rating_col, dtype, mapping=None):
     mean = stats["total"] / n
     variance = max(stats["squares"] / n - mean * mean, 0.0)
     return Ratings(
-        triplets, mapping, n, mean, float(np.sqrt(variance)), stats["max_abs"],
-        stats["user_counts"], stats["item_counts"],
+        triplets, mapping, n, mean, float(np.sqrt(variance)), stats["max_abs"], stats["low"],
+        stats["high"], stats["user_counts"], stats["item_counts"],
     )  # fmt: skip
 
 
@@ -209,6 +211,8 @@ def _triplet_stats(triplets, shape):
         "total": float(good.sum()),
         "squares": squares,
         "max_abs": float(np.abs(good).max()) if len(good) else 0.0,
+        "low": float(good.min()) if len(good) else np.inf,
+        "high": float(good.max()) if len(good) else -np.inf,
         "user_counts": np.bincount(rows, minlength=shape[0]).astype(np.int64),
         "item_counts": np.bincount(cols, minlength=shape[1]).astype(np.int64),
     }
@@ -217,4 +221,5 @@ def _triplet_stats(triplets, shape):
 def _add_stats(a, b):
     out = {key: a[key] + b[key] for key in a}
     out["max_abs"] = max(a["max_abs"], b["max_abs"])
+    out["low"], out["high"] = min(a["low"], b["low"]), max(a["high"], b["high"])
     return out

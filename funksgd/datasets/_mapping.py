@@ -367,7 +367,8 @@ def _raise_duplicate(rows, cols, mapping):
         f"user {_item(mapping.user_ids, row)!r} rated item {_item(mapping.item_ids, col)!r} "
         "more than once "
         f"({len(np.unique(repeated))} pairs are repeated). Pass duplicates='last' to keep the "
-        "last rating of each pair, or duplicates='mean' to average them."
+        "last rating of each pair, or duplicates='mean' to average them (--duplicates last or "
+        "--duplicates mean on the command line)."
     )
 
 

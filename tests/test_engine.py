@@ -1,11 +1,12 @@
-"""Training: learning-rate schedules, early stopping, warm starts, partial_fit, Funk's mode."""
+"""The training engine: schedules, early stopping, warm starts, partial_fit, Funk's mode,
+the epoch callback and the loop's named steps."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from funksgd import FunkSVD
+from funksgd import FunkSVD, _engine
 from funksgd._blocks import BlockedRatings, choose_n_blocks
 from funksgd._validation import check_ratings
 
@@ -64,24 +65,27 @@ def test_invscaling_without_decay_is_constant(planted):
     assert not np.array_equal(constant.item_factors_, decayed.item_factors_)
 
 
-def printed_rates(capsys):
-    out = capsys.readouterr().out
-    return [float(line.split("eta ")[1].split(",")[0]) for line in out.splitlines()]
+def fit_rates(model, X):
+    """Fit, and return the rate of each epoch as the epoch callback reports it."""
+    epochs = []
+    model.fit(X, callback=epochs.append)
+    assert [info.epoch for info in epochs] == list(range(1, len(epochs) + 1))
+    return [info.learning_rate for info in epochs]
 
 
-def test_invscaling_rates(planted, capsys):
+def test_invscaling_rates(planted):
     _, X = planted
-    small_model(learning_rate="invscaling", eta0=0.04, power_t=0.5, max_iter=4, verbose=1).fit(X)
-    np.testing.assert_allclose(printed_rates(capsys), 0.04 / np.sqrt([1, 2, 3, 4]), rtol=1e-3)
+    model = small_model(learning_rate="invscaling", eta0=0.04, power_t=0.5, max_iter=4)
+    np.testing.assert_allclose(fit_rates(model, X), 0.04 / np.sqrt([1, 2, 3, 4]), rtol=1e-12)
 
 
-def test_adaptive_divides_rate_by_five_on_plateau(planted, capsys):
+def test_adaptive_divides_rate_by_five_on_plateau(planted):
     _, X = planted
     # a tol no epoch can meet: every epoch after the first is a plateau epoch
     model = small_model(
-        learning_rate="adaptive", eta0=0.02, tol=10.0, n_iter_no_change=2, max_iter=6, verbose=1
-    ).fit(X)
-    np.testing.assert_allclose(printed_rates(capsys), [0.02, 0.02, 0.02, 0.004, 0.004, 8e-4])
+        learning_rate="adaptive", eta0=0.02, tol=10.0, n_iter_no_change=2, max_iter=6
+    )
+    np.testing.assert_allclose(fit_rates(model, X), [0.02, 0.02, 0.02, 0.004, 0.004, 8e-4])
     assert model.n_iter_ == 6
 
 
@@ -407,3 +411,103 @@ def test_verbose_prints_epochs_and_shows_a_progress_bar(capsys):
     captured = capsys.readouterr()
     assert "epoch 1:" not in captured.out
     assert "3/3" in captured.err and "training RMSE" in captured.err
+
+
+# ------------------------------------------------------------------- the loop's steps
+def test_stopping_rule_counts_epochs_that_miss_tol():
+    rule = _engine.StoppingRule(tol=0.1, n_iter_no_change=2)
+    # -1.0 sets the best; -0.95 beats it by less than tol; -0.5 by more; then two misses
+    assert [rule.update(s) for s in (-1.0, -0.95, -0.5, -0.45, -0.5)] == [
+        False, False, False, False, True,
+    ]  # fmt: skip
+    assert rule.best == -0.45
+    never = _engine.StoppingRule(tol=None, n_iter_no_change=1)
+    assert not any(never.update(s) for s in (-1.0, -2.0, -3.0))
+
+
+def test_best_epoch_restores_the_best_copy():
+    values = np.array([1.0, 2.0])
+    best = _engine.BestEpoch([values])
+    for score, new in ((-3.0, 10.0), (-1.0, 20.0), (-2.0, 30.0)):
+        values[:] = new
+        best.update(score)
+    best.restore()
+    np.testing.assert_array_equal(values, [20.0, 20.0])
+
+
+@pytest.mark.parametrize(
+    "learning_rate, expected",
+    [("constant", [0.1, 0.1, 0.1]), ("invscaling", 0.1 / np.arange(1, 4) ** 0.5),
+     ("adagrad", [0.1, 0.1, 0.1]), ("adaptive", [0.1, 0.1, 0.1])],
+)  # fmt: skip
+def test_schedule_rates(learning_rate, expected):
+    settings = FunkSVD(learning_rate=learning_rate, eta0=0.1, power_t=0.5)._check_params()
+    schedule = _engine.Schedule(settings.eta0, scale=1.0)
+    rates = []
+    for _ in range(3):
+        rates.append(schedule.rate(settings))
+        schedule.t += 1
+    np.testing.assert_allclose(rates, expected, rtol=1e-15)
+    assert schedule.slow_down() and schedule.eta == pytest.approx(0.02)
+
+
+def test_callback_sees_every_epoch_and_the_current_factors(planted):
+    _, X = planted
+    seen = []
+
+    def callback(info):
+        users, items = X.nonzero()
+        seen.append((info, info.predict(users, items)))
+
+    model = small_model(max_iter=4, tol=None, early_stopping=True, validation_fraction=0.2)
+    model.fit(X, callback=callback)
+    assert [info.epoch for info, _ in seen] == [1, 2, 3, 4]
+    assert [info.training_rmse for info, _ in seen] == model.loss_curve_
+    assert [-info.validation_rmse for info, _ in seen] == model.validation_scores_
+    assert all(info.n_ratings == round(0.8 * X.nnz) and info.seconds > 0 for info, _ in seen)
+    # the predictions of the epochs' factors approach the ratings
+    errors = [np.sqrt(np.mean((pred - X.data) ** 2)) for _, pred in seen]
+    assert errors[-1] < errors[0]
+    # partial_fit keeps the SGD user factors: the last epoch's predictions are the model's
+    users, items = X.nonzero()
+    last = []
+    streamed = small_model().partial_fit(
+        X, callback=lambda info: last.append(info.predict(users, items))
+    )
+    np.testing.assert_allclose(last[-1], streamed.predict_ratings(users, items), rtol=1e-12)
+
+
+def test_train_cells_on_one_cell_and_its_slices_is_the_in_process_result(planted):
+    """The block-level entry point: a cell run with only its ratings (local indices) and its
+    factor slices gives the bit-identical factors of a run over the whole arrays."""
+    _, X = planted
+    X = check_ratings(X)
+    settings = small_model(learning_rate="adagrad")._check_params()
+    rng = np.random.RandomState(0)
+    whole = _engine.new_factors(X, settings, rng)
+    blocks = BlockedRatings(X, 2, np.random.RandomState(1))
+    cell = 3  # user block 1, item block 1
+    start, stop = blocks.block_ptr[cell], blocks.block_ptr[cell + 1]
+    users, items = blocks.users[start:stop], blocks.items[start:stop]
+    u0, i0 = users.min(), items.min()
+    u1, i1 = users.max() + 1, items.max() + 1
+    part = _engine.Factors(
+        whole.user_factors[u0:u1].copy(), whole.item_factors[i0:i1].copy(),
+        whole.user_bias[u0:u1].copy(), whole.item_bias[i0:i1].copy(), whole.global_mean,
+        _engine.Schedule(settings.eta0, whole.schedule.scale),
+    )  # fmt: skip
+
+    class Cell:
+        pass
+
+    one = Cell()
+    one.users, one.items = users - u0, items - i0
+    one.ratings, one.block_ptr = blocks.ratings[start:stop], np.array([0, stop - start])
+    rate = whole.schedule.kernel_rate(settings.eta0, per_row=True)
+    strata = np.array([[cell]], dtype=np.int32)
+    _engine.train_cells(blocks, whole, rate, settings, strata)
+    _engine.train_cells(one, part, rate, settings)
+    np.testing.assert_array_equal(part.user_factors, whole.user_factors[u0:u1])
+    np.testing.assert_array_equal(part.item_factors, whole.item_factors[i0:i1])
+    np.testing.assert_array_equal(part.item_bias, whole.item_bias[i0:i1])
+    np.testing.assert_array_equal(part.schedule.user_grad_sq, whole.schedule.user_grad_sq[u0:u1])

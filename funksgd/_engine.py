@@ -1,0 +1,562 @@
+"""The training engine: SGD epochs over blocked ratings, the schedules, the stopping rule.
+
+``train`` runs the epochs of one fit on explicit arguments (no estimator) and reports each
+epoch to a callback; ``train_cells`` is the block-level entry point that runs the compiled
+kernel over cells of ratings: the in-process fit hands it whole epochs, a distributed
+trainer one cell with that cell's factor slices.
+"""
+
+import copy
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from ._blocks import BlockedRatings, choose_n_blocks
+from ._kernels import sgd as _sgd
+from ._validation import check_memory, row_indices
+from .model_selection import split_ratings
+
+# learning_rate="adaptive" stops training once its rate falls below this, as sklearn's SGD does
+MIN_ADAPTIVE_RATE = 1e-6
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The estimator's parameters that training reads, resolved once by the estimator."""
+
+    n_components: int
+    alpha: float
+    learning_rate: str
+    eta0: float
+    power_t: float
+    max_iter: int
+    tol: float | None
+    n_iter_no_change: int
+    algorithm: str
+    biased: bool
+    init_std: float
+    shuffle: bool
+    n_threads: int
+
+
+@dataclass
+class Factors:
+    """What training changes: factors, biases, global mean and the schedule's state."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    global_mean: float
+    schedule: "Schedule"
+
+
+@dataclass
+class Record:
+    """What the epochs of one fit record."""
+
+    n_iter: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    unstopped: int = 0  # epoch loops that reached max_iter before the stopping rule
+
+
+@dataclass(frozen=True)
+class EpochInfo:
+    """What a callback learns after each epoch.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs run so far in this fit (over all factors with ``algorithm="funk"``).
+    factor : int or None
+        The factor trained, with ``algorithm="funk"``; else None.
+    training_rmse : float
+        RMSE of the training ratings, from the errors seen during the epoch.
+    validation_rmse : float or None
+        RMSE of the held-out ratings after the epoch, with ``early_stopping``.
+    learning_rate : float
+        The epoch's rate ``eta`` (AdaGrad's base rate ``eta0``).
+    seconds : float
+        Wall time of the epoch's pass over the ratings.
+    n_ratings : int
+        Number of training ratings in the epoch.
+    predict : callable
+        ``predict(users, items)``: predicted ratings of (row, column) index pairs of
+        ``X`` from the SGD factors of this epoch (call it during the callback: later
+        epochs go on updating the same arrays).
+    """
+
+    epoch: int
+    factor: int | None
+    training_rmse: float
+    validation_rmse: float | None
+    learning_rate: float
+    seconds: float
+    n_ratings: int
+    predict: Callable
+
+
+class Schedule:
+    """Where the learning-rate schedule is; kept across warm starts and partial_fit calls.
+
+    ``scale`` is the standard deviation of the first fit's ratings (floored, see
+    ``rating_scale``). Like LIBMF, learning_rate="adagrad" works in ratings divided by
+    it, so that ``eta0`` means the same on any rating scale: in those units each row's
+    first rate is ``eta0`` and its squared gradients accumulate from 1. In the original
+    units that is a rate ``eta0 * sqrt(scale) / sqrt(G)`` with the row's sum ``G`` of
+    squared gradients starting at ``scale**3``.
+    """
+
+    def __init__(self, eta0, scale):
+        self.t = 0  # epochs run
+        self.eta = eta0  # current rate of learning_rate="adaptive"
+        self.scale = scale
+        self.user_grad_sq = self.item_grad_sq = None  # AdaGrad sums of learning_rate="adagrad"
+
+    def rate(self, settings):
+        """The epoch's rate ``eta``."""
+        if settings.learning_rate == "invscaling":
+            return settings.eta0 / (self.t + 1) ** settings.power_t
+        if settings.learning_rate == "adaptive":
+            return self.eta
+        return settings.eta0
+
+    def kernel_rate(self, eta, per_row):
+        """The rate the kernels take: AdaGrad's in the units of the original ratings."""
+        return eta * np.sqrt(self.scale) if per_row else eta
+
+    def slow_down(self):
+        """Divide the adaptive rate by 5; False when it is already at the floor."""
+        if self.eta <= MIN_ADAPTIVE_RATE:
+            return False
+        self.eta /= 5
+        return True
+
+    def accumulators(self, factors):
+        """The per-row sums of squared gradients of learning_rate="adagrad"."""
+        dtype = factors.item_factors.dtype
+        if self.user_grad_sq is None or self.user_grad_sq.dtype != dtype:
+            self.user_grad_sq = np.full(len(factors.user_factors), self.scale**3, dtype)
+            self.item_grad_sq = np.full(len(factors.item_factors), self.scale**3, dtype)
+        return self.user_grad_sq, self.item_grad_sq
+
+
+class StoppingRule:
+    """sklearn's rule: stop after ``n_iter_no_change`` epochs in a row that fail to beat the
+    best score by ``tol`` (never with ``tol=None``)."""
+
+    def __init__(self, tol, n_iter_no_change):
+        self.tol, self.patience = tol, n_iter_no_change
+        self.best = -np.inf
+        self.no_improvement = 0
+
+    def update(self, score):
+        """Count the epoch's score; True when the rule says stop (or slow down)."""
+        if self.tol is not None and score < self.best + self.tol:
+            self.no_improvement += 1
+        else:
+            self.no_improvement = 0
+        self.best = max(self.best, score)
+        return self.tol is not None and self.no_improvement >= self.patience
+
+
+class BestEpoch:
+    """Copies of the arrays an epoch changes, taken at the best validation score."""
+
+    def __init__(self, views):
+        self.views, self.saved, self.score = views, None, -np.inf
+
+    def update(self, score):
+        if score > self.score:
+            self.score = score
+            self.saved = [view.copy() for view in self.views]
+
+    def restore(self):
+        for view, saved in zip(self.views, self.saved or (), strict=False):
+            view[...] = saved
+
+
+def new_factors(X, settings, rng):
+    """Random factors, zero biases and a fresh schedule for the ratings ``X``."""
+    dtype = X.dtype
+    n_users, n_items = X.shape
+    k = settings.n_components
+    check_memory(
+        (n_users + n_items) * k * (8 + dtype.itemsize),
+        f"n_components={k} for {n_users} users and {n_items} items",
+    )
+    item_factors = normal_factors(rng, n_items, k, settings.init_std, dtype)
+    user_factors = normal_factors(rng, n_users, k, settings.init_std, dtype)
+    global_mean = float(X.data.mean(dtype=np.float64)) if settings.biased else 0.0
+    scale = rating_scale(X, settings)
+    return Factors(
+        user_factors, item_factors, np.zeros(n_users, dtype), np.zeros(n_items, dtype),
+        global_mean, Schedule(settings.eta0, scale),
+    )  # fmt: skip
+
+
+def resumed_factors(fitted, X, settings):
+    """A copy of a fitted model to train further on ``X`` (``warm_start``, ``partial_fit``);
+    an unbiased model drops the biases it had."""
+    fitted_shape = (len(fitted.user_factors), fitted.n_items)
+    if X.shape != fitted_shape or settings.n_components != fitted.n_components:
+        raise ValueError(
+            f"Cannot continue training a model fitted on a {fitted_shape[0]} x "
+            f"{fitted_shape[1]} matrix with n_components={fitted.n_components} on "
+            f"X of shape {X.shape} with n_components={settings.n_components}: pass ratings "
+            "of the same shape, or set warm_start=False to fit a new model."
+        )
+    dtype = X.dtype
+    factors = Factors(
+        fitted.user_factors.astype(dtype), fitted.item_factors.astype(dtype),
+        fitted.user_bias.astype(dtype), fitted.item_bias.astype(dtype),
+        fitted.global_mean, copy.deepcopy(fitted.schedule),
+    )  # fmt: skip
+    if not settings.biased:
+        factors.user_bias[:] = 0
+        factors.item_bias[:] = 0
+        factors.global_mean = 0.0
+    return factors
+
+
+def train(X, factors, settings, rng, *, resume, incremental, validation_fraction, on_epoch):
+    """Train ``factors`` on the CSR ratings ``X``: the epochs of one fit, or of one
+    ``partial_fit`` call (``incremental``). Returns the factors in the ids' order and the
+    record; ``user_factors`` is None unless ``incremental`` (``fit`` solves the users).
+
+    With ``validation_fraction``, that share of the ratings is held out, the epochs stop
+    on their RMSE and the best epoch's factors are kept. ``on_epoch(info)`` is called
+    with an :class:`EpochInfo` after each epoch.
+    """
+    valid = None
+    if validation_fraction:
+        if X.nnz < 2:
+            raise ValueError("early_stopping=True needs at least 2 ratings to hold some out.")
+        X, held = split_ratings(X, validation_fraction, rng)
+        valid = (row_indices(held), held.indices, held.data.astype(np.float64))
+    n_blocks = choose_n_blocks(*X.shape, X.nnz, settings.n_components, X.dtype.itemsize)
+    # counted now: bincount's int64 copy of the indices would set the peak memory later
+    unrated = np.bincount(X.indices, minlength=X.shape[1]) == 0
+    blocks = BlockedRatings(X, n_blocks, rng)
+    # training sees users and items in the blocks' order, which is faster (see
+    # _blocks.py): a fresh fit's random user factors need no reordering
+    reorder(factors, blocks.row_order, blocks.item_order, users=resume)
+    if valid:
+        valid = (blocks.user_position()[valid[0]], blocks.item_position()[valid[1]], valid[2])
+    run = _Run(
+        blocks, valid, factors, settings, rng, on_epoch,
+        max_iter=1 if incremental else settings.max_iter,
+        rmse_limit=divergence_limit(X.data, factors.global_mean, settings),
+    )  # fmt: skip
+    if settings.algorithm == "funk":
+        run.train_funk(resume)
+    else:
+        run.train_simultaneous()
+    # back to id order; fit solves the users afresh, so their SGD factors are dropped
+    if not incremental:
+        factors.user_factors = factors.user_bias = None
+    reorder(factors, blocks.user_position(), blocks.item_position(), users=incremental)
+    if not (resume or incremental):
+        # items nobody rated were never updated: zero, not their random start, so that
+        # their predicted rating is the bias-only global_mean_ + user bias. Not in
+        # partial_fit: a zero user meeting a zero item would never move
+        factors.item_factors[unrated] = 0
+    return factors, run.record
+
+
+def train_cells(cells, factors, rate, settings, strata=None, n_threads=1, cell_loss=None):
+    """Run the SGD kernel once over cells of ratings; returns their summed squared error.
+
+    The block-level entry point of training. ``cells`` has ``users``, ``items``,
+    ``ratings`` (indices into ``factors``' rows) and ``block_ptr``
+    (``block_ptr[c]:block_ptr[c + 1]`` are the ratings of cell ``c``). ``strata[s]``
+    lists cells that share no user and no item, run by ``n_threads`` threads at once;
+    strata run in turn (default: every cell in turn). ``factors`` is a
+    :class:`Factors`, or its slices for the rows the cells touch; it is updated in
+    place, AdaGrad's sums too. ``rate`` is the kernel's rate (``Schedule.kernel_rate``).
+    """
+    n_cells = len(cells.block_ptr) - 1
+    if strata is None:
+        strata = np.arange(n_cells, dtype=np.int32)[:, None]
+    cell_loss = np.zeros(n_cells) if cell_loss is None else cell_loss
+    args = (
+        cells.users, cells.items, cells.ratings, cells.block_ptr, strata,
+        factors.user_factors, factors.item_factors, factors.user_bias, factors.item_bias,
+    )  # fmt: skip
+    common = (factors.global_mean, rate, settings.alpha, settings.biased, n_threads, cell_loss)
+    if settings.learning_rate == "adagrad":
+        sums = factors.schedule.accumulators(factors)
+        return _sgd.adagrad_epoch(*args, *sums, *common)
+    return _sgd.sgd_epoch(*args, *common)
+
+
+def warn_unstopped(record, settings):
+    """The ``ConvergenceWarning`` of early stopping that reached ``max_iter`` first."""
+    if settings.tol is None or not record.unstopped:
+        return
+    warnings.warn(
+        f"Early stopping did not trigger within max_iter={settings.max_iter} epochs"
+        + (f" for {record.unstopped} of the factors" if settings.algorithm == "funk" else "")
+        + ": the validation RMSE was still improving. Increase max_iter or eta0.",
+        ConvergenceWarning,
+        stacklevel=5,
+    )
+
+
+class _Run:
+    """The epochs of one fit over blocked ratings: the loop and its named steps."""
+
+    def __init__(self, blocks, valid, factors, settings, rng, on_epoch, max_iter, rmse_limit):
+        self.blocks, self.valid, self.factors = blocks, valid, factors
+        self.settings, self.rng, self.on_epoch = settings, rng, on_epoch
+        self.max_iter, self.rmse_limit = max_iter, rmse_limit
+        self.record = Record()
+        self.cell_loss = np.zeros(blocks.n_blocks**2)
+
+    def train_simultaneous(self):
+        factors, blocks, settings = self.factors, self.blocks, self.settings
+        per_row = settings.learning_rate == "adagrad"
+
+        def run_epoch(eta):
+            strata = blocks.schedule(self.rng, settings.shuffle)
+            rate = factors.schedule.kernel_rate(eta, per_row)
+            return train_cells(
+                blocks, factors, rate, settings, strata, settings.n_threads, self.cell_loss
+            )
+
+        def validation_score():
+            pred = np.empty(len(self.valid[0]), dtype=factors.item_factors.dtype)
+            _sgd.predict_pairs(
+                self.valid[0], self.valid[1], factors.user_factors, factors.item_factors,
+                factors.user_bias, factors.item_bias, factors.global_mean, settings.biased,
+                settings.n_threads, pred,
+            )  # fmt: skip
+            return -rmse(pred, self.valid[2])
+
+        views = [factors.user_factors, factors.item_factors, factors.user_bias, factors.item_bias]
+        self.epochs(run_epoch, self.valid and validation_score, factors.schedule, views)
+
+    def train_funk(self, resume):
+        factors, users, items, valid = (
+            self.factors,
+            self.blocks.users,
+            self.blocks.items,
+            self.valid,
+        )
+        P, Q = factors.user_factors, factors.item_factors
+        # dot product over the factors trained so far, per training and validation rating
+        known = row_dots(P, Q, users, items) if resume else np.zeros(len(users), P.dtype)
+        valid_known = None
+        if valid:
+            valid_known = row_dots(P, Q, *valid[:2]) if resume else np.zeros(len(valid[0]))
+        for f in range(self.settings.n_components):
+            if resume:  # retrain factor f with all the others fixed
+                known -= P[users, f] * Q[items, f]
+                if valid:
+                    valid_known -= P[valid[0], f] * Q[valid[1], f]
+            self.train_factor(f, known, valid_known)
+            known += P[users, f] * Q[items, f]
+            if valid:
+                valid_known += P[valid[0], f] * Q[valid[1], f]
+        factors.schedule.t += self.record.n_iter
+
+    def train_factor(self, f, known, valid_known):
+        """Funk's epochs on factor ``f``; the biases train along with the first factor."""
+        factors, blocks, settings = self.factors, self.blocks, self.settings
+        # each factor is a fresh problem: its schedule starts again
+        schedule = Schedule(settings.eta0, factors.schedule.scale)
+        user_grad_sq, item_grad_sq = schedule.accumulators(factors)
+        per_row = settings.learning_rate == "adagrad"
+
+        def run_epoch(eta):
+            return _sgd.funk_epoch(
+                blocks.users, blocks.items, blocks.ratings, known, blocks.block_ptr,
+                blocks.schedule(self.rng, settings.shuffle), f, factors.user_factors,
+                factors.item_factors, factors.user_bias, factors.item_bias, user_grad_sq,
+                item_grad_sq, factors.global_mean, schedule.kernel_rate(eta, per_row),
+                settings.alpha, settings.biased, f == 0, per_row, settings.n_threads,
+                self.cell_loss,
+            )  # fmt: skip
+
+        def validation_score():
+            users, items, ratings = self.valid
+            pred = valid_known + factors.user_factors[users, f] * factors.item_factors[items, f]
+            pred += factors.global_mean + factors.user_bias[users] + factors.item_bias[items]
+            return -rmse(pred, ratings)
+
+        views = [factors.user_factors[:, f], factors.item_factors[:, f]]
+        views += [factors.user_bias, factors.item_bias] if f == 0 else []
+        self.epochs(run_epoch, self.valid and validation_score, schedule, views, factor=f)
+
+    def epochs(self, run_epoch, validation_score, schedule, views, factor=None):
+        """Epochs until ``max_iter`` or the stopping rule; keep the best epoch when validating.
+
+        ``views`` are the arrays the epochs change: copied at the best validation score
+        and restored from that copy at the end.
+        """
+        settings, record = self.settings, self.record
+        rule = StoppingRule(settings.tol, settings.n_iter_no_change)
+        best = BestEpoch(views) if validation_score else None
+        for _ in range(self.max_iter):
+            eta = schedule.rate(settings)
+            start = time.perf_counter()
+            training_rmse = float(np.sqrt(run_epoch(eta) / len(self.blocks.ratings)))
+            seconds = time.perf_counter() - start
+            score = validation_score() if validation_score else -training_rmse
+            self.check_diverged(training_rmse, score, views)
+            schedule.t += 1
+            record.n_iter += 1
+            record.loss_curve.append(training_rmse)
+            if validation_score:
+                record.validation_scores.append(score)
+                best.update(score)
+            if self.on_epoch is not None:
+                self.on_epoch(self.epoch_info(factor, training_rmse, score, eta, seconds))
+            if rule.update(score):
+                if not (settings.learning_rate == "adaptive" and schedule.slow_down()):
+                    break
+                rule.no_improvement = 0
+        else:
+            record.unstopped += 1
+        if best is not None:
+            best.restore()
+
+    def check_diverged(self, training_rmse, score, views):
+        """Raise if the epoch's errors or factors left the finite, sensible range."""
+        if (
+            np.isfinite(score)
+            and training_rmse <= self.rmse_limit  # False for NaN too
+            and all(all_finite(v) for v in views)
+        ):
+            return
+        settings = self.settings
+        raise ValueError(
+            f"Training diverged at epoch {self.record.n_iter + 1} (the training RMSE became "
+            f"{training_rmse}): eta0={settings.eta0} is too large for these ratings with "
+            f"learning_rate={settings.learning_rate!r}. Try a smaller eta0, or centre "
+            "and scale the ratings."
+        )
+
+    def epoch_info(self, factor, training_rmse, score, eta, seconds):
+        validating = self.valid is not None
+        return EpochInfo(
+            epoch=self.record.n_iter, factor=factor, training_rmse=training_rmse,
+            validation_rmse=-score if validating else None, learning_rate=eta,
+            seconds=seconds, n_ratings=len(self.blocks.ratings), predict=self.predict(),
+        )  # fmt: skip
+
+    def predict(self):
+        """``predict(users, items)`` from the factors as they are now: it keeps the arrays, so
+        it stays valid after training has moved on (and reads their later values)."""
+        factors, blocks, biased = self.factors, self.blocks, self.settings.biased
+        P, Q, user_bias, item_bias = (
+            factors.user_factors, factors.item_factors, factors.user_bias, factors.item_bias
+        )
+
+        def predict(users, items):
+            users = blocks.user_position()[np.asarray(users)]
+            items = blocks.item_position()[np.asarray(items)]
+            pred = row_dots(P, Q, users, items)
+            if biased:
+                pred += factors.global_mean + user_bias[users] + item_bias[items]
+            return pred
+
+        return predict
+
+
+def divergence_limit(ratings, global_mean, settings):
+    """A training RMSE above this means diverging, not learning.
+
+    Ten times the RMSE of always predicting the global mean (0 when unbiased) plus the
+    spread of the initial predictions, and a sliver of the rating scale for rounding.
+    """
+    baseline = np.sqrt(mean_square(ratings, global_mean)) + initial_spread(settings)
+    return 10 * baseline + 1e-3 * max(ratings.max(), -ratings.min()) + 1e-30
+
+
+def mean_square(values, center):
+    """Mean of ``(values - center) ** 2`` in float64, in chunks: no copy of all the values."""
+    squares = 0.0
+    for start in range(0, len(values), 1 << 16):
+        centred = values[start : start + (1 << 16)].astype(np.float64) - center
+        # not centred @ centred: BLAS would wake its threads, which then spin for a while
+        # on the cores the epochs need
+        squares += float(np.square(centred).sum())
+    return squares / len(values)
+
+
+def initial_spread(settings):
+    """Standard deviation of a prediction ``p . q`` from the initial factors."""
+    return np.sqrt(settings.n_components) * settings.init_std**2
+
+
+def rating_scale(X, settings):
+    """The spread of the ratings about the model's start: their standard deviation, or
+    without biases (the factors must then make the whole rating) their root mean square;
+    floored so that constant ratings work.
+
+    AdaGrad's first rate is ``eta0 / scale``. The floors: the spread of the initial
+    predictions (and 1e-4, as LIBMF), which would otherwise be thrown far away if the
+    ratings alone, all equal, set the scale; and ``eta0 * (1 + alpha)``, below which the
+    first steps of a bias overshoot (each would multiply it by ``1 - eta (1 + alpha)``,
+    below -1 for constant ratings and one factor).
+    """
+    if settings.biased:
+        spread = float(X.data.std(dtype=np.float64))
+    else:
+        spread = float(np.sqrt(mean_square(X.data, 0.0)))
+    floor = max(initial_spread(settings), 1e-4, settings.eta0 * (1 + settings.alpha))
+    return max(spread, floor)
+
+
+def reorder(factors, user_order, item_order, users):
+    """Replace the item arrays, AdaGrad's sums, and the user arrays when ``users``, by
+    their rows in ``item_order`` and ``user_order``."""
+    factors.item_factors = factors.item_factors[item_order]
+    factors.item_bias = factors.item_bias[item_order]
+    schedule = factors.schedule
+    if schedule.item_grad_sq is not None:
+        schedule.item_grad_sq = schedule.item_grad_sq[item_order]
+        schedule.user_grad_sq = schedule.user_grad_sq[user_order]
+    if users:
+        factors.user_factors = factors.user_factors[user_order]
+        factors.user_bias = factors.user_bias[user_order]
+
+
+def normal_factors(rng, n_rows, k, std, dtype):
+    """``rng.normal(0, std, (n_rows, k)).astype(dtype)``, the same values, in 8 MB pieces."""
+    factors = np.empty((n_rows, k), dtype=dtype)
+    chunk = max(1, (1 << 20) // k)
+    for start in range(0, n_rows, chunk):
+        stop = min(start + chunk, n_rows)
+        factors[start:stop] = rng.normal(0.0, std, (stop - start, k))
+    return factors
+
+
+def rmse(pred, target):
+    """Root mean squared error in float64; inf or NaN for a diverged fit, never a warning."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sqrt(np.mean((pred.astype(np.float64) - target) ** 2)))
+
+
+def row_dots(P, Q, users, items, chunk=1 << 16):
+    """``P[users[n]] . Q[items[n]]`` for each n, in chunks so memory stays bounded."""
+    out = np.empty(len(users), dtype=P.dtype)
+    for start in range(0, len(users), chunk):
+        u, i = users[start : start + chunk], items[start : start + chunk]
+        out[start : start + chunk] = np.einsum("ij,ij->i", P[u], Q[i])
+    return out
+
+
+def all_finite(values):
+    """``np.isfinite(values).all()`` without a boolean array the size of ``values``.
+
+    NaN and infinities reach the minimum or the maximum; twice as fast on the user
+    factors, which are checked after every epoch.
+    """
+    return values.size == 0 or bool(np.isfinite(values.min()) and np.isfinite(values.max()))

@@ -1,0 +1,282 @@
+"""Inference from fitted factors: fold-in of users, predictions of pairs, top-n items.
+
+Every function takes the fitted arrays explicitly (a :class:`Fitted` model) and checks the
+indices it hands to a compiled kernel against those very arrays.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_array
+from threadpoolctl import threadpool_limits
+
+from ._kernels import sgd as _sgd
+from ._validation import check_memory, csr_arrays, row_indices
+from .model_selection import choose_per_row, split_by_mask
+
+# score(): share of each row's ratings held out, and the seed that picks them. The seed is
+# fixed so every candidate of a grid search is scored on the same split.
+SCORE_HOLDOUT_FRACTION = 0.2
+SCORE_SEED = 0
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A fitted model, one state: the estimator swaps a whole new one in at once, so that a
+    reader in another thread never sees the arrays of two fits."""
+
+    user_factors: np.ndarray
+    item_factors: np.ndarray
+    user_bias: np.ndarray
+    item_bias: np.ndarray
+    global_mean: float
+    biased: bool
+    alpha: float
+    schedule: object  # the engine's Schedule, for warm starts and partial_fit
+    n_iter: int = 0
+    t: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list | None = None
+    rating_range: tuple | None = None  # (lowest, highest) training rating, with clip=True
+
+    @property
+    def n_components(self):
+        return self.item_factors.shape[1]
+
+    @property
+    def n_items(self):
+        return self.item_factors.shape[0]
+
+
+def fitted_attribute(name):
+    """A fitted attribute read from the one fitted state; setting it swaps in a new state."""
+
+    def get(self):
+        try:
+            return getattr(self._fitted, name)
+        except AttributeError:
+            raise AttributeError(
+                f"{type(self).__name__} has no attribute {name + '_'!r}: it is not fitted yet."
+            ) from None
+
+    def set(self, value):
+        self._fitted = dataclasses.replace(self._fitted, **{name: value})
+
+    return property(get, set)
+
+
+def check_output_memory(fitted, n_rows):
+    """Refuse a dense matrix of predicted ratings that would not fit in memory."""
+    check_memory(
+        2 * n_rows * fitted.n_items * fitted.item_factors.dtype.itemsize,
+        f"A ({n_rows}, {fitted.n_items}) matrix of predicted ratings",
+    )
+
+
+def solve_users(X, item_factors, item_bias, global_mean, alpha, biased, n_threads):
+    """Exact user factors and biases for the CSR rows of ``X``, items held fixed.
+
+    Each row is a ridge regression whose penalty is ``alpha`` times its number of
+    ratings. Returns ``(user_factors, user_bias)``.
+    """
+    n_rows, n_components = X.shape[0], item_factors.shape[1]
+    if X.shape[1] != len(item_factors):
+        raise ValueError(f"X has {X.shape[1]} items, the model {len(item_factors)}.")
+    dtype = item_factors.dtype
+    user_factors = np.zeros((n_rows, n_components), dtype=dtype)
+    user_bias = np.zeros(n_rows, dtype=dtype)
+    if X.nnz == 0:
+        return user_factors, user_bias
+    max_row_length = int(np.diff(X.indptr).max())
+    dim = n_components + 1
+    width = max(max_row_length, dim)
+    check_memory(
+        n_threads * (width + dim + 2) * dim * dtype.itemsize,
+        f"Folding in rows of up to {max_row_length} ratings with n_components="
+        f"{n_components} on {n_threads} threads",
+    )
+    with threadpool_limits(limits=1, user_api="blas"):
+        failures = _sgd.fold_in(
+            *csr_arrays(X), item_factors, item_bias, global_mean, alpha, biased,
+            max_row_length, n_threads, user_factors, user_bias,
+        )  # fmt: skip
+    if failures:
+        raise ValueError(
+            f"The least-squares fold-in failed for {failures} rows: the item factors are "
+            f"too large or too ill-conditioned for an exact solve in {dtype}. Training may "
+            "have diverged (try a smaller eta0, or centre and scale the ratings); else "
+            "increase alpha or use dtype='float64'."
+        )
+    check_finite(user_factors, "The folded-in user factors")
+    check_finite(user_bias, "The folded-in user biases")
+    return user_factors, user_bias
+
+
+def fold_in(fitted, X, n_threads):
+    """``solve_users`` with the fitted item side."""
+    return solve_users(
+        X, fitted.item_factors, fitted.item_bias, fitted.global_mean, fitted.alpha,
+        fitted.biased, n_threads,
+    )  # fmt: skip
+
+
+def predict_pairs(fitted, user_factors, user_bias, users, items, n_threads):
+    """Predicted ratings of (user row, item) pairs, in the factors' dtype."""
+    pred = np.empty(len(users), dtype=fitted.item_factors.dtype)
+    _sgd.predict_pairs(
+        users, items, user_factors, fitted.item_factors, user_bias, fitted.item_bias,
+        fitted.global_mean, fitted.biased, n_threads, pred,
+    )  # fmt: skip
+    return clip(fitted, pred)
+
+
+def clip(fitted, ratings):
+    """Predicted ``ratings`` limited, in place, to the training range (with ``clip=True``)."""
+    if fitted.rating_range is not None:
+        np.clip(ratings, *fitted.rating_range, out=ratings)
+    return ratings
+
+
+def predict_ratings(fitted, users, items, n_threads):
+    """Predicted ratings of (training user, item) index pairs, checked."""
+    users = check_indices(users, len(fitted.user_factors), "users")
+    items = check_indices(items, fitted.n_items, "items")
+    if users.shape != items.shape:
+        raise ValueError(
+            f"users and items must have the same length, got {len(users)} and {len(items)}."
+        )
+    pred = predict_pairs(fitted, fitted.user_factors, fitted.user_bias, users, items, n_threads)
+    return check_finite(pred, "The predicted ratings")
+
+
+def heldout_score(fitted, X, n_threads):
+    """``FunkSVD.score``: minus the RMSE of a seeded share of each row's ratings, predicted
+    from the fold-in of the rest."""
+    rng = np.random.RandomState(SCORE_SEED)
+    known, held = split_by_mask(X, choose_per_row(X, SCORE_HOLDOUT_FRACTION, rng))
+    if held.nnz == 0:
+        raise ValueError("score needs at least one row of X with two or more ratings.")
+    W, bias = fold_in(fitted, known, n_threads)
+    held = held.tocoo()
+    rows, cols = held.row.astype(np.int32), held.col.astype(np.int32)
+    pred = predict_pairs(fitted, W, bias, rows, cols, n_threads)
+    return -float(np.sqrt(np.mean((pred.astype(np.float64) - held.data) ** 2)))
+
+
+def recommend(fitted, users, X, n, exclude_rated, n_threads, items=None, filter_items=None):
+    """``FunkSVD.recommend`` on a fitted state, ``X`` already checked against it."""
+    if users is None and X is None:
+        raise ValueError("Pass users (training row indices), X (ratings), or both.")
+    if not isinstance(n, Integral) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    if not isinstance(exclude_rated, (bool, np.bool_)):
+        raise TypeError(f"exclude_rated must be True or False, got {exclude_rated!r}.")
+    if users is None:
+        W, bias = fold_in(fitted, X, n_threads)
+    else:
+        users = check_indices(users, len(fitted.user_factors), "users")
+        if X is not None and X.shape[0] != len(users):
+            raise ValueError(
+                f"X has {X.shape[0]} rows but {len(users)} users were given: row j of X "
+                "must hold the ratings of users[j]."
+            )
+        W, bias = fitted.user_factors[users], fitted.user_bias[users]
+    if exclude_rated and X is None:
+        raise ValueError(
+            "exclude_rated=True needs X, the users' ratings (e.g. X_train[users]); "
+            "or pass exclude_rated=False."
+        )
+    check_memory(len(W) * n * 16, f"recommend(n={n}) for {len(W)} users")
+    blocked = blocked_items(fitted.n_items, items, filter_items)
+    rated = X if exclude_rated else None
+    return top_n(fitted, W, bias + fitted.global_mean, rated, n, blocked)
+
+
+def blocked_items(n_items, items, filter_items):
+    """A mask of the items no row may get: outside ``items`` (when given) or in
+    ``filter_items``; None when every item may be recommended."""
+    if items is None and filter_items is None:
+        return None
+    blocked = np.zeros(n_items, dtype=bool)
+    if items is not None:
+        blocked[:] = True
+        blocked[check_indices(items, n_items, "items")] = False
+    if filter_items is not None:
+        blocked[check_indices(filter_items, n_items, "filter_items")] = True
+    return blocked
+
+
+def top_n(fitted, W, offsets, rated, n, blocked=None):
+    """Best ``n`` items per row of ``W``, in chunks so memory stays bounded.
+
+    ``offsets`` is added to each row's scores (global mean plus user bias); the items
+    stored in row ``j`` of the CSR ``rated`` (or none, when None) and those ``blocked``
+    (a mask over the items, or None) are left out.
+    Returns ``(items, scores)``, -1 and NaN where a row has fewer than ``n`` items.
+    """
+    n_items = fitted.n_items
+    take = min(n, n_items)
+    items = np.full((len(W), n), -1, dtype=np.int64)
+    scores = np.full((len(W), n), np.nan, dtype=W.dtype)
+    chunk = max(1, (1 << 22) // n_items)
+    for start in range(0, len(W), chunk):
+        stop = min(start + chunk, len(W))
+        block = W[start:stop] @ fitted.item_factors.T + fitted.item_bias
+        block += offsets[start:stop, None]
+        if rated is not None:
+            sub = rated[start:stop]
+            block[row_indices(sub), sub.indices] = -np.inf
+        if blocked is not None:
+            block[:, blocked] = -np.inf
+        best, best_scores = _best_of_rows(block, take)
+        valid = np.isfinite(best_scores)
+        items[start:stop, :take] = np.where(valid, best, -1)
+        scores[start:stop, :take] = np.where(valid, best_scores, np.nan)
+    return items, scores
+
+
+def _best_of_rows(block, take):
+    """Columns of the ``take`` largest values of each row, largest first, and the values."""
+    best = np.argpartition(-block, take - 1, axis=1)[:, :take]
+    best_scores = np.take_along_axis(block, best, axis=1)
+    order = np.argsort(-best_scores, axis=1, kind="stable")
+    return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+
+
+def check_indices(indices, size, name):
+    """1-D int32 indices in [0, size), or a ValueError naming the offending value."""
+    indices = np.asarray(indices)
+    if indices.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got an array of shape {indices.shape}.")
+    if indices.dtype.kind not in "iu":
+        if indices.size and (indices.dtype.kind != "f" or not np.all(indices == np.round(indices))):
+            raise TypeError(f"{name} must be integer indices, got dtype {indices.dtype}.")
+    bad = np.flatnonzero((indices < 0) | (indices >= size))
+    if len(bad):
+        raise ValueError(
+            f"{name}[{bad[0]}] = {indices[bad[0]]} is out of range: the model knows {size} "
+            f"{name} (indices 0..{size - 1})."
+        )
+    return indices.astype(np.int32)
+
+
+def check_factors(W, n_components, dtype):
+    """User factors as a 2-D array of ``dtype`` with ``n_components`` columns."""
+    W = check_array(W, dtype=dtype)
+    if W.shape[1] != n_components:
+        raise ValueError(
+            f"X has {W.shape[1]} columns but the model has n_components={n_components}."
+        )
+    return W
+
+
+def check_finite(values, what):
+    """Return ``values``, or raise if any overflowed to inf or NaN (huge ratings or factors)."""
+    if not (values.size == 0 or np.isfinite(values.min()) and np.isfinite(values.max())):
+        raise ValueError(
+            f"{what} overflowed to inf or NaN in {values.dtype}: the ratings or factors are "
+            "too large. Rescale the ratings, or use dtype='float64'."
+        )
+    return values

@@ -1,0 +1,88 @@
+"""Inference: top-n items with candidates and filters against a brute-force reference."""
+
+import numpy as np
+import pytest
+
+from funksgd import FunkSVD
+from funksgd.datasets import make_ratings
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X = make_ratings(n_users=80, n_items=50, n_ratings=1500, random_state=0)
+    # unclipped, so that the brute force can rank by predict_ratings (which clips by default)
+    return FunkSVD(n_components=4, random_state=0, clip=False).fit(X), X.tocsr()
+
+
+def brute_force_top(model, X, users, n, allowed):
+    """Sort every allowed, unrated item of each user by its predicted rating."""
+    result = []
+    for u in users:
+        candidates = [i for i in allowed if i not in set(X[[u]].indices)]
+        pred = model.predict_ratings(np.full(len(candidates), u), candidates)
+        order = np.argsort(-pred, kind="stable")
+        result.append([candidates[j] for j in order[:n]])
+    return result
+
+
+@pytest.mark.parametrize("option", ["none", "items", "filter_items", "both"])
+def test_recommend_candidates_and_filters(fitted, option):
+    model, X = fitted
+    rng = np.random.default_rng(0)
+    items = np.sort(rng.choice(50, 20, replace=False)) if option in ("items", "both") else None
+    filtered = rng.choice(50, 10, replace=False) if option in ("filter_items", "both") else None
+    allowed = set(range(50)) if items is None else set(items.tolist())
+    allowed -= set() if filtered is None else set(filtered.tolist())
+    users = np.arange(0, 80, 7)
+    got, scores = model.recommend(users=users, X=X[users], n=6, items=items, filter_items=filtered)
+    expected = brute_force_top(model, X, users, 6, sorted(allowed))
+    for row, want in zip(got, expected, strict=True):
+        assert row[row >= 0].tolist() == want
+    assert np.isfinite(scores[got >= 0]).all()
+
+
+def test_recommend_pads_when_candidates_run_out(fitted):
+    model, X = fitted
+    user = [int(np.argmin(np.diff(X.indptr)))]  # the lightest user: many unrated items
+    unrated = np.setdiff1d(np.arange(50), X[user].indices)[:2]
+    items, scores = model.recommend(users=user, X=X[user], n=5, items=unrated)
+    assert sorted(items[0, :2].tolist()) == sorted(unrated.tolist())
+    assert items[0, 2:].tolist() == [-1, -1, -1] and np.isnan(scores[0, 2:]).all()
+
+
+def test_recommend_refuses_bad_candidates(fitted):
+    model, X = fitted
+    with pytest.raises(ValueError, match="items\\[0\\] = 50 is out of range"):
+        model.recommend(users=[0], X=X[[0]], items=[50])
+    with pytest.raises(ValueError, match="filter_items"):
+        model.recommend(users=[0], X=X[[0]], filter_items=[-1])
+
+
+def test_clip_limits_predictions_to_the_training_range():
+    rng = np.random.default_rng(0)
+    X = make_ratings(n_users=60, n_items=40, n_ratings=1200, random_state=1)
+    low, high = float(X.data.min()), float(X.data.max())
+    clipped = FunkSVD(n_components=4, random_state=0).fit(X)
+    free = FunkSVD(n_components=4, random_state=0, clip=False).fit(X)
+    assert clipped.rating_range_ == (low, high) and free.rating_range_ is None
+    users, items = rng.integers(0, 60, 5000), rng.integers(0, 40, 5000)
+    raw = free.predict_ratings(users, items)
+    assert raw.min() < low or raw.max() > high  # the test has something to clip
+    np.testing.assert_array_equal(clipped.predict_ratings(users, items), np.clip(raw, low, high))
+    np.testing.assert_array_equal(clipped.predict(X), np.clip(free.predict(X), low, high))
+    assert clipped.score(X) >= free.score(X)
+    # the scores recommend ranks by are not clipped: ties at the top would lose the order
+    np.testing.assert_array_equal(
+        clipped.recommend(users=[0], exclude_rated=False)[1],
+        free.recommend(users=[0], exclude_rated=False)[1],
+    )
+
+
+def test_partial_fit_widens_the_range():
+    X = make_ratings(n_users=60, n_items=40, n_ratings=1200, random_state=1).tocsr()
+    low_half = X.copy()
+    low_half.data = np.minimum(low_half.data, 3.0)
+    model = FunkSVD(n_components=4, random_state=0).partial_fit(low_half)
+    assert model.rating_range_[1] == 3.0
+    model.partial_fit(X)
+    assert model.rating_range_ == (float(X.data.min()), float(X.data.max()))
