@@ -73,7 +73,7 @@ random_state, verbose, dtype
     ----------
     user_factors_, item_factors_, user_bias_, item_bias_, global_mean_, n_iter_, t_, \
 loss_curve_, validation_scores_, best_validation_score_, rating_range_
-        As :class:`~funksgd.FunkSVD`; rows and columns follow :attr:`mapping_`.
+        As :class:`~funksgd.FunkSVD`; rows and columns follow ``mapping_``.
     mapping_ : funksgd.datasets.IdMapping
         The user and item ids of the rows of ``user_factors_`` and ``item_factors_``.
     n_blocks_ : int
