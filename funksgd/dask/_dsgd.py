@@ -1,0 +1,544 @@
+"""DSGD (Gemulla et al., KDD 2011): SGD over a p x p grid of cells, p cells of a stratum at once.
+
+The ratings are shuffled once into cells ``(user block b, item block j)``, each kept on
+the worker that owns user block ``b``, beside that block's factors, biases and AdaGrad
+sums. Each epoch runs ``p`` strata; stratum ``s`` pairs every user block with a different
+item block, so its ``p`` cells share no user and no item and train at once. An item
+block's state then moves to the worker of its next cell. Every task is a pure function
+(arrays in, new arrays out), so Dask can recompute whatever a lost worker held, and the
+factors depend only on the seed and the grid: not on the number of workers, nor on
+where or when each task ran.
+"""
+
+import copy
+import time
+import warnings
+from collections import namedtuple
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from .._blocks import _balanced_groups
+from .._engine import Schedule, all_finite, initial_spread, normal_factors
+from .._kernels import sgd as _sgd
+from .._validation import csr_arrays
+from ._cell import train_cell
+
+# the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
+# are the held-out ratings of early stopping (empty without it)
+Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_ratings")
+# what training changes in a block of users or items; ``sse`` sums the squared errors of a
+# user block's cells since the start of the epoch (one number per block to gather)
+BlockState = namedtuple("BlockState", "factors bias grad_sq sse")
+# A user block is known by the output of its last task, a pair ``(user state, item state or
+# None)``: its next task runs on the same worker and takes the pair whole, so only the item
+# state, which moves to another worker, needs a task of its own to split it off.
+
+
+@dataclass
+class Settings:
+    """The estimator's parameters that training reads."""
+
+    n_components: int
+    alpha: float
+    learning_rate: str
+    eta0: float
+    power_t: float
+    max_iter: int
+    tol: float
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: int
+    biased: bool
+    clip: bool
+    init_std: float
+    shuffle: bool
+    verbose: int
+    dtype: str
+
+
+@dataclass
+class Fitted:
+    """What a fit produces, in id order, for the estimator to store."""
+
+    user_factors: np.ndarray
+    user_bias: np.ndarray
+    item_factors: np.ndarray
+    item_bias: np.ndarray
+    global_mean: float
+    schedule: Schedule
+    n_blocks: int
+    rating_range: tuple | None = None
+    n_iter: int = 0
+    loss_curve: list = field(default_factory=list)
+    validation_scores: list = field(default_factory=list)
+    unstopped: bool = False
+
+
+@dataclass
+class Grid:
+    """Which block, and which row inside it, each user and item has."""
+
+    n_blocks: int
+    user_block: np.ndarray
+    user_local: np.ndarray
+    user_members: list  # user_members[b][r]: the user id of row r of block b
+    item_block: np.ndarray
+    item_local: np.ndarray
+    item_members: list
+
+
+def draw_grid(rng, user_counts, item_counts, n_blocks):
+    """Users and items shuffled and cut into ``n_blocks`` blocks balanced by ratings each."""
+    return Grid(n_blocks, *_cut(rng, user_counts, n_blocks), *_cut(rng, item_counts, n_blocks))
+
+
+def _cut(rng, counts, n_blocks):
+    order = rng.permutation(len(counts)).astype(np.int32)
+    block = _balanced_groups(order, counts, n_blocks)  # non-decreasing along ``order``
+    starts = np.searchsorted(block[order], np.arange(n_blocks + 1))
+    local = np.empty_like(order)
+    local[order] = np.arange(len(order), dtype=np.int32) - starts[block[order]]
+    return block, local, [order[starts[b] : starts[b + 1]] for b in range(n_blocks)]
+
+
+def strata(rng, n_blocks, shuffle):
+    """``strata[s, b]``: the item block that user block ``b`` trains with in stratum ``s``.
+
+    As ``BlockedRatings.schedule``: every cell once per epoch, in a fresh order.
+    """
+    match = rng.permutation(n_blocks) if shuffle else np.arange(n_blocks)
+    shift = rng.permutation(n_blocks) if shuffle else np.arange(n_blocks)
+    return match[(np.arange(n_blocks)[None, :] + shift[:, None]) % n_blocks]
+
+
+def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
+    """Train on the ratings ``data`` (see ``_ingest.Ratings``) and solve the users.
+
+    ``resume`` is a ``Fitted`` to continue from (warm start), else the factors start afresh.
+    """
+    grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
+    cells, reports = _make_cells(executor, data.triplets, grid, settings, rng)
+    _check_reports(reports, grid, data.mapping, settings)
+    if resume is None:
+        global_mean = data.mean if settings.biased else 0.0
+        schedule = Schedule(settings.eta0, rating_scale(data, settings))
+    else:
+        global_mean, schedule = resume.global_mean, resume.schedule
+    users, items = _initial_states(executor, grid, settings, schedule, rng, resume)
+    n_train = sum(sum(report["n_train"]) for report in reports)
+    limit = _divergence_limit(data, global_mean, settings)
+    out = Fitted(None, None, None, None, global_mean, schedule, n_blocks)
+    out.rating_range = (data.low, data.high) if settings.clip else None
+    validate = None
+    if settings.early_stopping:
+
+        def validate(users, items):
+            return _validation_score(executor, cells, users, items, global_mean, settings)
+
+    users, items = _run_epochs(
+        executor, cells, users, items, grid, settings, schedule, global_mean, rng, n_train,
+        limit, validate, out,
+    )  # fmt: skip
+    _finish(executor, cells, users, items, grid, reports, settings, resume is None, out)
+    return out
+
+
+def rating_scale(data, settings):
+    """``_engine.rating_scale`` from the ratings' statistics (tests hold the two equal)."""
+    if settings.biased:
+        spread = data.std
+    else:
+        spread = float(np.sqrt(data.std**2 + data.mean**2))
+    floor = max(initial_spread(settings), 1e-4, settings.eta0 * (1 + settings.alpha))
+    return max(spread, floor)
+
+
+def _divergence_limit(data, global_mean, settings):
+    """``_engine.divergence_limit`` from the ratings' statistics."""
+    mse = max(data.std**2 + (data.mean - global_mean) ** 2, 0.0)
+    baseline = np.sqrt(mse) + initial_spread(settings)
+    return 10 * baseline + 1e-3 * data.max_abs + 1e-30
+
+
+def _make_cells(executor, triplets, grid, settings, rng):
+    """The one shuffle: every partition's ratings to the worker of their user block."""
+    p = grid.n_blocks
+    where = executor.scatter(
+        (grid.user_block, grid.user_local, grid.item_block, grid.item_local), broadcast=True
+    )
+    pieces = [executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in triplets]
+    seeds = rng.randint(np.iinfo(np.int32).max, size=p)
+    fraction = settings.validation_fraction if settings.early_stopping else 0.0
+    cells, reports = [], []
+    for b in range(p):
+        own = [executor.part(piece, b) for piece in pieces]
+        built = executor.submit(_build_cells, own, p, seeds[b], fraction,
+                                worker=executor.owner(b))  # fmt: skip
+        row = executor.part(built, 0)
+        cells.append([executor.part(row, j) for j in range(p)])
+        reports.append(executor.part(built, 1))
+    return cells, executor.gather(reports)
+
+
+def _check_reports(reports, grid, mapping, settings):
+    for b, report in enumerate(reports):
+        if report["first_duplicate"] is not None:
+            user, item_block, item = report["first_duplicate"]
+            user_id = mapping.user_id([grid.user_members[b][user]]).tolist()[0]
+            item_id = mapping.item_id([grid.item_members[item_block][item]]).tolist()[0]
+            n = sum(r["n_duplicates"] for r in reports)
+            raise ValueError(
+                f"user {user_id!r} rated item {item_id!r} more than once ({n} repeated "
+                "ratings in all): a ratings matrix holds at most one rating per (user, item) "
+                "pair. Remove the duplicates (or average them) before fitting."
+            )
+    n_train = sum(sum(r["n_train"]) for r in reports)
+    n_valid = sum(sum(r["n_valid"]) for r in reports)
+    if settings.early_stopping and (n_valid == 0 or n_train == 0):
+        raise ValueError(
+            f"early_stopping=True needs ratings to hold out and ratings to train on, got "
+            f"{n_train} and {n_valid}: pass more ratings or change validation_fraction."
+        )
+
+
+def _initial_states(executor, grid, settings, schedule, rng, resume):
+    """A ``BlockState`` per block, on its worker: drawn there, or the fitted model's."""
+    k, dtype = settings.n_components, np.dtype(settings.dtype)
+    adagrad = settings.learning_rate == "adagrad"
+    start = schedule.scale**3 if adagrad else None
+    states = []
+    for members, is_user in [(grid.user_members, True), (grid.item_members, False)]:
+        seeds = rng.randint(np.iinfo(np.int32).max, size=len(members))
+        if resume is None:
+            states.append([
+                executor.submit(_init_block, seeds[b], len(rows), k, settings.init_std, dtype,
+                                start, is_user, worker=executor.owner(b) if is_user else None)
+                for b, rows in enumerate(members)
+            ])  # fmt: skip
+            continue
+        factors = resume.user_factors if is_user else resume.item_factors
+        bias = resume.user_bias if is_user else resume.item_bias
+        grad_sq = schedule.user_grad_sq if is_user else schedule.item_grad_sq
+        if adagrad and (grad_sq is None or grad_sq.dtype != dtype):
+            grad_sq = np.full(len(factors), start, dtype)
+        states.append([
+            executor.scatter(
+                _as_pair(BlockState(factors[rows].astype(dtype), bias[rows].astype(dtype),
+                         None if grad_sq is None else grad_sq[rows].astype(dtype), 0.0), is_user),
+                worker=executor.owner(b) if is_user else None,
+            )
+            for b, rows in enumerate(members)
+        ])  # fmt: skip
+    return states
+
+
+def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+                n_train, limit, validate, out):  # fmt: skip
+    """Epochs until ``max_iter`` or the stopping rule, as ``FunkSVD._run_epochs``.
+
+    Unless the rate of the next epoch depends on this one's error ("adaptive"), the next
+    epoch is submitted before this one's error comes back, so the workers never wait for
+    the client; it is dropped if the stopping rule ends training.
+    """
+    per_row = settings.learning_rate == "adagrad"
+    look_ahead = settings.learning_rate != "adaptive"
+
+    def submit(users, items, epochs_ahead):
+        later = copy.copy(schedule)
+        later.t += epochs_ahead
+        eta = later.rate(settings)
+        rate = later.kernel_rate(eta, per_row)
+        return (eta, *_submit_epoch(executor, cells, users, items, rate, grid.n_blocks, rng,
+                                    settings, global_mean))  # fmt: skip
+
+    no_improvement, best_score, best = 0, -np.inf, None
+    started = time.perf_counter()
+    pending = submit(list(users), list(items), 0)
+    for epoch in range(settings.max_iter):
+        eta, users, items, errors = pending
+        if look_ahead and epoch + 1 < settings.max_iter:
+            pending = submit(users, items, 1)
+        rmse = float(np.sqrt(sum(executor.gather(errors)) / n_train))
+        score = validate(users, items) if validate else -rmse
+        if not (np.isfinite(score) and rmse <= limit):
+            raise ValueError(
+                f"Training diverged at epoch {out.n_iter + 1} (the training RMSE became {rmse}): "
+                f"eta0={settings.eta0} is too large for these ratings with learning_rate="
+                f"{settings.learning_rate!r}. Try a smaller eta0, or centre and scale the ratings."
+            )
+        schedule.t += 1
+        out.n_iter += 1
+        out.loss_curve.append(rmse)
+        if validate:
+            out.validation_scores.append(score)
+        if settings.tol is not None and score < best_score + settings.tol:
+            no_improvement += 1
+        else:
+            no_improvement = 0
+        if score > best_score:
+            best_score = score
+            best = (users, items) if validate else None
+        if settings.verbose:
+            seconds, started = time.perf_counter() - started, time.perf_counter()
+            print(
+                f"epoch {out.n_iter}: training RMSE {rmse:.4f}"
+                + (f", validation RMSE {-score:.4f}" if validate else "")
+                + f", eta {eta:.3g}, {seconds:.3f} s, {n_train / seconds / 1e6:.2f}M ratings/s "
+                f"on {len(executor.workers)} workers"
+            )
+        if settings.tol is not None and no_improvement >= settings.n_iter_no_change:
+            if not (settings.learning_rate == "adaptive" and schedule.slow_down()):
+                break
+            no_improvement = 0
+        if not look_ahead and epoch + 1 < settings.max_iter:
+            pending = submit(users, items, 0)
+    else:
+        out.unstopped = True
+    if settings.early_stopping and settings.tol is not None and out.unstopped:
+        warnings.warn(
+            f"Early stopping did not trigger within max_iter={settings.max_iter} epochs: the "
+            "validation RMSE was still improving. Increase max_iter or eta0.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+    return best if best is not None else (users, items)
+
+
+def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, global_mean):
+    """Submit the strata of one epoch; return the new states and the epoch's squared errors."""
+    users, items = list(users), list(items)
+    for s, pairs in enumerate(strata(rng, n_blocks, settings.shuffle)):
+        for b, j in enumerate(pairs):
+            trained = executor.submit(
+                _train_task, cells[b][j], users[b], items[j], global_mean, rate,
+                settings.alpha, settings.biased, settings.learning_rate, s == 0,
+                s == n_blocks - 1, worker=executor.owner(b),
+            )  # fmt: skip
+            users[b] = trained
+            items[j] = executor.part(trained, 1)
+    errors = [
+        executor.submit(_squared_errors, pair, worker=executor.owner(b), priority=1)
+        for b, pair in enumerate(users)
+    ]
+    return users, items, errors
+
+
+def _validation_score(executor, cells, users, items, global_mean, settings):
+    """Minus the RMSE of the held-out ratings, each user block on its worker."""
+    parts = [
+        executor.submit(
+            _validation_task,
+            row,
+            users[b],
+            items,
+            global_mean,
+            settings.biased,
+            worker=executor.owner(b),
+            priority=1,
+        )  # fmt: skip
+        for b, row in enumerate(cells)
+    ]
+    sums = np.array(executor.gather(parts))
+    return -float(np.sqrt(sums[:, 0].sum() / sums[:, 1].sum()))
+
+
+def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
+    """Item blocks back to the client in id order; users solved exactly on their workers."""
+    n_items = len(grid.item_block)
+    k, dtype = settings.n_components, np.dtype(settings.dtype)
+    item_states = executor.gather(items)
+    item_factors = np.empty((n_items, k), dtype)
+    item_bias = np.empty(n_items, dtype)
+    item_grad_sq = np.empty(n_items, dtype) if item_states[0].grad_sq is not None else None
+    for rows, state in zip(grid.item_members, item_states, strict=True):
+        item_factors[rows], item_bias[rows] = state.factors, state.bias
+        if item_grad_sq is not None:
+            item_grad_sq[rows] = state.grad_sq
+    if fresh:
+        # items nobody rated in training were never updated: zero, as FunkSVD does
+        rated = np.zeros(n_items, dtype=bool)
+        for report in reports:
+            for j, local in enumerate(report["rated"]):
+                rated[grid.item_members[j][local]] = True
+        item_factors[~rated] = 0
+    # broadcast once, in block order, so that a cell's item (j, i) is row offsets[j] + i
+    order = np.concatenate(grid.item_members)
+    offsets = np.cumsum([0] + [len(m) for m in grid.item_members])
+    shared = executor.scatter((item_factors[order], item_bias[order], offsets), broadcast=True)
+    solved = executor.gather([
+        executor.submit(_solve_task, row, users[b], shared, out.global_mean, settings.alpha,
+                        settings.biased, worker=executor.owner(b))
+        for b, row in enumerate(cells)
+    ])  # fmt: skip
+    n_users = len(grid.user_block)
+    user_factors = np.empty((n_users, k), dtype)
+    user_bias = np.empty(n_users, dtype)
+    user_grad_sq = np.empty(n_users, dtype) if item_grad_sq is not None else None
+    failures = 0
+    for rows, (factors, bias, grad_sq, failed) in zip(grid.user_members, solved, strict=True):
+        user_factors[rows], user_bias[rows] = factors, bias
+        if user_grad_sq is not None:
+            user_grad_sq[rows] = grad_sq
+        failures += failed
+    if failures:
+        raise ValueError(
+            f"The least-squares fold-in failed for {failures} rows: the item factors are too "
+            f"large or too ill-conditioned for an exact solve in {dtype}. Training may have "
+            "diverged (try a smaller eta0, or centre and scale the ratings); else increase "
+            "alpha or use dtype='float64'."
+        )
+    if not (all_finite(user_factors) and all_finite(user_bias)):
+        raise ValueError(
+            "The folded-in user factors overflowed to inf or NaN: rescale the ratings, or use "
+            "dtype='float64'."
+        )
+    out.user_factors, out.user_bias = user_factors, user_bias
+    out.item_factors, out.item_bias = item_factors, item_bias
+    out.schedule.user_grad_sq, out.schedule.item_grad_sq = user_grad_sq, item_grad_sq
+
+
+# ------------------------------------------------------------------ tasks (pure functions)
+def _split_by_user_block(triplets, where, n_blocks, dtype):
+    """One partition's ratings in local indices, cut by user block."""
+    rows, cols, ratings = triplets
+    user_block, user_local, item_block, item_local = where
+    blocks = user_block[rows]
+    order = np.argsort(blocks, kind="stable")
+    bounds = np.searchsorted(blocks[order], np.arange(n_blocks + 1))
+    rows, cols, ratings = rows[order], cols[order], ratings[order].astype(dtype)
+    return [
+        (user_local[rows[a:z]], item_block[cols[a:z]], item_local[cols[a:z]], ratings[a:z])
+        for a, z in zip(bounds[:-1], bounds[1:], strict=True)
+    ]
+
+
+def _build_cells(pieces, n_blocks, seed, validation_fraction):
+    """A user block's ratings cut into its ``n_blocks`` cells, in a canonical order.
+
+    Within a cell the ratings are sorted by user then item, whatever the partitioning of
+    the input, so that a user's ratings come together (the kernel reuses p.q) and the
+    result does not depend on the partitions. ``validation_fraction`` of the block's
+    ratings, drawn from ``seed``, are held out.
+    """
+    users, item_blocks, items, ratings = (
+        np.concatenate([piece[f] for piece in pieces]) for f in range(4)
+    )
+    order = np.lexsort((items, users, item_blocks))
+    users, item_blocks, items, ratings = (a[order] for a in (users, item_blocks, items, ratings))
+    repeated = np.flatnonzero(
+        (users[1:] == users[:-1])
+        & (items[1:] == items[:-1])
+        & (item_blocks[1:] == item_blocks[:-1])
+    )
+    held = np.zeros(len(ratings), dtype=bool)
+    n_valid = round(validation_fraction * len(ratings))
+    if n_valid:
+        held[np.random.RandomState(seed).choice(len(ratings), n_valid, replace=False)] = True
+    bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1))
+    cells = []
+    for a, z in zip(bounds[:-1], bounds[1:], strict=True):
+        train, valid = ~held[a:z], held[a:z]
+        u, i, r = users[a:z], items[a:z], ratings[a:z]
+        cells.append(Cell(u[train], i[train], r[train], u[valid], i[valid], r[valid]))
+    first = repeated[0] if len(repeated) else None
+    report = {
+        "n_duplicates": len(repeated),
+        "first_duplicate": None if first is None else (users[first], item_blocks[first],
+                                                       items[first]),
+        "n_train": [len(cell.ratings) for cell in cells],
+        "n_valid": [len(cell.valid_ratings) for cell in cells],
+        "rated": [np.unique(cell.items) for cell in cells],
+    }  # fmt: skip
+    return cells, report
+
+
+def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start, is_user):
+    factors = normal_factors(np.random.RandomState(seed), n_rows, n_components, init_std, dtype)
+    grad_sq = None if grad_sq_start is None else np.full(n_rows, grad_sq_start, dtype)
+    return _as_pair(BlockState(factors, np.zeros(n_rows, dtype), grad_sq, 0.0), is_user)
+
+
+def _as_pair(state, is_user):
+    """A user block's state as the pair its tasks take (see ``BlockState``)."""
+    return (state, None) if is_user else state
+
+
+def _squared_errors(pair):
+    return pair[0].sse
+
+
+def _copy(state):
+    return state._replace(**{
+        name: getattr(state, name).copy() for name in ("factors", "bias", "grad_sq")
+        if getattr(state, name) is not None
+    })  # fmt: skip
+
+
+def _train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, learning_rate,
+                first_stratum, last_stratum):  # fmt: skip
+    """A cell's SGD pass on copies of the two blocks' states: pure, so Dask may rerun it.
+
+    Returns the pair (new user state, new item state). The user block's ``sse`` adds this
+    cell's squared errors (afresh in an epoch's first stratum). In an epoch's last stratum,
+    which sees every block once, it becomes NaN if the factors overflowed.
+    """
+    user_state = user_pair[0]
+    user, item = _copy(user_state), _copy(item_state)
+    sse = train_cell(
+        cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
+        user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
+    )  # fmt: skip
+    blocks = (user.factors, user.bias, item.factors, item.bias)
+    if last_stratum and not all(all_finite(a) for a in blocks):
+        sse = np.nan
+    return user._replace(sse=sse + (0.0 if first_stratum else user_state.sse)), item
+
+
+def _validation_task(row, user_pair, item_states, global_mean, biased):
+    """(squared error, count) of the held-out ratings of a user block."""
+    user_state = user_pair[0]
+    total, count = 0.0, 0
+    for cell, item_state in zip(row, item_states, strict=True):
+        pred = np.empty(len(cell.valid_ratings), dtype=user_state.factors.dtype)
+        _sgd.predict_pairs(
+            cell.valid_users, cell.valid_items, user_state.factors, item_state.factors,
+            user_state.bias, item_state.bias, global_mean, biased, 1, pred,
+        )  # fmt: skip
+        with np.errstate(over="ignore", invalid="ignore"):
+            errors = pred.astype(np.float64) - cell.valid_ratings
+            total += float(np.square(errors).sum())
+        count += len(pred)
+    return total, count
+
+
+def _solve_task(row, user_pair, shared, global_mean, alpha, biased):
+    """Exact user factors of a block from all its ratings, the items broadcast once."""
+    user_state = user_pair[0]
+    item_factors, item_bias, offsets = shared
+    n_rows, k = user_state.factors.shape
+    X = sp.csr_array(
+        (
+            np.concatenate([np.r_[c.ratings, c.valid_ratings] for c in row]),
+            (
+                np.concatenate([np.r_[c.users, c.valid_users] for c in row]),
+                np.concatenate(
+                    [offsets[j] + np.r_[c.items, c.valid_items] for j, c in enumerate(row)]
+                ),
+            ),
+        ),
+        shape=(n_rows, len(item_factors)),
+    )
+    factors = np.zeros((n_rows, k), dtype=item_factors.dtype)
+    bias = np.zeros(n_rows, dtype=item_factors.dtype)
+    failures = 0
+    if X.nnz:
+        with threadpool_limits(limits=1, user_api="blas"):
+            failures = _sgd.fold_in(
+                *csr_arrays(X), item_factors, item_bias, global_mean, alpha, biased,
+                int(np.diff(X.indptr).max()), 1, factors, bias,
+            )  # fmt: skip
+    return factors, bias, user_state.grad_sq, failures

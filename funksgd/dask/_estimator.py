@@ -1,0 +1,319 @@
+"""DaskFunkSVD: FunkSVD trained by DSGD on the workers of a Dask cluster."""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._funk_svd import FunkSVD
+from .._inference import Fitted as LocalFitted
+from ._dsgd import Fitted, Settings, fit_grid
+from ._executors import InProcess, OnCluster, WorkerLost
+from ._ingest import ingest
+
+# a fit restarts from the start after losing a worker, at most this many times in all
+ATTEMPTS = 3
+
+
+class DaskFunkSVD(BaseEstimator):
+    """FunkSVD trained on a Dask cluster by distributed SGD (DSGD), returning NumPy factors.
+
+    The ratings (a Dask DataFrame with a row per rating, or a Dask array of sparse
+    chunks) are shuffled once into a ``n_blocks x n_blocks`` grid of cells kept on the
+    workers: the cells of user block ``b`` and that block's factors live on one worker.
+    Each epoch runs ``n_blocks`` strata; in a stratum every user block trains with a
+    different item block, all at once, with the same compiled kernel as
+    :class:`~funksgd.FunkSVD`, and then the item blocks move on. Only statistics, the
+    distinct ids and the fitted factors reach the client, never the ratings. After the
+    last epoch each worker solves its users exactly, with the item factors broadcast
+    once. :meth:`to_local` returns an ordinary fitted :class:`~funksgd.FunkSVD`.
+
+    For a given ``random_state`` and ``n_blocks`` the factors are bit-identical on any
+    number of workers, and with ``client="sync"`` (the same tasks run in this
+    process). They differ in the last bits from ``FunkSVD``'s, whose single pass
+    over the grid visits the same ratings in another order; the accuracy is the same.
+
+    Parameters
+    ----------
+    n_components, alpha, learning_rate, eta0, power_t, max_iter, tol, early_stopping, \
+validation_fraction, n_iter_no_change, biased, clip, init_std, shuffle, warm_start, \
+random_state, verbose, dtype
+        As :class:`~funksgd.FunkSVD` (``early_stopping`` holds out a random share of each
+        user block's ratings; ``verbose`` prints one line per epoch on the client).
+    algorithm : {"simultaneous"}, default="simultaneous"
+        Only Koren's simultaneous update is distributed; "funk" raises.
+    n_jobs : int, default=None
+        Threads of the model :meth:`to_local` returns (training uses one thread per
+        Dask task; give workers more threads to run more cells at once).
+    n_blocks : int, default=None
+        User blocks and item blocks of the grid. None: the number of threads of the
+        cluster's workers (one cell per thread in each stratum; fewer blocks mean fewer
+        copies of the user blocks and fewer strata per epoch). Fix it to get the same
+        factors whatever the cluster's size.
+    user_col, item_col, rating_col : str, default="user", "item", "rating"
+        Columns of a DataFrame ``X``. Ids may be of any hashable type.
+    client : distributed.Client, "sync" or None, default=None
+        The cluster to train on; None takes the current client
+        (``distributed.get_client()``). "sync" runs the same tasks one by one in this
+        process, without a cluster (for tests and debugging). ``clone`` shares the
+        client; pickling drops it (to None).
+    timeout : float or None, default=None
+        Seconds one step of the fit (an epoch, the user solve) may take before the fit
+        raises ``TimeoutError``; None waits as long as it takes. Also how long a
+        cluster without workers is given for one to join (30 s when None). A fit that
+        loses a worker starts again (same seed, same factors), at most 3 times in all,
+        then raises :class:`WorkerLost`.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_, user_bias_, item_bias_, global_mean_, n_iter_, t_, \
+loss_curve_, validation_scores_, best_validation_score_, rating_range_
+        As :class:`~funksgd.FunkSVD`; rows and columns follow ``mapping_``.
+    mapping_ : funksgd.datasets.IdMapping
+        The user and item ids of the rows of ``user_factors_`` and ``item_factors_``.
+    n_blocks_ : int
+        Blocks per side of the grid used.
+
+    See Also
+    --------
+    funksgd.FunkSVD : The same model on one machine.
+
+    References
+    ----------
+    .. [1] R. Gemulla, E. Nijkamp, P. J. Haas and Y. Sismanis, "Large-scale matrix
+       factorization with distributed stochastic gradient descent", KDD 2011.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> import dask.dataframe as dd
+    >>> from funksgd.dask import DaskFunkSVD
+    >>> ratings = pd.DataFrame({"user": ["ann", "ann", "bob", "bob", "cy", "cy"],
+    ...                         "item": ["tea", "jam", "tea", "pie", "jam", "pie"],
+    ...                         "rating": [5.0, 3.0, 4.0, 1.0, 2.0, 5.0]})
+    >>> df = dd.from_pandas(ratings, npartitions=2)
+    >>> model = DaskFunkSVD(n_components=2, n_blocks=2, random_state=0, client="sync").fit(df)
+    >>> local, mapping = model.to_local()
+    >>> local.user_factors_.shape, mapping.item_ids.tolist()
+    ((3, 2), ['jam', 'pie', 'tea'])
+    """
+
+    _parameter_constraints = {
+        **FunkSVD._parameter_constraints,
+        "algorithm": [StrOptions({"simultaneous", "funk"})],
+        "n_blocks": [Interval(Integral, 1, None, closed="left"), None],
+        "user_col": "no_validation",
+        "item_col": "no_validation",
+        "rating_col": "no_validation",
+        "client": "no_validation",
+        "timeout": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(
+        self,
+        n_components=100,
+        *,
+        alpha=0.1,
+        learning_rate="adagrad",
+        eta0=0.05,
+        power_t=0.25,
+        max_iter=20,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        algorithm="simultaneous",
+        biased=True,
+        clip=True,
+        init_std=0.1,
+        shuffle=True,
+        warm_start=False,
+        random_state=None,
+        verbose=0,
+        dtype="float32",
+        n_jobs=None,
+        n_blocks=None,
+        user_col="user",
+        item_col="item",
+        rating_col="rating",
+        client=None,
+        timeout=None,
+    ):
+        self.n_components = n_components
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.algorithm = algorithm
+        self.biased = biased
+        self.clip = clip
+        self.init_std = init_std
+        self.shuffle = shuffle
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.n_jobs = n_jobs
+        self.n_blocks = n_blocks
+        self.user_col = user_col
+        self.item_col = item_col
+        self.rating_col = rating_col
+        self.client = client
+        self.timeout = timeout
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the factors to the ratings in ``X`` on the cluster.
+
+        Parameters
+        ----------
+        X : dask.dataframe.DataFrame or dask.array.Array
+            A DataFrame with a row per rating (columns ``user_col``, ``item_col``,
+            ``rating_col``), or a users x items Dask array whose chunks are
+            scipy.sparse matrices (stored entries are ratings) or NumPy arrays (NaN
+            marks a missing rating).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : DaskFunkSVD
+            The fitted estimator.
+        """
+        if self.algorithm != "simultaneous":
+            raise ValueError(
+                "DaskFunkSVD trains algorithm='simultaneous' only; fit algorithm='funk' "
+                "with FunkSVD on one machine."
+            )
+        self._fit(X)  # sets the fitted attributes only once the fit has succeeded
+        return self
+
+    def _fit(self, X):
+        # every attempt replays the same random stream: a restarted fit gives the same factors
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        settings = Settings(**{name: getattr(self, name) for name in Settings.__annotations__})
+        warm = self.warm_start and hasattr(self, "item_factors_")
+        n_blocks = self.n_blocks
+        for attempt in range(1, ATTEMPTS + 1):
+            executor = _executor(self.client, self.timeout)
+            try:
+                data = ingest(
+                    executor, X, user_col=self.user_col, item_col=self.item_col,
+                    rating_col=self.rating_col, dtype=np.dtype(self.dtype),
+                    mapping=self.mapping_ if warm else None,
+                )  # fmt: skip
+                n_users, n_items = data.mapping.shape
+                n_blocks = n_blocks or max(1, min(executor.n_threads(), n_users, n_items))
+                rng = np.random.RandomState(seed)
+                resume = self._resume() if warm else None
+                fitted = fit_grid(executor, data, settings, rng, n_blocks, resume)
+                break
+            except WorkerLost as error:
+                if attempt == ATTEMPTS:
+                    raise WorkerLost(
+                        f"The Dask cluster lost workers during each of {ATTEMPTS} attempts to "
+                        f"fit (last: {error}). Check the workers' memory and logs."
+                    ) from error
+                warnings.warn(
+                    f"The Dask cluster lost a worker ({error}); restarting the fit from the "
+                    f"start (attempt {attempt + 1} of {ATTEMPTS}), which gives the same factors.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+        self._store(fitted, data.mapping)
+
+    def _resume(self):
+        return Fitted(
+            self.user_factors_, self.user_bias_, self.item_factors_, self.item_bias_,
+            self.global_mean_, copy.deepcopy(self._schedule_state), self.n_blocks_,
+        )  # fmt: skip
+
+    def _store(self, fitted, mapping):
+        self.user_factors_, self.user_bias_ = fitted.user_factors, fitted.user_bias
+        self.item_factors_, self.item_bias_ = fitted.item_factors, fitted.item_bias
+        self.global_mean_ = fitted.global_mean
+        self.rating_range_ = fitted.rating_range
+        self._schedule_state = fitted.schedule
+        self.t_ = fitted.schedule.t
+        self.n_iter_, self.loss_curve_ = fitted.n_iter, fitted.loss_curve
+        scores = fitted.validation_scores or None
+        self.validation_scores_ = scores
+        self.best_validation_score_ = max(scores) if scores else None
+        self.mapping_ = mapping
+        self.n_blocks_ = fitted.n_blocks
+
+    def __sklearn_clone__(self):
+        # a distributed.Client cannot be deep-copied: the clone shares it
+        params = self.get_params(deep=False)
+        return type(self)(**{
+            name: value if name == "client" else clone(value, safe=False)
+            for name, value in params.items()
+        })  # fmt: skip
+
+    def __getstate__(self):
+        # nor pickled: an unpickled model trains on the current client, or on client=
+        state = super().__getstate__().copy()
+        if not (state.get("client") is None or isinstance(state.get("client"), str)):
+            state["client"] = None
+        return state
+
+    def to_local(self):
+        """The fitted model as a plain :class:`~funksgd.FunkSVD`, and its id mapping.
+
+        Returns
+        -------
+        model : FunkSVD
+            Fitted with these factors: it predicts, transforms, recommends and
+            pickles like any ``FunkSVD``.
+        mapping : funksgd.datasets.IdMapping
+            Original user and item ids <-> the model's rows and columns.
+        """
+        check_is_fitted(self)
+        return local_model(self), self.mapping_
+
+
+def local_model(fitted):
+    """A fitted ``FunkSVD`` with the parameters and fitted attributes of ``fitted``."""
+    params = {name: value for name, value in fitted.get_params().items()
+              if name in FunkSVD._parameter_constraints}  # fmt: skip
+    model = FunkSVD(**params)
+    model._fitted = LocalFitted(
+        user_factors=fitted.user_factors_.copy(), item_factors=fitted.item_factors_.copy(),
+        user_bias=fitted.user_bias_.copy(), item_bias=fitted.item_bias_.copy(),
+        global_mean=fitted.global_mean_, biased=fitted.biased, alpha=fitted.alpha,
+        schedule=copy.deepcopy(fitted._schedule_state), n_iter=fitted.n_iter_, t=fitted.t_,
+        loss_curve=list(fitted.loss_curve_), validation_scores=fitted.validation_scores_,
+        rating_range=fitted.rating_range_,
+    )  # fmt: skip
+    model.n_features_in_ = len(fitted.item_factors_)
+    return model
+
+
+def _executor(client, timeout):
+    if isinstance(client, str):
+        if client != "sync":
+            raise ValueError(
+                f"client must be a distributed.Client, 'sync' or None, got {client!r}."
+            )
+        return InProcess()
+    if client is None:
+        from distributed import get_client
+
+        try:
+            client = get_client()
+        except ValueError as error:
+            raise ValueError(
+                "DaskFunkSVD found no Dask client: create one first (distributed.Client(...)), "
+                "pass client=, or client='sync' to run in this process."
+            ) from error
+    return OnCluster(client, timeout)

@@ -1,0 +1,225 @@
+"""Ratings of a Dask DataFrame or array -> (row, column, rating) triplets on the workers.
+
+Each partition is mapped where it lives; only statistics, distinct ids and per-id counts
+come back to the client, never the ratings.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ..datasets import IdMapping
+from ._executors import tree_reduce
+
+
+@dataclass
+class Ratings:
+    """Ratings spread over the workers as triplets, and what the client knows of them."""
+
+    # one handle per partition: (rows int32, cols int32, float64 ratings); the ratings are cast
+    # to the model's dtype when they are cut into cells, after the statistics checked them
+    triplets: list
+    mapping: IdMapping
+    n_ratings: int
+    mean: float
+    std: float
+    max_abs: float
+    low: float  # the lowest and highest rating
+    high: float
+    user_counts: np.ndarray
+    item_counts: np.ndarray
+
+
+def ingest(executor, X, *, user_col, item_col, rating_col, dtype, mapping=None):
+    """Validate ``X`` and turn it into triplets on the workers; errors come before training."""
+    import dask.array as da
+    import dask.dataframe as dd
+
+    if isinstance(X, dd.DataFrame):
+        triplets, mapping = _frame_triplets(executor, X, (user_col, item_col, rating_col), mapping)
+    elif isinstance(X, da.Array):
+        triplets, mapping = _array_triplets(executor, X)
+    else:
+        raise TypeError(
+            "X must be a dask.dataframe.DataFrame of ratings (one row per rating) or a "
+            f"dask.array.Array of scipy.sparse chunks, got {type(X).__name__}. For data in "
+            "memory, use funksgd.FunkSVD."
+        )
+    stats = executor.gather([tree_reduce(
+        executor, [executor.submit(_triplet_stats, t, mapping.shape) for t in triplets],
+        _add_stats,
+    )])[0]  # fmt: skip
+    _check_stats(stats, dtype)
+    n = stats["n"]
+    mean = stats["total"] / n
+    variance = max(stats["squares"] / n - mean * mean, 0.0)
+    return Ratings(
+        triplets, mapping, n, mean, float(np.sqrt(variance)), stats["max_abs"], stats["low"],
+        stats["high"], stats["user_counts"], stats["item_counts"],
+    )  # fmt: skip
+
+
+def _frame_triplets(executor, df, columns, fitted_mapping):
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(
+            f"X has no column {missing[0]!r} (columns: {list(df.columns)}); set user_col, "
+            "item_col and rating_col to the names of the user, item and rating columns."
+        )
+    rating_dtype = df.dtypes[columns[2]]
+    if not pd.api.types.is_numeric_dtype(rating_dtype) or pd.api.types.is_bool_dtype(rating_dtype):
+        raise TypeError(f"The ratings column {columns[2]!r} must hold numbers, not {rating_dtype}.")
+    parts = executor.compute(df[list(columns)].to_delayed())
+    stats = executor.gather([tree_reduce(
+        executor, [executor.submit(_frame_stats, part, columns) for part in parts], _add_ids,
+    )])[0]  # fmt: skip
+    if stats["missing_ids"]:
+        raise ValueError(
+            f"{stats['missing_ids']} ratings have a missing user or item id (None or NaN in "
+            f"{columns[0]!r} or {columns[1]!r}); every rating needs both."
+        )
+    if stats["n_bad"]:
+        raise ValueError(
+            f"The ratings column {columns[2]!r} holds {stats['n_bad']} NaN or infinite values: "
+            "drop the rows of missing ratings instead."
+        )
+    mapping = IdMapping(stats["users"], stats["items"])
+    if fitted_mapping is not None:
+        mapping = _same_mapping(fitted_mapping, mapping)
+    shared = executor.scatter(mapping, broadcast=True)
+    triplets = [executor.submit(_index_frame, part, shared, columns) for part in parts]
+    return triplets, mapping
+
+
+def _same_mapping(fitted, new):
+    """warm_start continues on the same users and items."""
+    same = fitted.shape == new.shape and all(
+        np.array_equal(a, b) for a, b in
+        [(fitted.user_ids, new.user_ids), (fitted.item_ids, new.item_ids)]
+    )  # fmt: skip
+    if not same:
+        raise ValueError(
+            f"warm_start=True continues a model of {fitted.shape[0]} users and "
+            f"{fitted.shape[1]} items, but X has {new.shape[0]} users and {new.shape[1]} items "
+            "(or other ids): pass ratings of the same users and items, or set warm_start=False."
+        )
+    return fitted
+
+
+def _array_triplets(executor, X):
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (users x items), got a Dask array of shape {X.shape}.")
+    if any(np.isnan(size) for size in X.shape):
+        raise ValueError("X has unknown chunk sizes: call X.compute_chunk_sizes() first.")
+    if X.dtype.kind not in "iuf":
+        raise TypeError(f"X must hold numbers, got dtype {X.dtype}.")
+    rows0 = np.cumsum((0,) + X.chunks[0])
+    cols0 = np.cumsum((0,) + X.chunks[1])
+    blocks = X.to_delayed()
+    positions = [(i, j) for i in range(blocks.shape[0]) for j in range(blocks.shape[1])]
+    parts = executor.compute([blocks[i, j] for i, j in positions])
+    triplets = [
+        executor.submit(_chunk_triplets, part, int(rows0[i]), int(cols0[j]))
+        for part, (i, j) in zip(parts, positions, strict=True)
+    ]
+    return triplets, IdMapping(np.arange(X.shape[0]), np.arange(X.shape[1]))
+
+
+def _check_stats(stats, dtype):
+    if stats["n_bad"]:
+        raise ValueError(
+            f"X contains {stats['n_bad']} NaN or infinite ratings among its stored entries. In a "
+            "sparse matrix a missing rating is an absent entry: drop these entries instead."
+        )
+    if stats["n"] == 0:
+        raise ValueError("X holds no ratings: every partition is empty.")
+    if stats["max_abs"] > float(np.finfo(dtype).max):
+        raise ValueError(
+            f"X holds ratings too large for {np.dtype(dtype).name} (largest magnitude "
+            f"{stats['max_abs']:.3g}): rescale them, or use dtype='float64'."
+        )
+
+
+# ------------------------------------------------------------------ tasks (pure functions)
+def _distinct(ids):
+    """Distinct ids: sorted when they compare with each other, else in order of appearance."""
+    ids = pd.unique(np.asarray(ids) if not isinstance(ids, np.ndarray) else ids)
+    try:
+        return np.sort(ids)
+    except TypeError:  # mixed types
+        return ids
+
+
+def _frame_stats(part, columns):
+    user_ids, item_ids = part[columns[0]].to_numpy(), part[columns[1]].to_numpy()
+    missing = pd.isna(user_ids) | pd.isna(item_ids)
+    ratings = part[columns[2]].to_numpy(dtype=np.float64, na_value=np.nan)
+    return {
+        "missing_ids": int(missing.sum()),
+        "n_bad": int((~np.isfinite(ratings)).sum()),
+        "users": _distinct(user_ids[~missing]),
+        "items": _distinct(item_ids[~missing]),
+    }
+
+
+def _add_ids(a, b):
+    return {
+        "missing_ids": a["missing_ids"] + b["missing_ids"],
+        "n_bad": a["n_bad"] + b["n_bad"],
+        "users": _distinct(np.concatenate([a["users"], b["users"]])),
+        "items": _distinct(np.concatenate([a["items"], b["items"]])),
+    }
+
+
+def _index_frame(part, mapping, columns):
+    rows = mapping.user_index(part[columns[0]].to_numpy())
+    cols = mapping.item_index(part[columns[1]].to_numpy())
+    return rows, cols, part[columns[2]].to_numpy(dtype=np.float64)
+
+
+def _chunk_triplets(chunk, row0, col0):
+    if sp.issparse(chunk):
+        coo = sp.coo_array(chunk)
+        rows, cols, values = coo.row, coo.col, coo.data
+    elif isinstance(chunk, np.ndarray):  # dense: NaN marks a missing rating, as in FunkSVD
+        rows, cols = np.nonzero(~np.isnan(chunk.astype(np.float64, copy=False)))
+        values = chunk[rows, cols]
+    else:
+        raise TypeError(
+            f"The chunks of X must be scipy.sparse matrices or NumPy arrays, got "
+            f"{type(chunk).__name__}."
+        )
+    return (
+        (rows + row0).astype(np.int32),
+        (cols + col0).astype(np.int32),
+        np.asarray(values, dtype=np.float64),
+    )
+
+
+def _triplet_stats(triplets, shape):
+    rows, cols, ratings = triplets
+    values = ratings.astype(np.float64)
+    finite = np.isfinite(values)
+    good = values[finite]
+    with np.errstate(over="ignore"):  # ratings near float64's limit: max_abs reports them
+        squares = float(np.square(good).sum())
+    return {
+        "n": len(values),
+        "n_bad": int(len(values) - finite.sum()),
+        "total": float(good.sum()),
+        "squares": squares,
+        "max_abs": float(np.abs(good).max()) if len(good) else 0.0,
+        "low": float(good.min()) if len(good) else np.inf,
+        "high": float(good.max()) if len(good) else -np.inf,
+        "user_counts": np.bincount(rows, minlength=shape[0]).astype(np.int64),
+        "item_counts": np.bincount(cols, minlength=shape[1]).astype(np.int64),
+    }
+
+
+def _add_stats(a, b):
+    out = {key: a[key] + b[key] for key in a}
+    out["max_abs"] = max(a["max_abs"], b["max_abs"])
+    out["low"], out["high"] = min(a["low"], b["low"]), max(a["high"], b["high"])
+    return out

@@ -1,0 +1,466 @@
+"""DaskFunkSVD: DSGD on a real LocalCluster of two worker processes."""
+
+import io
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import redirect_stdout
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("distributed")
+dd = pytest.importorskip("dask.dataframe")
+da = pytest.importorskip("dask.array")
+
+from distributed import Client, LocalCluster  # noqa: E402
+from distributed.core import Status  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+
+from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
+from funksgd.dask import (  # noqa: E402
+    DaskFunkSVD,
+    _dsgd,  # noqa: E402
+    train_cell,
+)
+from funksgd.dask._executors import WorkerLost  # noqa: E402
+from funksgd.datasets import make_ratings  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def frame(X, npartitions=3, ids=None):
+    """A Dask DataFrame of the ratings of CSR ``X``, users and items renamed by ``ids``."""
+    coo = X.tocoo()
+    users, items = coo.row, coo.col
+    if ids is not None:
+        users, items = ids[0][users], ids[1][items]
+    table = pd.DataFrame({"user": users, "item": items, "rating": coo.data})
+    return dd.from_pandas(table, npartitions=npartitions, sort=False)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return make_ratings(600, 200, 15_000, random_state=0)
+
+
+SMALL = dict(n_components=6, n_blocks=4, max_iter=4, random_state=0)
+
+
+def same_model(a, b):
+    for name in ["user_factors_", "item_factors_", "user_bias_", "item_bias_"]:
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert a.global_mean_ == b.global_mean_
+    assert a.loss_curve_ == b.loss_curve_
+
+
+# --------------------------------------------------------------------------- the cell kernel
+def reference_cell(users, items, ratings, P, Q, bu, bi, Gu, Gi, mu, rate, alpha, adagrad):
+    """Koren's simultaneous update, one rating at a time, in float64 NumPy."""
+    P, Q, bu, bi, Gu, Gi = (a.astype(np.float64) for a in (P, Q, bu, bi, Gu, Gi))
+    k = P.shape[1]
+    sse = 0.0
+    for u, i, r in zip(users, items, ratings, strict=True):
+        err = r - (mu + bu[u] + bi[i] + P[u] @ Q[i])
+        sse += err**2
+        eta_u = rate / np.sqrt(Gu[u]) if adagrad else rate
+        eta_i = rate / np.sqrt(Gi[i]) if adagrad else rate
+        bu[u] += eta_u * (err - alpha * bu[u])
+        bi[i] += eta_i * (err - alpha * bi[i])
+        grad_p, grad_q = err * Q[i] - alpha * P[u], err * P[u] - alpha * Q[i]
+        if adagrad:
+            Gu[u] += grad_p @ grad_p / k
+            Gi[i] += grad_q @ grad_q / k
+        P[u], Q[i] = P[u] + eta_u * grad_p, Q[i] + eta_i * grad_q
+    return sse, P, Q, bu, bi, Gu, Gi
+
+
+@pytest.mark.parametrize("learning_rate", ["adagrad", "constant"])
+def test_train_cell_matches_numpy_reference(learning_rate):
+    rng = np.random.RandomState(0)
+    n_users, n_items, k, n = 7, 5, 4, 30
+    pairs = rng.choice(n_users * n_items, n, replace=False)
+    pairs.sort()  # grouped by user, as in a cell
+    users, items = (pairs // n_items).astype(np.int32), (pairs % n_items).astype(np.int32)
+    ratings = rng.uniform(1, 5, n)
+    P, Q = rng.normal(0, 0.1, (n_users, k)), rng.normal(0, 0.1, (n_items, k))
+    bu, bi = rng.normal(0, 0.1, n_users), rng.normal(0, 0.1, n_items)
+    Gu, Gi = rng.uniform(1, 2, n_users), rng.uniform(1, 2, n_items)
+    adagrad = learning_rate == "adagrad"
+    expected = reference_cell(users, items, ratings, P, Q, bu, bi, Gu, Gi, 3.0, 0.05, 0.02, adagrad)
+    got = [a.copy() for a in (P, Q, bu, bi, Gu, Gi)]
+    sse = train_cell(users, items, ratings, got[0], got[1], got[2], got[3], got[4], got[5],
+                     3.0, 0.05, 0.02, True, learning_rate)  # fmt: skip
+    assert sse == pytest.approx(expected[0], rel=1e-10)
+    for a, b in zip(got, expected[1:], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_train_cell_empty():
+    empty = np.empty(0, dtype=np.int32)
+    P = np.ones((2, 3), np.float32)
+    zeros = np.zeros(2, np.float32)
+    args = (empty, empty, np.empty(0, np.float32), P, P.copy(), zeros, zeros.copy(), None, None)
+    assert train_cell(*args, 0.0, 0.1, 0.1, True, "constant") == 0
+    np.testing.assert_array_equal(P, 1)
+
+
+@pytest.mark.parametrize("biased", [True, False])
+def test_statistics_give_the_engines_scale_and_mean(small, biased):
+    from types import SimpleNamespace
+
+    from funksgd import _engine
+    from funksgd.dask._executors import InProcess
+    from funksgd.dask._ingest import ingest
+
+    data = ingest(InProcess(), frame(small), user_col="user", item_col="item",
+                  rating_col="rating", dtype=np.dtype(np.float32))  # fmt: skip
+    settings = SimpleNamespace(biased=biased, n_components=6, init_std=0.1, eta0=0.05, alpha=0.1)
+    expected = _engine.rating_scale(small, settings)
+    assert _dsgd.rating_scale(data, settings) == pytest.approx(expected, rel=1e-9)
+    assert data.mean == pytest.approx(small.data.mean(dtype=np.float64), rel=1e-12)
+    assert (data.low, data.high, data.n_ratings) == (1.0, 5.0, small.nnz)
+    np.testing.assert_array_equal(data.user_counts, np.diff(small.indptr))
+
+
+# --------------------------------------------------------------------------- determinism
+def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
+    df = frame(small)
+    in_process = DaskFunkSVD(client="sync", **SMALL).fit(df)
+    two = DaskFunkSVD(client=client, **SMALL).fit(df)
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                     dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as one_worker,
+    ):  # fmt: skip
+        one = DaskFunkSVD(client=one_worker, **SMALL).fit(df)
+    same_model(two, in_process)
+    same_model(one, in_process)
+    assert two.n_blocks_ == 4 and two.n_iter_ == 4
+    # a different seed gives different factors: the comparison above can fail
+    other = DaskFunkSVD(client="sync", **{**SMALL, "random_state": 1}).fit(df)
+    assert not np.array_equal(other.item_factors_, in_process.item_factors_)
+
+
+@pytest.mark.parametrize("learning_rate", ["invscaling", "adaptive"])
+def test_global_schedules_match_in_process(client, small, learning_rate):
+    # "invscaling" submits the next epoch ahead of the error; "adaptive" waits for it
+    params = dict(SMALL, learning_rate=learning_rate, eta0=0.02, max_iter=6, n_iter_no_change=1)
+    model = DaskFunkSVD(client=client, **params).fit(frame(small))
+    same_model(model, DaskFunkSVD(client="sync", **params).fit(frame(small)))
+    assert model.t_ == model.n_iter_ == len(model.loss_curve_)
+
+
+def test_same_factors_for_any_partitioning_and_sparse_array_input(client, small):
+    reference = DaskFunkSVD(client="sync", **SMALL).fit(frame(small, npartitions=1))
+    # two partitions with an empty one between them: empty partitions are harmless
+    table = frame(small, npartitions=2).compute()
+    parts = [table.iloc[:5000], table.iloc[:0], table.iloc[5000:]]
+    with_empty = dd.concat([dd.from_pandas(p, npartitions=1) for p in parts])
+    assert with_empty.npartitions == 3
+    same_model(DaskFunkSVD(client=client, **SMALL).fit(with_empty), reference)
+    array = da.from_array(small, chunks=(250, 120), asarray=False)
+    from_array = DaskFunkSVD(client=client, **SMALL).fit(array)
+    same_model(from_array, reference)
+    assert from_array.mapping_.shape == small.shape
+    dense = np.full(small.shape, np.nan)  # NumPy chunks: NaN marks a missing rating
+    coo = small.tocoo()
+    dense[coo.row, coo.col] = coo.data
+    same_model(DaskFunkSVD(client=client, **SMALL).fit(da.from_array(dense, chunks=150)), reference)
+
+
+# --------------------------------------------------------------------------- accuracy
+def test_heldout_rmse_within_half_percent_of_funksvd_defaults(client):
+    # a planted rank-10 model with noise 0.5 (ratings 1-5): held-out RMSE near 0.6
+    X = make_ratings(3000, 800, 120_000, random_state=1)
+    train, test = train_test_split_ratings(X, test_size=0.2, random_state=0)
+    test = test.tocoo()
+    local = FunkSVD(random_state=0).fit(train)
+    dask_model = DaskFunkSVD(random_state=0, client=client).fit(frame(train))
+    model, mapping = dask_model.to_local()
+    users, items = mapping.user_index(test.row), mapping.item_index(test.col)
+
+    def rmse(m, u, i):
+        return float(np.sqrt(np.mean((m.predict_ratings(u, i) - test.data) ** 2)))
+
+    local_rmse, dask_rmse = rmse(local, test.row, test.col), rmse(model, users, items)
+    assert dask_rmse <= 1.005 * local_rmse, (dask_rmse, local_rmse)
+    assert dask_rmse < 0.9 * np.std(test.data)  # and it learned something
+
+
+@pytest.mark.slow
+def test_movielens_heldout_rmse_within_half_percent_of_funksvd(client, ml100k_u1):
+    X, (users, items, ratings) = ml100k_u1
+    local = FunkSVD(random_state=0).fit(X)
+    model, mapping = DaskFunkSVD(random_state=0, client=client).fit(frame(X)).to_local()
+    known = np.isin(items, mapping.item_ids)  # 0.16% of u1.test rate items u1.base lacks
+    assert known.mean() > 0.99
+    users, items, ratings = users[known], items[known], ratings[known]
+    pred = model.predict_ratings(mapping.user_index(users), mapping.item_index(items))
+    dask_rmse = np.sqrt(np.mean((pred - ratings) ** 2))
+    local_rmse = np.sqrt(np.mean((local.predict_ratings(users, items) - ratings) ** 2))
+    assert dask_rmse <= 1.005 * local_rmse, (dask_rmse, local_rmse)
+
+
+# --------------------------------------------------------------------------- the local model
+def test_to_local_gives_a_working_funksvd_with_ids(client):
+    X = make_ratings(300, 80, 6000, random_state=2)
+    user_ids = np.array([f"u{j}" for j in range(300)], dtype=object)
+    item_ids = np.arange(80) * 7 + 1000
+    df = frame(X, ids=(user_ids, item_ids))
+    dask_model = DaskFunkSVD(n_components=5, n_blocks=3, max_iter=6, random_state=0,
+                             client=client).fit(df)  # fmt: skip
+    model, mapping = dask_model.to_local()
+    assert isinstance(model, FunkSVD) and model.n_components == 5
+    assert model.rating_range_ == dask_model.rating_range_ == (1.0, 5.0)  # clip=True
+    assert sorted(mapping.user_ids.tolist()) == sorted(user_ids.tolist())
+    np.testing.assert_array_equal(mapping.item_ids, item_ids)  # sorted ints
+    # row r of the model is user mapping.user_ids[r]: rebuild X in the mapping's order
+    rows = mapping.user_index(user_ids[X.tocoo().row])
+    cols = mapping.item_index(item_ids[X.tocoo().col])
+    X_mapped = sp.csr_array((X.tocoo().data, (rows, cols)), shape=X.shape)
+    # the users were solved exactly on the workers: FunkSVD's own fold-in agrees
+    np.testing.assert_allclose(model.transform(X_mapped), model.user_factors_, atol=2e-4)
+    u, i = mapping.user_index(["u3"])[0], mapping.item_index([item_ids[5]])[0]
+    by_hand = (model.global_mean_ + model.user_bias_[u] + model.item_bias_[i]
+               + model.user_factors_[u] @ model.item_factors_[i])  # fmt: skip
+    assert model.predict_ratings([u], [i])[0] == pytest.approx(by_hand, rel=1e-5)
+    assert model.recommend([u], X_mapped[[u]], n=3)[0].shape == (1, 3)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(again.predict_ratings([u], [i]), model.predict_ratings([u], [i]))
+    # the Dask model itself pickles (without its client) and clones (sharing it)
+    unpickled = pickle.loads(pickle.dumps(dask_model))
+    assert unpickled.client is None
+    np.testing.assert_array_equal(unpickled.item_factors_, dask_model.item_factors_)
+    copy = clone(dask_model)
+    assert copy.client is client and copy.get_params()["n_blocks"] == 3
+    assert not hasattr(copy, "item_factors_")
+
+
+def test_early_stopping_verbose_and_warm_start(client, small, capsys):
+    df = frame(small)
+    params = dict(SMALL, max_iter=30, early_stopping=True, n_iter_no_change=2, tol=1e-3)
+    model = DaskFunkSVD(verbose=1, client=client, **params).fit(df)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == model.n_iter_ < 30
+    assert all("validation RMSE" in line for line in lines)
+    assert len(model.validation_scores_) == model.n_iter_
+    assert model.best_validation_score_ == max(model.validation_scores_)
+    same_model(model, DaskFunkSVD(client="sync", **params).fit(df))
+
+    first = DaskFunkSVD(client=client, warm_start=True, **SMALL).fit(df)
+    first_loss = first.loss_curve_
+    first.fit(df)
+    assert first.t_ == 2 * SMALL["max_iter"]
+    assert first.loss_curve_[0] < first_loss[0]  # continued from the fitted factors
+    in_process = DaskFunkSVD(client="sync", warm_start=True, **SMALL).fit(df).fit(df)
+    same_model(first, in_process)
+    other_ids = frame(small[:500])
+    with pytest.raises(ValueError, match="warm_start=True continues a model of 600 users"):
+        first.fit(other_ids)
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.fixture
+def no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(_dsgd, "_run_epochs", refuse)
+
+
+def table(**columns):
+    base = {"user": [1, 1, 2, 3], "item": ["a", "b", "a", "c"], "rating": [4.0, 3.0, 5.0, 1.0]}
+    return dd.from_pandas(pd.DataFrame({**base, **columns}), npartitions=2)
+
+
+@pytest.mark.parametrize(
+    "data, params, error, match",
+    [
+        (table(), dict(rating_col="stars"), ValueError, "X has no column 'stars'"),
+        (table(rating=[4.0, np.nan, 5.0, 1.0]), {}, ValueError, "1 NaN or infinite values"),
+        (table(rating=["4", "3", "5", "1"]), {}, TypeError, "must hold numbers"),
+        (table(user=[1, None, 2, 3]), {}, ValueError, "missing user or item id"),
+        (table(item=["a", "a", "a", "c"]), {}, ValueError, "user 1 rated item 'a' more than"),
+        (table()[table()["rating"] > 10], {}, ValueError, "holds no ratings"),
+        (table().compute(), {}, TypeError, "must be a dask.dataframe.DataFrame"),
+        (table(), dict(algorithm="funk"), ValueError, "algorithm='simultaneous' only"),
+        (table(rating=[4.0, 3.0, 5.0, 1e300]), {}, ValueError, "too large for float32"),
+    ],
+)
+def test_bad_input_raises_before_training(no_training, data, params, error, match):
+    with pytest.raises(error, match=match):
+        DaskFunkSVD(n_components=2, client="sync", **params).fit(data)
+
+
+def test_bad_input_on_the_cluster(client):
+    with pytest.raises(ValueError, match="user 1 rated item 'a' more than once"):
+        DaskFunkSVD(n_components=2, client=client).fit(table(item=["a", "a", "a", "c"]))
+    nan_chunks = da.from_array(sp.csr_array(np.array([[1.0, np.nan], [2.0, 3.0]])),
+                               chunks=1, asarray=False)  # fmt: skip
+    with pytest.raises(ValueError, match="1 NaN or infinite ratings"):
+        DaskFunkSVD(n_components=2, client=client).fit(nan_chunks)
+
+
+def test_divergence_raises_and_keeps_the_fitted_model(client, small):
+    model = DaskFunkSVD(client=client, **SMALL).fit(frame(small))
+    fitted = model.item_factors_
+    with pytest.raises(ValueError, match="Training diverged at epoch 1"):
+        model.set_params(learning_rate="constant", eta0=50.0).fit(frame(small))
+    assert model.item_factors_ is fitted
+
+
+def test_no_client(client, monkeypatch):
+    def no_current_client(*args, **kwargs):
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(Client, "current", no_current_client)  # as if none had been started
+    with pytest.raises(ValueError, match="found no Dask client"):
+        DaskFunkSVD(n_components=2).fit(table())
+    with pytest.raises(ValueError, match="client must be a distributed.Client, 'sync' or None"):
+        DaskFunkSVD(n_components=2, client="threads").fit(table())
+
+
+# --------------------------------------------------------------------------- the cluster
+def test_client_never_receives_the_ratings(client, monkeypatch):
+    """What the client gathers: statistics, ids and factors, a fraction of the ratings."""
+    from dask.sizeof import sizeof
+    from distributed.client import Client as ClientClass
+
+    received = []
+    original = ClientClass._gather
+
+    async def counting(self, futures, *args, **kwargs):
+        result = await original(self, futures, *args, **kwargs)
+        received.append(sizeof(result))
+        return result
+
+    monkeypatch.setattr(ClientClass, "_gather", counting)
+    X = make_ratings(2000, 300, 200_000, random_state=3)
+    df = frame(X, npartitions=4)
+    ratings_bytes = X.nnz * (8 + 8 + 8)  # the DataFrame's three int64/float64 columns
+    model = DaskFunkSVD(n_components=4, n_blocks=4, max_iter=2, random_state=0,
+                        client=client).fit(df)  # fmt: skip
+    factor_bytes = sum(a.nbytes for a in [model.user_factors_, model.item_factors_])
+    assert received, "the spy saw no gather"
+    assert sum(received) < factor_bytes + 0.1 * ratings_bytes
+    assert max(received) < 0.05 * ratings_bytes
+
+
+class _FirstEpoch(io.StringIO):
+    """Captures the fit's verbose lines and signals the first one."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = threading.Event()
+
+    def write(self, text):
+        if text.startswith("epoch"):
+            self.seen.set()
+        return super().write(text)
+
+
+def test_worker_killed_mid_fit_gives_same_factors_or_clear_error(client):
+    X = make_ratings(3000, 600, 150_000, random_state=4)
+    df = frame(X, npartitions=4)
+    params = dict(n_components=16, n_blocks=4, max_iter=25, tol=None, random_state=0)
+    reference = DaskFunkSVD(client="sync", **params).fit(df)
+    pids = client.run(os.getpid)
+    victim = pids[sorted(pids)[1]]
+    out = _FirstEpoch()
+    state = {"done": False}
+
+    def kill():  # right after the first of 25 epochs
+        if out.seen.wait(timeout=120):
+            state["killed_during_fit"] = not state["done"]
+            os.kill(victim, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill)
+    started = time.perf_counter()
+    killer.start()
+    try:
+        with pytest.warns(RuntimeWarning, match="lost a worker"), redirect_stdout(out):
+            model = DaskFunkSVD(client=client, timeout=60, verbose=1, **params).fit(df)
+        same_model(model, reference)
+        assert model.n_iter_ == 25
+    except (WorkerLost, TimeoutError) as error:  # the other allowed outcome: a clear error
+        assert "lost workers" in str(error) or "timeout" in str(error)
+    finally:
+        state["done"] = True
+        out.seen.set()
+        killer.join()
+        client.wait_for_workers(2, timeout=60)
+    assert state.get("killed_during_fit"), "the fit ended before the worker was killed"
+    assert time.perf_counter() - started < 180
+
+
+def test_cluster_without_workers_raises_not_hangs(small):
+    with (
+        LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                     dashboard_address=":0") as cluster,
+        Client(cluster, set_as_default=False) as lonely,
+    ):  # fmt: skip
+        with pytest.raises(TimeoutError, match="within timeout=0.001 s"):
+            DaskFunkSVD(client=lonely, timeout=1e-3, **SMALL).fit(frame(small))
+        worker = next(iter(lonely.run(os.getpid).values()))
+        out = _FirstEpoch()
+
+        def kill_for_good():
+            if out.seen.wait(timeout=120):
+                for nanny in cluster.workers.values():  # in this process: no restart
+                    nanny.status = Status.closing_gracefully
+                os.kill(worker, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_for_good)
+        killer.start()
+        started = time.perf_counter()
+        try:
+            with (
+                pytest.raises(RuntimeError, match="no workers, and none joined within 3 s"),
+                pytest.warns(RuntimeWarning, match="lost a worker"),
+                redirect_stdout(out),
+            ):
+                params = dict(SMALL, max_iter=1000, tol=None)
+                DaskFunkSVD(client=lonely, timeout=3, verbose=1, **params).fit(frame(small))
+        finally:
+            out.seen.set()
+            killer.join()
+        assert time.perf_counter() - started < 60
+
+
+def test_grid_search_over_the_cluster(client):
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X = make_ratings(400, 60, 8000, random_state=5)
+    grid = {"alpha": [0.05, 0.2], "n_components": [2, 4]}
+    estimator = FunkSVD(max_iter=5, random_state=0)
+    local = GridSearchCV(estimator, grid, cv=2, n_jobs=1).fit(X)
+    with parallel_backend("dask"):
+        remote = GridSearchCV(estimator, grid, cv=2, n_jobs=-1).fit(X)
+    np.testing.assert_array_equal(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
+    assert remote.best_params_ == local.best_params_
+
+
+def test_import_funksgd_does_not_import_dask():
+    code = "import sys, funksgd; print('dask' in sys.modules or 'distributed' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)), check=True)  # fmt: skip
+    assert out.stdout.strip() == "False"
