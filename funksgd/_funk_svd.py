@@ -18,12 +18,12 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine, _inference
-from ._inference import check_finite, fitted_attribute
+from ._inference import FittedAttributes, check_finite
 from ._progress import EpochPrinter
 from ._validation import Integer, check_n_jobs, check_ratings
 
 
-class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class FunkSVD(FittedAttributes, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Funk-SVD: biased matrix factorization of a ratings matrix by SGD.
 
     Models a rating as ``mu + b_u + b_i + p_u . q_i`` and fits it by stochastic
@@ -291,7 +291,8 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self : FunkSVD
             The fitted estimator.
         """
-        ratings = self._check_X(X, reset=True)
+        # the item count is set only once the fit is stored
+        ratings = check_ratings(X, dtype=np.dtype(self.dtype))
         self._train(ratings, callback, incremental=False)
         validate_data(self, X, skip_check_array=True, reset=True)
         return self
@@ -321,18 +322,13 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def partial_fit(self, X, y=None, *, callback=None):
         """Run one epoch of SGD over the ratings in ``X``, starting from the current factors.
 
-        For streams of ratings: each call passes over the ratings it is given
-        once, in blocks, as :meth:`fit` does in one epoch. The first call
-        initialises the model (global mean from its ratings); later calls keep
-        the global mean, the learning-rate schedule's state and the factors.
-        ``early_stopping`` and ``max_iter`` are not used, and the user side is
-        not re-solved: ``user_factors_`` are the SGD factors, since one call
-        sees only part of each user's ratings (the predictions use them, so
-        they stay consistent). Call :meth:`transform` on all of a user's
-        ratings for the exact solve.
-
-        With ``algorithm="funk"`` one call runs one epoch for each factor in
-        turn, the first call over a fresh model, later calls refining.
+        For streams of ratings: each call passes once over the ratings it is
+        given, as :meth:`fit` does in one epoch (with ``algorithm="funk"``, one
+        epoch per factor). The first call initialises the model; later calls
+        keep the global mean, the schedule's state and the factors.
+        ``early_stopping`` and ``max_iter`` are not used, and ``user_factors_``
+        stay the SGD factors, since one call sees only part of each user's
+        ratings: :meth:`transform` all of a user's ratings for the exact solve.
 
         Parameters
         ----------
@@ -349,7 +345,10 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             The updated estimator.
         """
         first_call = not hasattr(self, "_fitted")
-        ratings = self._check_X(X, reset=first_call)
+        if first_call:
+            ratings = check_ratings(X, dtype=np.dtype(self.dtype))
+        else:
+            ratings = self._snapshot(X, allow_empty=False)[1]
         self._train(ratings, callback, incremental=True)
         if first_call:
             validate_data(self, X, skip_check_array=True, reset=True)
@@ -410,18 +409,6 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return _engine.Settings.from_params(self.get_params(), n_threads=self._n_threads())
 
     # --------------------------------------------------------------- inference
-    def _check_X(self, X, *, reset, allow_empty=False):
-        """Validated canonical CSR ratings in the factors' dtype.
-
-        With ``reset`` (fit), the item count is set only once the fit is stored;
-        otherwise ``X`` must have the fitted model's items.
-        """
-        dtype = np.dtype(self.dtype) if reset else self._fitted.item_factors.dtype
-        ratings = check_ratings(X, dtype=dtype, allow_empty=allow_empty)
-        if not reset:
-            validate_data(self, X, skip_check_array=True, reset=False)
-        return ratings
-
     def _snapshot(self, X=None, allow_empty=True):
         """The fitted state, and ``X`` checked against that very state."""
         check_is_fitted(self)
@@ -599,27 +586,6 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         """
         fitted, X = self._snapshot(X, allow_empty=False)
         return _inference.heldout_score(fitted, X, self._n_threads())
-
-    # ------------------------------------------------------------ fitted attributes
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "_fitted")
-
-    components_ = property(lambda self: self.item_factors_.T)
-    item_factors_ = fitted_attribute("item_factors")
-    user_factors_ = fitted_attribute("user_factors")
-    item_bias_ = fitted_attribute("item_bias")
-    user_bias_ = fitted_attribute("user_bias")
-    global_mean_ = fitted_attribute("global_mean")
-    n_iter_ = fitted_attribute("n_iter")
-    t_ = fitted_attribute("t")
-    loss_curve_ = fitted_attribute("loss_curve")
-    validation_scores_ = fitted_attribute("validation_scores")
-    rating_range_ = fitted_attribute("rating_range")
-
-    @property
-    def best_validation_score_(self):
-        scores = self.validation_scores_
-        return max(scores) if scores else None
 
     @property
     def _n_features_out(self):

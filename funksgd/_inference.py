@@ -67,6 +67,30 @@ def fitted_attribute(name):
     return property(get, set)
 
 
+class FittedAttributes:
+    """The fitted attributes of an estimator that keeps one fitted state, ``_fitted``."""
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_fitted")
+
+    components_ = property(lambda self: self.item_factors_.T)
+    item_factors_ = fitted_attribute("item_factors")
+    user_factors_ = fitted_attribute("user_factors")
+    item_bias_ = fitted_attribute("item_bias")
+    user_bias_ = fitted_attribute("user_bias")
+    global_mean_ = fitted_attribute("global_mean")
+    n_iter_ = fitted_attribute("n_iter")
+    t_ = fitted_attribute("t")
+    loss_curve_ = fitted_attribute("loss_curve")
+    validation_scores_ = fitted_attribute("validation_scores")
+    rating_range_ = fitted_attribute("rating_range")
+
+    @property
+    def best_validation_score_(self):
+        scores = self.validation_scores_
+        return max(scores) if scores else None
+
+
 def check_output_memory(fitted, n_rows):
     """Refuse a dense matrix of predicted ratings that would not fit in memory."""
     check_memory(
