@@ -122,10 +122,22 @@ def solve_users(X, item_factors, item_bias, global_mean, alpha, biased, n_thread
         f"{n_components} on {n_threads} threads",
     )
     with threadpool_limits(limits=1, user_api="blas"):
-        failures = _sgd.fold_in(
-            *csr_arrays(X), item_factors, item_bias, global_mean, alpha, biased,
-            max_row_length, n_threads, user_factors, user_bias,
-        )  # fmt: skip
+        failures, no_memory = 0, 0
+        for rows in _row_chunks(X.indptr):
+            # a chunk at a time: Ctrl-C is seen between chunks (Python only handles a
+            # signal once the compiled solve returns), a fraction of a second apart
+            chunk = X[rows]
+            failed, missing = _sgd.fold_in(
+                *csr_arrays(chunk), item_factors, item_bias, global_mean, alpha, biased,
+                max_row_length, n_threads, user_factors[rows], user_bias[rows],
+            )  # fmt: skip
+            failures, no_memory = failures + failed, no_memory + missing
+    if no_memory:
+        raise MemoryError(
+            f"Out of memory in the users' solve: {no_memory} rows could not be solved for "
+            f"want of {(width + dim + 2) * dim * dtype.itemsize:,} bytes of scratch per "
+            "thread. Free memory, use fewer threads (n_jobs) or a smaller n_components."
+        )
     if failures:
         raise ValueError(
             f"The least-squares fold-in failed for {failures} rows: the item factors are "
@@ -136,6 +148,13 @@ def solve_users(X, item_factors, item_bias, global_mean, alpha, biased, n_thread
     check_finite(user_factors, "The folded-in user factors")
     check_finite(user_bias, "The folded-in user biases")
     return user_factors, user_bias
+
+
+def _row_chunks(indptr, ratings_per_chunk=1 << 20):
+    """Slices of consecutive rows holding about ``ratings_per_chunk`` ratings each."""
+    bounds = np.searchsorted(indptr, np.arange(0, indptr[-1], ratings_per_chunk), "right") - 1
+    bounds = np.unique(np.append(bounds, len(indptr) - 1))
+    return [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def fold_in(fitted, X, n_threads):

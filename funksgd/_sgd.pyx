@@ -508,13 +508,14 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     """Exact regularised least-squares user factors (and biases) for each CSR row.
 
     Item factors and biases are held fixed. Rows without ratings get zeros.
-    Returns the number of rows whose solve failed (0 when ``alpha`` > 0).
+    Returns ``(failed, no_memory)``: the numbers of rows whose solve failed (none
+    when ``alpha`` > 0) and of rows left unsolved for want of scratch memory.
     """
     cdef int k = item_factors.shape[1]
     cdef int dim = k + biased
     cdef Py_ssize_t row, f, n_rows = indptr.shape[0] - 1
     cdef int64 j
-    cdef int n_values, info, failures = 0
+    cdef int n_values, info, failures = 0, no_memory = 0
     cdef int width = max_row_length if max_row_length > dim else dim
     cdef floating mu = global_mean
     cdef floating reg = alpha
@@ -538,12 +539,13 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
             if n_values > 0:
                 if design == NULL or gram == NULL or target == NULL or solution == NULL:
                     info = -1  # this thread's scratch could not be allocated
+                    no_memory += 1
                 else:
                     info = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
                                       &item_factors[0, 0], &item_bias[0], k, mu, reg,
                                       biased, design, gram, target, solution)
-                if info != 0:
-                    failures += 1
+                    if info != 0:
+                        failures += 1
             # rows without ratings, or whose solve failed, get zeros
             for f in range(k):
                 user_factors[row, f] = solution[f] if n_values > 0 and info == 0 else 0
@@ -552,7 +554,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
         free(gram)
         free(target)
         free(solution)
-    return failures
+    return failures, no_memory
 
 
 def predict_pairs(const int[::1] users, const int[::1] items,

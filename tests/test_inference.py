@@ -86,3 +86,81 @@ def test_partial_fit_widens_the_range():
     assert model.rating_range_[1] == 3.0
     model.partial_fit(X)
     assert model.rating_range_ == (float(X.data.min()), float(X.data.max()))
+
+
+# --------------------------------------------------------------- the users' solve
+def test_scratch_memory_failure_is_reported_as_memory(monkeypatch):
+    from funksgd import _inference, _kernels
+    from funksgd._validation import check_ratings, csr_arrays
+
+    X = check_ratings(make_ratings(n_users=30, n_items=20, n_ratings=300, random_state=0))
+    Q, bi = np.ones((20, 3), X.dtype), np.zeros(20, X.dtype)
+    P, bu = np.zeros((30, 3), X.dtype), np.zeros(30, X.dtype)
+    # a longest row of 2**31 - 1 ratings asks the kernel for ~100 GB of scratch: refused
+    result = _kernels.sgd.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.1, True, 2**31 - 1, 1, P, bu)
+    assert result == (0, 30) and not P.any()
+
+    class NoMemory:
+        def fold_in(self, *args):
+            return 0, 7
+
+    monkeypatch.setattr(_inference, "_sgd", NoMemory())
+    with pytest.raises(MemoryError, match="Out of memory in the users' solve: 7 rows"):
+        _inference.solve_users(X, Q, bi, 3.0, 0.1, True, 1)
+
+
+def test_solve_in_chunks_matches_one_solve(monkeypatch):
+    from funksgd import _inference
+
+    X = make_ratings(n_users=200, n_items=50, n_ratings=4000, random_state=0).tocsr()
+    model = FunkSVD(n_components=4, random_state=0).fit(X)
+    whole = model.transform(X)
+    real = _inference._row_chunks
+
+    def small_chunks(indptr):
+        found = real(indptr, 97)
+        assert len(found) > 10 and found[0].start == 0 and found[-1].stop == len(indptr) - 1
+        assert all(a.stop == b.start for a, b in zip(found[:-1], found[1:], strict=True))
+        return found
+
+    monkeypatch.setattr(_inference, "_row_chunks", small_chunks)
+    np.testing.assert_array_equal(model.transform(X), whole)
+
+
+CTRL_C = """
+import os, signal
+import numpy as np
+from funksgd import FunkSVD, _inference
+from funksgd.datasets import make_ratings
+
+X = make_ratings(n_users=300, n_items=50, n_ratings=6000, random_state=0)
+model = FunkSVD(n_components=4, max_iter=2, random_state=0).fit(X)
+real, calls = _inference._sgd, []
+
+class Interrupted:
+    def __getattr__(self, name):
+        return getattr(real, name)
+
+    def fold_in(self, *args):
+        calls.append(1)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the first chunk is solved
+        return real.fold_in(*args)
+
+_inference._sgd = Interrupted()
+_inference._row_chunks.__defaults__ = (100,)  # 60 chunks of about 100 ratings
+try:
+    model.transform(X)
+except KeyboardInterrupt:
+    print("interrupted after", len(calls), "chunk")
+"""
+
+
+def test_ctrl_c_is_honoured_during_the_users_solve():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", CTRL_C], capture_output=True, text=True, timeout=120
+    )
+    assert "interrupted after 1 chunk" in result.stdout, result.stderr[-2000:]

@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
-from threadpoolctl import threadpool_limits
 
 from .._blocks import _balanced_groups
 from .._engine import Schedule, all_finite, initial_spread, normal_factors
+from .._inference import solve_users
 from .._kernels import sgd as _sgd
-from .._validation import csr_arrays
 from ._cell import train_cell
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
@@ -378,24 +377,10 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
     user_factors = np.empty((n_users, k), dtype)
     user_bias = np.empty(n_users, dtype)
     user_grad_sq = np.empty(n_users, dtype) if item_grad_sq is not None else None
-    failures = 0
-    for rows, (factors, bias, grad_sq, failed) in zip(grid.user_members, solved, strict=True):
+    for rows, (factors, bias, grad_sq) in zip(grid.user_members, solved, strict=True):
         user_factors[rows], user_bias[rows] = factors, bias
         if user_grad_sq is not None:
             user_grad_sq[rows] = grad_sq
-        failures += failed
-    if failures:
-        raise ValueError(
-            f"The least-squares fold-in failed for {failures} rows: the item factors are too "
-            f"large or too ill-conditioned for an exact solve in {dtype}. Training may have "
-            "diverged (try a smaller eta0, or centre and scale the ratings); else increase "
-            "alpha or use dtype='float64'."
-        )
-    if not (all_finite(user_factors) and all_finite(user_bias)):
-        raise ValueError(
-            "The folded-in user factors overflowed to inf or NaN: rescale the ratings, or use "
-            "dtype='float64'."
-        )
     out.user_factors, out.user_bias = user_factors, user_bias
     out.item_factors, out.item_bias = item_factors, item_bias
     out.schedule.user_grad_sq, out.schedule.item_grad_sq = user_grad_sq, item_grad_sq
@@ -519,7 +504,7 @@ def _solve_task(row, user_pair, shared, global_mean, alpha, biased):
     """Exact user factors of a block from all its ratings, the items broadcast once."""
     user_state = user_pair[0]
     item_factors, item_bias, offsets = shared
-    n_rows, k = user_state.factors.shape
+    n_rows = len(user_state.factors)
     X = sp.csr_array(
         (
             np.concatenate([np.r_[c.ratings, c.valid_ratings] for c in row]),
@@ -532,13 +517,6 @@ def _solve_task(row, user_pair, shared, global_mean, alpha, biased):
         ),
         shape=(n_rows, len(item_factors)),
     )
-    factors = np.zeros((n_rows, k), dtype=item_factors.dtype)
-    bias = np.zeros(n_rows, dtype=item_factors.dtype)
-    failures = 0
-    if X.nnz:
-        with threadpool_limits(limits=1, user_api="blas"):
-            failures = _sgd.fold_in(
-                *csr_arrays(X), item_factors, item_bias, global_mean, alpha, biased,
-                int(np.diff(X.indptr).max()), 1, factors, bias,
-            )  # fmt: skip
-    return factors, bias, user_state.grad_sq, failures
+    # the in-process solve, on this block's rows: its errors reach the client as they are
+    factors, bias = solve_users(X, item_factors, item_bias, global_mean, alpha, biased, 1)
+    return factors, bias, user_state.grad_sq
