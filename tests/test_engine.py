@@ -511,3 +511,15 @@ def test_train_cells_on_one_cell_and_its_slices_is_the_in_process_result(planted
     np.testing.assert_array_equal(part.item_factors, whole.item_factors[i0:i1])
     np.testing.assert_array_equal(part.item_bias, whole.item_bias[i0:i1])
     np.testing.assert_array_equal(part.schedule.user_grad_sq, whole.schedule.user_grad_sq[u0:u1])
+
+
+def test_warm_start_without_biases_drops_them(planted):
+    _, X = planted
+    model = small_model(max_iter=3).fit(X)
+    assert np.abs(model.item_bias_).max() > 0 and model.global_mean_ > 0
+    model.set_params(warm_start=True, biased=False).fit(X)
+    assert model.global_mean_ == 0
+    assert not model.item_bias_.any() and not model.user_bias_.any()
+    users, items = X.nonzero()
+    dots = np.einsum("ij,ij->i", model.user_factors_[users], model.item_factors_[items])
+    np.testing.assert_allclose(model.predict_ratings(users, items), dots, rtol=1e-12)
