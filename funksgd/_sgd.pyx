@@ -114,6 +114,16 @@ cdef inline floating _sqrt(floating x) noexcept nogil:
         return sqrt(x)
 
 
+cdef inline floating _error(floating rating, floating dot, const floating* user_bias,
+                            const floating* item_bias, int u, int i, floating global_mean,
+                            bint biased) noexcept nogil:
+    """The rating's error: ``rating - dot``, less the global mean and biases when ``biased``."""
+    cdef floating err = rating - dot
+    if biased:
+        err = err - (global_mean + user_bias[u] + item_bias[i])
+    return err
+
+
 cdef inline void _step_biases(floating* user_bias, floating* item_bias, int u, int i,
                               floating err, floating eta_u, floating eta_i,
                               floating alpha) noexcept nogil:
@@ -165,9 +175,7 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
         q = item_factors + <Py_ssize_t> i * k
         if not known:
             pq = _dot(p, q, k)
-        err = ratings[n] - pq
-        if biased:
-            err = err - (global_mean + user_bias[u] + item_bias[i])
+        err = _error(ratings[n], pq, user_bias, item_bias, u, i, global_mean, biased)
         loss += <double> err * err
         if per_row:
             eta_u = eta0 / _sqrt(user_grad_sq[u])
@@ -223,9 +231,8 @@ cdef double _funk_block(const int* users, const int* items, const floating* rati
         pf = p[0]
         qf = q[0]
         # the earlier factors are frozen: their part of the prediction comes from the cache
-        err = ratings[n] - cache[n] - pf * qf
-        if biased:
-            err = err - (global_mean + user_bias[u] + item_bias[i])
+        err = _error(ratings[n] - cache[n], pf * qf, user_bias, item_bias, u, i, global_mean,
+                     biased)
         loss += <double> err * err
         if per_row:
             eta_u = eta0 / _sqrt(user_grad_sq[u])
