@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
+from .. import _engine
 from .._blocks import _balanced_groups
 from .._engine import Schedule, all_finite, initial_spread, normal_factors
 from .._inference import solve_users
@@ -37,24 +38,13 @@ BlockState = namedtuple("BlockState", "factors bias grad_sq sse")
 # state, which moves to another worker, needs a task of its own to split it off.
 
 
-@dataclass
-class Settings:
-    """The estimator's parameters that training reads."""
+@dataclass(frozen=True)
+class Settings(_engine.Settings):
+    """The in-process trainer's settings, and those the distributed fit reads besides."""
 
-    n_components: int
-    alpha: float
-    learning_rate: str
-    eta0: float
-    power_t: float
-    max_iter: int
-    tol: float
     early_stopping: bool
     validation_fraction: float
-    n_iter_no_change: int
-    biased: bool
     clip: bool
-    init_std: float
-    shuffle: bool
     verbose: int
     dtype: str
 

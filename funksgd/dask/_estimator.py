@@ -201,7 +201,7 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
     def _fit(self, X):
         # every attempt replays the same random stream: a restarted fit gives the same factors
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        settings = Settings(**{name: getattr(self, name) for name in Settings.__annotations__})
+        settings = Settings.from_params(self.get_params(), n_threads=1)
         warm = self.warm_start and hasattr(self, "item_factors_")
         n_blocks = self.n_blocks
         for attempt in range(1, ATTEMPTS + 1):
