@@ -92,8 +92,7 @@ class BaselineOnly(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_users, n_items)
-            Ratings: stored entries of a sparse matrix, or non-NaN entries of a
-            dense array.
+            Ratings, as :meth:`FunkSVD.fit` takes them.
         y : None
             Ignored.
 
@@ -171,14 +170,14 @@ class BaselineOnly(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_rows, n_items)
-            Ratings.
+            Ratings of the rows to score; they may be new users.
         y : None
             Ignored.
 
         Returns
         -------
         score : float
-            Minus the root mean squared error of the held-out ratings.
+            Minus the held-out RMSE (higher is better).
         """
         check_is_fitted(self)
         X = check_ratings(X, dtype=np.float64)

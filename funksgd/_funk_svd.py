@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine, _inference
-from ._inference import FittedAttributes, check_finite
+from ._inference import FittedAttributes
 from ._progress import EpochPrinter
 from ._validation import Integer, check_n_jobs, check_ratings
 
@@ -467,9 +467,7 @@ class FunkSVD(FittedAttributes, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         """
         fitted, _ = self._snapshot()
         W = _inference.check_factors(X, fitted.n_components, fitted.item_factors.dtype)
-        _inference.check_output_memory(fitted, len(W))
-        ratings = W @ fitted.item_factors.T + (fitted.global_mean + fitted.item_bias)
-        return check_finite(ratings, "The predicted ratings")
+        return _inference.rating_matrix(fitted, W)
 
     def complete(self, X):
         """The completed ratings matrix: every item's predicted rating for each row of ``X``.
@@ -488,15 +486,14 @@ class FunkSVD(FittedAttributes, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         Returns
         -------
         ratings : ndarray of shape (n_rows, n_items)
-            ``global_mean_ + b_u + item_bias_ + W @ components_``, clipped
-            with ``clip=True``.
+            ``global_mean_ + b_u + item_bias_ + W @ components_`` with each
+            row's bias ``b_u`` and factors ``W`` from the fold-in, clipped with
+            ``clip=True``.
         """
         fitted, X = self._snapshot(X)
         _inference.check_output_memory(fitted, X.shape[0])
         W, bias = _inference.fold_in(fitted, X, self._n_threads())
-        ratings = W @ fitted.item_factors.T + (fitted.global_mean + fitted.item_bias)
-        ratings += bias[:, None]
-        return _inference.clip(fitted, check_finite(ratings, "The predicted ratings"))
+        return _inference.clip(fitted, _inference.rating_matrix(fitted, W, bias))
 
     def predict_ratings(self, users, items):
         """Predicted ratings for (training user, item) index pairs.

@@ -182,6 +182,16 @@ def clip(fitted, ratings):
     return ratings
 
 
+def rating_matrix(fitted, W, user_bias=None):
+    """``W @ item_factors.T + global_mean + item_bias`` (+ ``user_bias`` per row), checked
+    for overflow and memory."""
+    check_output_memory(fitted, len(W))
+    ratings = W @ fitted.item_factors.T + (fitted.global_mean + fitted.item_bias)
+    if user_bias is not None:
+        ratings += user_bias[:, None]
+    return check_finite(ratings, "The predicted ratings")
+
+
 def predict_ratings(fitted, users, items, n_threads):
     """Predicted ratings of (training user, item) index pairs, checked."""
     users = check_indices(users, len(fitted.user_factors), "users")
