@@ -1,13 +1,16 @@
 """Progress bars: tqdm's when it is installed (the ``progress`` extra), else none."""
 
+import sys
 
-def progress_bar(total, desc, unit):
-    """A tqdm bar, or None when tqdm is not installed (callers then print lines or nothing)."""
+
+def progress_bar(total, desc, unit, **options):
+    """A tqdm bar on stderr, or None when tqdm is not installed (callers then print lines or
+    nothing); ``options`` go to tqdm (``unit_scale``)."""
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return None
-    return tqdm(total=total, desc=desc, unit=unit)
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, **options)
 
 
 class EpochPrinter:

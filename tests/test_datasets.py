@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from funksgd import FunkSVD
 from funksgd.datasets import (
     IdMapping,
-    _readers,
+    _parsing,
     load_ratings,
     make_ratings,
     ratings_to_csr,
@@ -233,7 +233,7 @@ def test_reader_blocks_match_a_whole_file_read(tmp_path, monkeypatch, block_byte
             for u, r in zip(C.indices[C.indptr[j]:C.indptr[j + 1]],
                             C.data[C.indptr[j]:C.indptr[j + 1]], strict=True)]  # fmt: skip
     path = _write(tmp_path / "combined_data_1.txt", _netflix(rows))
-    monkeypatch.setattr(_readers, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_parsing, "BLOCK_BYTES", block_bytes)
     Y, mapping = load_ratings(path, cache=False)
     assert np.array_equal(mapping.user_ids, np.arange(1, 61))
     assert np.array_equal(mapping.item_ids, np.arange(1, 31))
@@ -259,7 +259,7 @@ MALFORMED = [
 @pytest.mark.parametrize("name, text, line", MALFORMED)
 @pytest.mark.parametrize("block_bytes", [1 << 24, 5])
 def test_malformed_line_is_named(tmp_path, monkeypatch, name, text, line, block_bytes):
-    monkeypatch.setattr(_readers, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_parsing, "BLOCK_BYTES", block_bytes)
     path = _write(tmp_path / name, text)
     with pytest.raises(ValueError, match=rf"{name}, line {line}\b"):
         read_ratings(path, cache=False)
@@ -292,7 +292,7 @@ def test_cache_is_reused_and_invalidated(tmp_path, monkeypatch):
     def fail(*args):
         raise AssertionError("parsed again instead of reading the cache")
 
-    monkeypatch.setattr(_readers, "_parse_files", fail)
+    monkeypatch.setattr(_parsing, "parse_files", fail)
     second = read_ratings(path, cache=cache)
     assert all(isinstance(column, np.memmap) for column in second)
     for a, b in zip(first, second, strict=True):

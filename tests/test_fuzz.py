@@ -467,16 +467,16 @@ def valid_ratings_files(draw):
 @given(spec=valid_ratings_files(), block_bytes=st.sampled_from([1 << 24, 7, 64]))
 @fuzz_settings(150)
 def fuzz_reader_valid(spec, block_bytes):
-    from funksgd.datasets import _readers
+    from funksgd.datasets import _parsing
 
     name, text, fmt, rows = spec
     path = _work_dir() / name
     path.write_bytes(text)
-    _readers._BLOCK_BYTES = block_bytes
+    _parsing.BLOCK_BYTES = block_bytes
     try:
         users, items, ratings = read_ratings(path, format=fmt, cache=False)
     finally:
-        _readers._BLOCK_BYTES = 1 << 24
+        _parsing.BLOCK_BYTES = 1 << 24
     expected = [(u, i, float(np.float32(r))) for u, i, r in rows]
     got = list(zip(users.tolist(), items.tolist(), ratings.tolist(), strict=True))
     assert got == expected, (text, got, expected)

@@ -12,7 +12,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from funksgd.datasets import _readers, load_ratings, read_item_titles, read_ratings
+from funksgd.datasets import _cache, _parsing, load_ratings, read_item_titles, read_ratings
 
 
 def write(path, data):
@@ -142,14 +142,14 @@ REFUSED = [
 @pytest.mark.parametrize("block_bytes", [1 << 24, 6])
 def test_lines_that_are_not_rating_lines_are_refused(tmp_path, monkeypatch, name, text, line,
                                                      words, block_bytes):  # fmt: skip
-    monkeypatch.setattr(_readers, "_BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(_parsing, "BLOCK_BYTES", block_bytes)
     path = write(tmp_path / name, text)
     with pytest.raises(ValueError, match=rf"{name}, line {line}\b.*{words}"):
         read_ratings(path, cache=False)
 
 
 def test_a_refused_line_deep_in_a_big_file_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(_readers, "_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(_parsing, "BLOCK_BYTES", 4096)
     lines = [f"{u}\t{u % 97}\t{u % 5 + 1}\t881250949" for u in range(1, 5001)]
     lines[3999] += "\t7"  # an extra field, loadtxt alone would not see it
     path = write(tmp_path / "u.data", "\n".join(lines) + "\n")
@@ -192,7 +192,7 @@ def test_a_folder_of_two_kinds_of_ratings_files_is_refused(tmp_path, files):
 
 def test_memory_stays_close_to_the_result(tmp_path, monkeypatch):
     # 12 bytes per rating of result, 25% to spare, and one block of text at a time
-    monkeypatch.setattr(_readers, "_BLOCK_BYTES", 1 << 16)
+    monkeypatch.setattr(_parsing, "BLOCK_BYTES", 1 << 16)
     n = 100_000
     lines = (f"{u % 3000 + 1}\t{u % 1700 + 1}\t{u % 5 + 1}\t881250949\n" for u in range(n))
     path = write(tmp_path / "u.data", "".join(lines))
@@ -309,7 +309,7 @@ def test_an_unreadable_cache_entry_is_parsed_again(tmp_path, monkeypatch):
         return real_load(file, *args, **kwargs)
 
     monkeypatch.setattr(np, "load", refuse)
-    monkeypatch.setattr(_readers.shutil, "rmtree", lambda *args, **kwargs: None)
+    monkeypatch.setattr(_cache.shutil, "rmtree", lambda *args, **kwargs: None)
     for _ in range(2):
         assert triples(read_ratings(path, cache=cache)) == read(path)
 
@@ -337,13 +337,13 @@ def test_cache_writes_are_atomic(tmp_path, monkeypatch):
 def test_a_file_changed_while_read_is_not_cached(tmp_path, monkeypatch):
     path = write(tmp_path / "u.data", RATINGS)
     cache = tmp_path / "cache"
-    monkeypatch.setattr(_readers, "_file_digest", lambda p: "the hash before the change")
+    monkeypatch.setattr(_cache, "file_digest", lambda p: "the hash before the change")
     read_ratings(path, cache=cache)
     assert not cache.exists() or entries(cache) == []
 
 
 def test_cache_keeps_the_most_recently_used_entries(tmp_path, monkeypatch):
-    monkeypatch.setattr(_readers, "_CACHE_MAX_ENTRIES", 2)
+    monkeypatch.setattr(_cache, "MAX_ENTRIES", 2)
     cache = tmp_path / "cache"
     files = [write(tmp_path / f"f{j}" / "u.data", f"{j + 1}\t2\t3\n") for j in range(3)]
     read_ratings(files[0], cache=cache)
@@ -360,7 +360,7 @@ def test_cache_keeps_the_most_recently_used_entries(tmp_path, monkeypatch):
 
 
 def test_cache_stays_within_its_byte_budget(tmp_path, monkeypatch):
-    monkeypatch.setattr(_readers, "_CACHE_MAX_BYTES", 1)  # only the newest entry stays
+    monkeypatch.setattr(_cache, "MAX_BYTES", 1)  # only the newest entry stays
     cache = tmp_path / "cache"
     for j in range(3):
         read_ratings(write(tmp_path / f"f{j}" / "u.data", f"{j + 1}\t2\t3\n"), cache=cache)

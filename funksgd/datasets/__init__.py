@@ -2,7 +2,8 @@
 
 from ._generator import make_ratings
 from ._mapping import IdMapping, ratings_to_csr
-from ._readers import FORMATS, load_ratings, read_item_titles, read_ratings
+from ._readers import FORMATS, load_ratings, read_ratings
+from ._titles import read_item_titles
 
 __all__ = [
     "FORMATS",
