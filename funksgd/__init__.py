@@ -1,7 +1,15 @@
 """funksgd: Funk-SVD / biased matrix factorization by SGD, as a scikit-learn estimator."""
 
 from ._funk_svd import FunkSVD
-from .model_selection import train_test_split_ratings
+from . import metrics
+from .model_selection import KFoldRatings, cross_validate_ratings, train_test_split_ratings
 
 __version__ = "0.1.0"
-__all__ = ["FunkSVD", "train_test_split_ratings", "__version__"]
+__all__ = [
+    "FunkSVD",
+    "KFoldRatings",
+    "cross_validate_ratings",
+    "metrics",
+    "train_test_split_ratings",
+    "__version__",
+]
