@@ -46,7 +46,11 @@ def methods(model, X_train):
         "predicted rating (today's recommend)": (base, None),
         "popularity (most rated unseen)": (lambda users: counts[None, :].astype(float), None),
     }
-    for name, beta in [("empirical Bayes", empirical_bayes_beta(X_train)), ("20", 20), ("100", 100)]:
+    for name, beta in [
+        ("empirical Bayes", empirical_bayes_beta(X_train)),
+        ("20", 20),
+        ("100", 100),
+    ]:
         bs, Qs = shrink_items(b, Q, counts, float(beta))
         out[f"shrink n/(n+beta), beta={name}"] = (
             lambda users, Qs=Qs, bs=bs: base(users, Qs, bs),
@@ -92,7 +96,7 @@ def main():
         off = popularity_offsets(item_counts(X_train), weight)
         W, Q, b = model.user_factors_, model.item_factors_, model.item_bias_
         table["pred + learned log(1+n_i) [proposed default]"] = (
-            lambda users: ranking_scores(W[users], Q, b, off),
+            lambda users, W=W, Q=Q, b=b, off=off: ranking_scores(W[users], Q, b, off),
             None,
         )
         test = X_test.tocoo()
@@ -153,7 +157,11 @@ def surprise_rows(data, folds, rows):
             raw = trainset.to_raw_iid(inner)
             Qi[raw], bi[raw] = algo.qi[inner], algo.bi[inner]
         result = ranking_metrics_at_k(
-            lambda users: P[users] @ Qi.T + bi, X_train, X_test, k=10, relevance_threshold=4
+            lambda users, P=P, Qi=Qi, bi=bi: P[users] @ Qi.T + bi,
+            X_train,
+            X_test,
+            k=10,
+            relevance_threshold=4,
         )
         rows.setdefault("Surprise SVD (ranked by prediction)", []).append(
             [result[m] for m in METRICS]

@@ -1,7 +1,7 @@
 """funksgd: Funk-SVD / biased matrix factorization by SGD, as a scikit-learn estimator."""
 
-from ._funk_svd import FunkSVD
 from . import metrics
+from ._funk_svd import FunkSVD
 from .model_selection import KFoldRatings, cross_validate_ratings, train_test_split_ratings
 
 __version__ = "0.1.0"

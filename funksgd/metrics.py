@@ -366,9 +366,7 @@ def relevant_items(X, relevance_threshold=None):
             raise ValueError(f"relevance_threshold must be finite, got {relevance_threshold}.")
         keep = X.data >= relevance_threshold
     rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
-    out = sp.csr_array(
-        (np.ones(int(keep.sum())), (rows[keep], X.indices[keep])), shape=X.shape
-    )
+    out = sp.csr_array((np.ones(int(keep.sum())), (rows[keep], X.indices[keep])), shape=X.shape)
     out.sort_indices()
     return out
 
@@ -434,9 +432,7 @@ def make_ranking_scorer(
 
     def scorer(estimator, X, y=None):
         X = check_ratings(X)
-        known, held = split_within_rows(
-            X, holdout_fraction, np.random.RandomState(random_state)
-        )
+        known, held = split_within_rows(X, holdout_fraction, np.random.RandomState(random_state))
         relevant = relevant_items(held, relevance_threshold)
         rows = np.flatnonzero(np.diff(relevant.indptr) > 0)
         if len(rows) == 0:
@@ -573,7 +569,7 @@ def _evaluate(top_k, users, relevant, k, batch_size, n_jobs, show_progress):
     bar = _progress_bar(len(batches), show_progress)
     n_threads = 1 if n_jobs is None else _check_positive_int(n_jobs, "n_jobs")
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        for sums, items in (pool.map(run, batches) if n_threads > 1 else map(run, batches)):
+        for sums, items in pool.map(run, batches) if n_threads > 1 else map(run, batches):
             for name in RANKING_METRICS:
                 totals[name] += sums[name]
             seen[items[items >= 0]] = True

@@ -149,9 +149,7 @@ class KFoldRatings:
         if X.nnz < n_splits:
             raise ValueError(f"X holds {X.nnz} ratings: fewer than n_splits={n_splits}.")
         fold = np.empty(X.nnz, dtype=np.int64)
-        fold[check_random_state(self.random_state).permutation(X.nnz)] = (
-            np.arange(X.nnz) % n_splits
-        )
+        fold[check_random_state(self.random_state).permutation(X.nnz)] = np.arange(X.nnz) % n_splits
         rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         for f in range(n_splits):
             test = fold == f
