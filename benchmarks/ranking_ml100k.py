@@ -99,10 +99,19 @@ def main():
             lambda users, W=W, Q=Q, b=b, off=off: ranking_scores(W[users], Q, b, off),
             None,
         )
+        bs, Qs = shrink_items(b, Q, item_counts(X_train), empirical_bayes_beta(X_train))
+        table["pred + learned log(1+n_i), items shrunk (empirical Bayes)"] = (
+            lambda users, W=W, Qs=Qs, bs=bs, off=off: ranking_scores(W[users], Qs, bs, off),
+            None,
+        )
         test = X_test.tocoo()
         for name, (scores, shrunk) in table.items():
             result = ranking_metrics_at_k(scores, X_train, X_test, k=10, relevance_threshold=4)
             rows.setdefault(name, []).append([result[m] for m in METRICS])
+            if name.startswith(("popularity", "pred + learned log(1+n_i) [")):
+                print(
+                    f"  u{fold} {name}: NDCG@10 {result['ndcg']:.4f} P@10 {result['precision']:.4f}"
+                )
             if shrunk is not None or name.startswith("predicted"):
                 bs, Qs = shrunk if shrunk is not None else (b, Q)
                 pred = (
