@@ -325,3 +325,22 @@ def test_cross_validate_ratings_matches_manual_loop():
         assert result["test_ndcg"][f] == pytest.approx(ndcg)
     with pytest.raises(ValueError, match="scoring"):
         cross_validate_ratings(estimator, X, scoring="r2")
+
+
+def test_progress_bar_does_not_change_results(split, capsys):
+    pytest.importorskip("tqdm")
+    X_train, X_test = split
+    counts = np.bincount(X_train.indices, minlength=X_train.shape[1]).astype(float)
+    quiet = ranking_metrics_at_k(lambda u: counts[None, :], X_train, X_test, batch_size=5)
+    shown = ranking_metrics_at_k(
+        lambda u: counts[None, :], X_train, X_test, batch_size=5, show_progress=True
+    )
+    assert shown == quiet
+    assert "ranking metrics" in capsys.readouterr().err
+
+
+def test_scorer_needs_a_relevant_held_out_rating():
+    X = make_ratings(n_users=20, n_items=10, n_ratings=100, random_state=0)
+    model = FunkSVD(n_components=2, random_state=0, max_iter=2).fit(X)
+    with pytest.raises(ValueError, match="no relevant held-out rating"):
+        make_ranking_scorer(relevance_threshold=100)(model, X)
