@@ -149,8 +149,9 @@ def learn_popularity_weight(
     ``holdout_fraction`` of each user's ratings; each candidate weight ranks
     the unseen items of every user by ``predicted rating + weight * log(1 + n_i)``
     (counts of the reduced training set), and the weight with the highest
-    NDCG@k on the held-out ratings that are above the training mean (liked)
-    is returned. Only ``X`` is used: no test data.
+    NDCG@k on the held-out ratings at or above the training mean (liked; all
+    of them when the ratings are constant, as implicit feedback) is returned,
+    the smallest of equals. Only ``X`` is used: no test data.
 
     Parameters
     ----------
@@ -188,12 +189,17 @@ def learn_popularity_weight(
     base = lambda users: ranking_scores(  # noqa: E731
         model.user_factors_[users], model.item_factors_, model.item_bias_
     )
+    if held.nnz == 0:
+        raise ValueError(
+            "No user of X has two ratings or more: nothing can be held out to learn the "
+            "popularity weight."
+        )
     ndcg = {}
     for weight in weights:
         offsets = popularity_offsets(counts, weight)
         scores = lambda users, offsets=offsets: base(users) + offsets  # noqa: E731
         ndcg[weight] = ranking_metrics_at_k(
-            scores, known, held, k=k, relevance_threshold=np.nextafter(threshold, np.inf)
+            scores, known, held, k=k, relevance_threshold=threshold
         )["ndcg"]
     best = max(weights, key=lambda w: (ndcg[w], -w))
     return best, ndcg

@@ -114,12 +114,24 @@ def test_learned_weight_is_zero_when_popularity_misleads():
     assert ndcg[0.0] > ndcg[3.0]
 
 
+def test_learned_weight_with_constant_ratings():
+    # implicit feedback: every rating is 1, popularity is planted
+    X_train, _ = planted_popularity()
+    X_train.data[:] = 1.0
+    weight, ndcg = learn_popularity_weight(FunkSVD(n_components=8, random_state=0), X_train)
+    assert np.isfinite(list(ndcg.values())).all()
+    assert weight > 0
+
+
 def test_learn_refuses_bad_options():
     X_train, _ = planted_popularity()
     with pytest.raises(ValueError, match="k must be"):
         learn_popularity_weight(FunkSVD(), X_train, k=0)
     with pytest.raises(ValueError, match="at least one"):
         learn_popularity_weight(FunkSVD(), X_train, weights=[])
+    single = sp.csr_array(sp.eye(5, format="csr"))
+    with pytest.raises(ValueError, match="two ratings or more"):
+        learn_popularity_weight(FunkSVD(), single)
 
 
 def slow_similar(factors, query, n):
