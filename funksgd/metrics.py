@@ -19,6 +19,7 @@ has fewer than ``k`` candidate items) counts as a miss. Catalogue coverage is
 the share of all items that appear in at least one list.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
@@ -292,7 +293,7 @@ def ranking_metrics_at_k(
         near 32 MiB.
     n_jobs : int, default=None
         Threads over batches (NumPy releases the GIL in the heavy parts); None
-        means 1.
+        means 1, -1 all CPUs.
     show_progress : bool, default=None
         A tqdm progress bar over batches (when tqdm is installed); None shows
         one when there are more than 100 batches.
@@ -567,7 +568,7 @@ def _evaluate(top_k, users, relevant, k, batch_size, n_jobs, show_progress):
     seen = np.zeros(n_items, dtype=bool)
     totals = dict.fromkeys(RANKING_METRICS, 0.0)
     bar = _progress_bar(len(batches), show_progress)
-    n_threads = 1 if n_jobs is None else _check_positive_int(n_jobs, "n_jobs")
+    n_threads = _n_threads(n_jobs)
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
         for sums, items in pool.map(run, batches) if n_threads > 1 else map(run, batches):
             for name in RANKING_METRICS:
@@ -684,6 +685,14 @@ def _check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
+
+
+def _n_threads(n_jobs):
+    if n_jobs is None:
+        return 1
+    if n_jobs == -1 and not isinstance(n_jobs, bool):
+        return os.cpu_count() or 1
+    return _check_positive_int(n_jobs, "n_jobs")
 
 
 def _progress_bar(total, show):

@@ -148,7 +148,7 @@ def split():
 
 
 @pytest.mark.parametrize("batch_size", [None, 7])
-@pytest.mark.parametrize("n_jobs", [None, 2])
+@pytest.mark.parametrize("n_jobs", [None, 2, -1])
 def test_protocol_matches_slow_reference(split, batch_size, n_jobs):
     X_train, X_test = split
     model = FunkSVD(n_components=8, random_state=0).fit(X_train)
