@@ -122,3 +122,157 @@ def _n_test(test_size, n_ratings):
     if not 0.0 < float(test_size) < 1.0:
         raise ValueError(f"test_size={test_size} must be a fraction in (0, 1) or a count.")
     return min(max(1, round(float(test_size) * n_ratings)), n_ratings - 1)
+
+
+class KFoldRatings:
+    """K-fold cross-validation over ratings (not users), like Surprise's ``KFold``.
+
+    The stored ratings of ``X`` are shuffled and dealt into ``n_splits`` folds
+    of near-equal size; split ``f`` tests on fold ``f`` and trains on the
+    others, so every rating is tested exactly once and every user keeps the
+    rest of their ratings in training (weak generalisation). Scikit-learn's
+    ``KFold`` would split users instead: use it, with
+    :meth:`funksgd.FunkSVD.score`, for new-user (strong) generalisation.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+        Number of folds, at least 2.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffle.
+
+    Examples
+    --------
+    >>> from funksgd.datasets import make_ratings
+    >>> from funksgd.model_selection import KFoldRatings
+    >>> X = make_ratings(n_users=50, n_items=40, n_ratings=500, random_state=0)
+    >>> sum(X_test.nnz for _, X_test in KFoldRatings(5, random_state=0).split(X))
+    500
+    """
+
+    def __init__(self, n_splits=5, *, random_state=None):
+        self.n_splits = n_splits
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """The number of splits."""
+        return self.n_splits
+
+    def split(self, X):
+        """Yield ``(X_train, X_test)``, CSR arrays of the shape of ``X``, for each fold.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_users, n_items)
+            Ratings.
+
+        Yields
+        ------
+        X_train, X_test : scipy.sparse.csr_array of shape (n_users, n_items)
+        """
+        n_splits = self.n_splits
+        if isinstance(n_splits, bool) or not isinstance(n_splits, Integral) or n_splits < 2:
+            raise ValueError(f"n_splits must be an integer of at least 2, got {n_splits!r}.")
+        X = check_ratings(X)
+        if X.nnz < n_splits:
+            raise ValueError(f"X holds {X.nnz} ratings: fewer than n_splits={n_splits}.")
+        fold = np.empty(X.nnz, dtype=np.int64)
+        fold[check_random_state(self.random_state).permutation(X.nnz)] = np.arange(X.nnz) % n_splits
+        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+        for f in range(n_splits):
+            test = fold == f
+            yield _ratings_where(X, rows, ~test), _ratings_where(X, rows, test)
+
+
+def cross_validate_ratings(
+    estimator, X, *, cv=5, scoring=("rmse", "mae"), k=10, relevance_threshold=None,
+    random_state=None, return_estimator=False,
+):  # fmt: skip
+    """Rating-level K-fold cross-validation, like Surprise's ``cross_validate``.
+
+    For each split of :class:`KFoldRatings`, a clone of ``estimator`` is
+    fitted on the training ratings and scored on the test ratings of the same
+    users: rating metrics from ``predict_ratings`` on the test pairs, ranking
+    metrics from :func:`funksgd.metrics.ranking_metrics_at_k` (the training
+    items of each user excluded).
+
+    Parameters
+    ----------
+    estimator : estimator with ``fit``, ``predict_ratings`` and ``recommend``
+        For example :class:`funksgd.FunkSVD`; cloned for each split.
+    X : {array-like, sparse matrix} of shape (n_users, n_items)
+        Ratings.
+    cv : int or KFoldRatings, default=5
+        Number of folds, or the splitter.
+    scoring : str or sequence of str, default=("rmse", "mae")
+        Among ``"rmse"``, ``"mae"``, ``"precision"``, ``"recall"``, ``"ndcg"``,
+        ``"map"``, ``"hit_rate"``, ``"coverage"``.
+    k : int, default=10
+        List length of the ranking metrics.
+    relevance_threshold : float, default=None
+        Test ratings at or above it are relevant for the ranking metrics.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the folds when ``cv`` is an int.
+    return_estimator : bool, default=False
+        Also return the fitted estimators.
+
+    Returns
+    -------
+    results : dict of ndarray of shape (n_splits,)
+        ``test_<metric>`` for each metric of ``scoring``, ``fit_time`` and
+        ``score_time`` (seconds), and ``estimator`` (a list) when asked.
+
+    Examples
+    --------
+    >>> from funksgd import FunkSVD
+    >>> from funksgd.datasets import make_ratings
+    >>> from funksgd.model_selection import cross_validate_ratings
+    >>> X = make_ratings(n_users=100, n_items=50, n_ratings=2000, random_state=0)
+    >>> result = cross_validate_ratings(FunkSVD(n_components=5, random_state=0), X, cv=3,
+    ...                                 random_state=0)
+    >>> result["test_rmse"].shape
+    (3,)
+    """
+    from time import perf_counter
+
+    from sklearn.base import clone
+
+    from .metrics import RANKING_METRICS, mae, ranking_metrics_at_k, rmse
+
+    scoring = (scoring,) if isinstance(scoring, str) else tuple(scoring)
+    known = ("rmse", "mae", *RANKING_METRICS, "coverage")
+    unknown = [name for name in scoring if name not in known]
+    if unknown or not scoring:
+        raise ValueError(f"scoring must name metrics among {known}, got {scoring!r}.")
+    if isinstance(cv, KFoldRatings):
+        splitter = cv
+    elif isinstance(cv, Integral) and not isinstance(cv, bool):
+        splitter = KFoldRatings(cv, random_state=random_state)
+    else:
+        raise TypeError(f"cv must be an int or a KFoldRatings, got {cv!r}.")
+    results = {f"test_{name}": [] for name in scoring}
+    results.update(fit_time=[], score_time=[])
+    fitted = []
+    for X_train, X_test in splitter.split(X):
+        start = perf_counter()
+        model = clone(estimator).fit(X_train)
+        results["fit_time"].append(perf_counter() - start)
+        start = perf_counter()
+        test = X_test.tocoo()
+        pred = model.predict_ratings(test.row, test.col)
+        errors = {"rmse": rmse(test.data, pred), "mae": mae(test.data, pred)}
+        if any(name not in errors for name in scoring):
+            errors.update(ranking_metrics_at_k(model, X_train, X_test, k, relevance_threshold))
+        for name in scoring:
+            results[f"test_{name}"].append(errors[name])
+        results["score_time"].append(perf_counter() - start)
+        fitted.append(model)
+    results = {name: np.asarray(values) for name, values in results.items()}
+    if return_estimator:
+        results["estimator"] = fitted
+    return results
+
+
+def _ratings_where(X, rows, mask):
+    """The ratings of CSR ``X`` where ``mask`` holds, same shape; ``rows`` is each rating's row."""
+    return sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
