@@ -462,7 +462,10 @@ class _Run:
         it stays valid after training has moved on (and reads their later values)."""
         factors, blocks, biased = self.factors, self.blocks, self.settings.biased
         P, Q, user_bias, item_bias = (
-            factors.user_factors, factors.item_factors, factors.user_bias, factors.item_bias
+            factors.user_factors,
+            factors.item_factors,
+            factors.user_bias,
+            factors.item_bias,
         )
 
         def predict(users, items):

@@ -18,12 +18,14 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _engine, _inference
-from ._inference import FittedAttributes
+from ._inference import FittedAttributes, SimilarRows
 from ._progress import EpochPrinter
 from ._validation import Integer, check_n_jobs, check_ratings
 
 
-class FunkSVD(FittedAttributes, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class FunkSVD(
+    SimilarRows, FittedAttributes, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Funk-SVD: biased matrix factorization of a ratings matrix by SGD.
 
     Models a rating as ``mu + b_u + b_i + p_u . q_i`` and fits it by stochastic

@@ -10,6 +10,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 from ._kernels import sgd as _sgd
@@ -89,6 +90,40 @@ class FittedAttributes:
     def best_validation_score_(self):
         scores = self.validation_scores_
         return max(scores) if scores else None
+
+
+class SimilarRows:
+    """``similar_items`` and ``similar_users`` of an estimator with fitted factors."""
+
+    def similar_items(self, items, n=10):
+        """The ``n`` items most similar to each of ``items``, by the cosine of their factors.
+
+        Parameters
+        ----------
+        items : array-like of int of shape (n_queries,)
+            Item indices (columns of the training matrix).
+        n : int, default=10
+            Neighbours per item; the item itself is left out.
+
+        Returns
+        -------
+        neighbours : ndarray of shape (n_queries, n), dtype int64
+            Item indices, most similar first; -1 pads when there are fewer.
+        similarities : ndarray of shape (n_queries, n)
+            Their cosine similarities (NaN where padded).
+        """
+        check_is_fitted(self)
+        factors = self._fitted.item_factors
+        return similar_rows(factors, check_indices(items, len(factors), "items"), n)
+
+    def similar_users(self, users, n=10):
+        """The ``n`` training users most similar to each of ``users``, by their factors.
+
+        As :meth:`similar_items`, with user (row) indices.
+        """
+        check_is_fitted(self)
+        factors = self._fitted.user_factors
+        return similar_rows(factors, check_indices(users, len(factors), "users"), n)
 
 
 def check_output_memory(fitted, n_rows):
@@ -283,19 +318,83 @@ def top_n(fitted, W, offsets, rated, n, blocked=None):
             block[row_indices(sub), sub.indices] = -np.inf
         if blocked is not None:
             block[:, blocked] = -np.inf
-        best, best_scores = _best_of_rows(block, take)
+        best, best_scores = best_columns(block, take)
         valid = np.isfinite(best_scores)
         items[start:stop, :take] = np.where(valid, best, -1)
         scores[start:stop, :take] = np.where(valid, best_scores, np.nan)
     return items, scores
 
 
-def _best_of_rows(block, take):
-    """Columns of the ``take`` largest values of each row, largest first, and the values."""
-    best = np.argpartition(-block, take - 1, axis=1)[:, :take]
-    best_scores = np.take_along_axis(block, best, axis=1)
-    order = np.argsort(-best_scores, axis=1, kind="stable")
-    return np.take_along_axis(best, order, axis=1), np.take_along_axis(best_scores, order, axis=1)
+def best_columns(block, take):
+    """Columns of the ``take`` largest values of each row, largest first (ties: lower column
+    first), and those values."""
+    if take < block.shape[1]:
+        best = np.argpartition(-block, take - 1, axis=1)[:, :take]
+    else:
+        best = np.broadcast_to(np.arange(block.shape[1]), block.shape)
+    values = np.take_along_axis(block, best, axis=1)
+    order = np.lexsort((best, -values), axis=1)
+    return np.take_along_axis(best, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+def similar_rows(factors, queries, n=10, *, batch_size=None):
+    """The ``n`` rows of ``factors`` most cosine-similar to each query row, itself excluded.
+
+    Parameters
+    ----------
+    factors : ndarray of shape (n_rows, n_components)
+        Item (or user) factors.
+    queries : array-like of int of shape (n_queries,)
+        Row indices to find neighbours for.
+    n : int, default=10
+        Neighbours per query.
+    batch_size : int, default=None
+        Queries per batch; None keeps a batch's similarity block near 32 MiB.
+
+    Returns
+    -------
+    rows : ndarray of shape (n_queries, n), dtype int64
+        Neighbour indices, most similar first; -1 pads when there are fewer
+        than ``n`` other rows. A zero row has similarity 0 to every row.
+    similarities : ndarray of shape (n_queries, n)
+        Cosine similarities (NaN where padded).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Q = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    >>> rows, sims = similar_rows(Q, [0], n=2)
+    >>> rows
+    array([[1, 2]])
+    """
+    factors = np.asarray(factors)
+    if factors.ndim != 2:
+        raise ValueError(f"factors must be 2-D, got shape {factors.shape}.")
+    queries = np.asarray(queries)
+    if queries.ndim != 1 or (queries.size and queries.dtype.kind not in "iu"):
+        raise ValueError("queries must be a 1-D array of integer row indices.")
+    n_rows = len(factors)
+    if queries.size and (queries.min() < 0 or queries.max() >= n_rows):
+        raise ValueError(f"queries must be row indices in 0..{n_rows - 1}.")
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    norms = np.linalg.norm(factors, axis=1)
+    unit = factors / np.where(norms > 0, norms, 1.0)[:, None]
+    if batch_size is None:
+        batch_size = max(1, (1 << 22) // max(n_rows, 1))
+    take = min(n, n_rows - 1)
+    rows = np.full((len(queries), n), -1, dtype=np.int64)
+    sims = np.full((len(queries), n), np.nan, dtype=unit.dtype)
+    for start in range(0, len(queries), batch_size):
+        batch = queries[start : start + batch_size]
+        block = unit[batch] @ unit.T
+        block[np.arange(len(batch)), batch] = -np.inf
+        if take <= 0:
+            continue
+        best, best_sims = best_columns(block, take)
+        rows[start : start + len(batch), :take] = best
+        sims[start : start + len(batch), :take] = best_sims
+    return rows, sims
 
 
 def check_indices(indices, size, name):

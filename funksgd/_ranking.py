@@ -11,10 +11,16 @@ learned from the training ratings alone by :func:`learn_popularity_weight`.
 The offset changes only the order of the lists, never the predicted ratings.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import clone
+
+from . import metrics
+from ._progress import progress_bar
+from ._validation import check_n_jobs, row_indices
+from .model_selection import choose_per_row, split_by_mask
 
 POPULARITY_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
 LEARN_HOLDOUT_FRACTION = 0.2
@@ -175,14 +181,14 @@ def learn_popularity_weight(
     ndcg : dict
         NDCG@k on the inner hold-out for each candidate.
     """
-    from .metrics import ranking_metrics_at_k, split_within_rows
 
     if not isinstance(k, Integral) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     weights = [float(w) for w in weights]
     if not weights:
         raise ValueError("weights must hold at least one candidate.")
-    known, held = split_within_rows(X, holdout_fraction, np.random.RandomState(random_state))
+    rng = np.random.RandomState(random_state)
+    known, held = split_by_mask(X, choose_per_row(X, holdout_fraction, rng))
     model = clone(estimator).fit(known)
     counts = item_counts(known)
     threshold = float(known.data.mean())
@@ -198,86 +204,96 @@ def learn_popularity_weight(
     for weight in weights:
         offsets = popularity_offsets(counts, weight)
         scores = lambda users, offsets=offsets: base(users) + offsets  # noqa: E731
-        ndcg[weight] = ranking_metrics_at_k(
+        ndcg[weight] = metrics.ranking_metrics_at_k(
             scores, known, held, k=k, relevance_threshold=threshold
         )["ndcg"]
     best = max(weights, key=lambda w: (ndcg[w], -w))
     return best, ndcg
 
 
-def similar_rows(factors, queries, n=10, *, batch_size=None):
-    """The ``n`` rows of ``factors`` most cosine-similar to each query row, itself excluded.
+# ------------------------------------------------- evaluating top-k lists (metrics)
+def top_k_function(model, X_train, k, exclude_train):
+    """``top_k(users) -> (len(users), k) items`` for a model with recommend, or a score function."""
+    if hasattr(model, "recommend"):
+        if not exclude_train:
+            return lambda users: model.recommend(users=users, n=k, exclude_rated=False)[0]
+        return lambda users: model.recommend(users=users, X=X_train[users], n=k)[0]
+    if not callable(model):
+        raise TypeError(
+            "model must have a recommend(users=..., X=..., n=...) method or be a function "
+            f"scores(users) -> (n_users, n_items) array, got {type(model).__name__}."
+        )
+    shape_of = lambda users: (len(users), X_train.shape[1])  # noqa: E731
 
-    Parameters
-    ----------
-    factors : ndarray of shape (n_rows, n_components)
-        Item (or user) factors.
-    queries : array-like of int of shape (n_queries,)
-        Row indices to find neighbours for.
-    n : int, default=10
-        Neighbours per query.
-    batch_size : int, default=None
-        Queries per batch; None keeps a batch's similarity block near 32 MiB.
+    def top_k(users):
+        scores = np.asarray(model(users), dtype=np.float64)
+        if scores.ndim != 2 or scores.shape[1] != X_train.shape[1]:
+            raise ValueError(
+                f"The score function returned shape {scores.shape}, expected {shape_of(users)}."
+            )
+        scores = np.array(np.broadcast_to(scores, shape_of(users)))
+        if exclude_train:
+            sub = X_train[users]
+            scores[row_indices(sub), sub.indices] = -np.inf
+        return metrics.top_k_items(scores, k)
 
-    Returns
-    -------
-    rows : ndarray of shape (n_queries, n), dtype int64
-        Neighbour indices, most similar first; -1 pads when there are fewer
-        than ``n`` other rows. A zero row has similarity 0 to every row.
-    similarities : ndarray of shape (n_queries, n)
-        Cosine similarities (NaN where padded).
+    return top_k
 
-    Examples
-    --------
-    >>> import numpy as np
-    >>> Q = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
-    >>> rows, sims = similar_rows(Q, [0], n=2)
-    >>> rows
-    array([[1, 2]])
-    """
-    factors = np.asarray(factors)
-    if factors.ndim != 2:
-        raise ValueError(f"factors must be 2-D, got shape {factors.shape}.")
-    queries = np.asarray(queries)
-    if queries.ndim != 1 or (queries.size and queries.dtype.kind not in "iu"):
-        raise ValueError("queries must be a 1-D array of integer row indices.")
-    n_rows = len(factors)
-    if queries.size and (queries.min() < 0 or queries.max() >= n_rows):
-        raise ValueError(f"queries must be row indices in 0..{n_rows - 1}.")
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
-    norms = np.linalg.norm(factors, axis=1)
-    unit = factors / np.where(norms > 0, norms, 1.0)[:, None]
+
+def evaluate(top_k, users, relevant, k, batch_size, n_jobs, show_progress):
+    """Sums of the per-user metrics over batches of ``users``, then their means."""
+    n_items = relevant.shape[1]
     if batch_size is None:
-        batch_size = max(1, (1 << 22) // max(n_rows, 1))
-    take = min(n, n_rows - 1)
-    rows = np.full((len(queries), n), -1, dtype=np.int64)
-    sims = np.full((len(queries), n), np.nan, dtype=unit.dtype)
-    for start in range(0, len(queries), batch_size):
-        batch = queries[start : start + batch_size]
-        block = unit[batch] @ unit.T
-        block[np.arange(len(batch)), batch] = -np.inf
-        if take <= 0:
-            continue
-        best = np.argpartition(-block, take - 1, axis=1)[:, :take]
-        best_sims = np.take_along_axis(block, best, axis=1)
-        order = np.lexsort((best, -best_sims), axis=1)
-        rows[start : start + len(batch), :take] = np.take_along_axis(best, order, axis=1)
-        sims[start : start + len(batch), :take] = np.take_along_axis(best_sims, order, axis=1)
-    return rows, sims
+        batch_size = max(1, (1 << 22) // max(n_items, 1))
+    batch_size = metrics._check_positive_int(batch_size, "batch_size")
+    batches = [users[start : start + batch_size] for start in range(0, len(users), batch_size)]
+
+    def run(batch):
+        items = metrics._check_recommended(top_k(batch), n_items, len(batch), k)
+        per_user = per_user_metrics(items, relevant[batch], k)
+        return {name: float(values.sum()) for name, values in per_user.items()}, items
+
+    seen = np.zeros(n_items, dtype=bool)
+    totals = dict.fromkeys(metrics.RANKING_METRICS, 0.0)
+    show = show_progress or (show_progress is None and len(batches) > 100)
+    bar = progress_bar(len(batches), "ranking metrics", "batch") if show else None
+    n_threads = check_n_jobs(n_jobs)
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        for sums, items in pool.map(run, batches) if n_threads > 1 else map(run, batches):
+            for name in metrics.RANKING_METRICS:
+                totals[name] += sums[name]
+            seen[items[items >= 0]] = True
+            if bar is not None:
+                bar.update(1)
+    if bar is not None:
+        bar.close()
+    n_users = len(users)
+    result = {name: total / n_users if n_users else np.nan for name, total in totals.items()}
+    result["coverage"] = float(seen.mean()) if n_items else np.nan
+    result["n_users"] = n_users
+    return result
 
 
-def similar_items(item_factors, items, n=10, *, batch_size=None):
-    """The ``n`` items most cosine-similar to each of ``items`` by their factors, itself excluded.
-
-    See :func:`similar_rows`.
-    """
-    return similar_rows(item_factors, items, n, batch_size=batch_size)
-
-
-def similar_users(user_factors, users, n=10, *, batch_size=None):
-    """The ``n`` users most cosine-similar to each of ``users`` by their factors, itself excluded.
-
-    See :func:`similar_rows`.
-    """
-    return similar_rows(user_factors, users, n, batch_size=batch_size)
+def per_user_metrics(items, relevant, k):
+    """Each metric for each row of ``items``, against the rows of CSR ``relevant``."""
+    items = items[:, :k]
+    n_rows, n_items = relevant.shape
+    n_relevant = np.diff(relevant.indptr)
+    keys = np.repeat(np.arange(n_rows, dtype=np.int64), n_relevant) * n_items + relevant.indices
+    keys.sort()
+    wanted = np.arange(n_rows, dtype=np.int64)[:, None] * n_items + items
+    where = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+    hits = (items >= 0) & (keys[where] == wanted) if len(keys) else np.zeros(items.shape, bool)
+    hits = hits.astype(np.float64)
+    discount = 1.0 / np.log2(np.arange(k) + 2.0)
+    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(n_relevant, k)]
+    n_hits = hits.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
+        return {
+            "precision": n_hits / k,
+            "recall": n_hits / n_relevant,
+            "ndcg": hits @ discount / ideal,
+            "map": (hits * precision_at).sum(axis=1) / np.minimum(n_relevant, k),
+            "hit_rate": (n_hits > 0).astype(np.float64),
+        }

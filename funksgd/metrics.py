@@ -19,18 +19,17 @@ has fewer than ``k`` candidate items) counts as a miss. Catalogue coverage is
 the share of all items that appear in at least one list.
 """
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 
+from . import _ranking
+from ._inference import SCORE_HOLDOUT_FRACTION, SCORE_SEED, best_columns
 from ._validation import check_ratings
+from .model_selection import choose_per_row, split_by_mask
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
-SCORE_SEED = 0
-SCORE_HOLDOUT_FRACTION = 0.2
 
 
 def rmse(y_true, y_pred):
@@ -329,8 +328,8 @@ def ranking_metrics_at_k(
     k = _check_positive_int(k, "k")
     relevant = relevant_items(X_test, relevance_threshold)
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
-    top_k = _top_k_function(model, X_train, k, exclude_train)
-    return _evaluate(top_k, users, relevant, k, batch_size, n_jobs, show_progress)
+    top_k = _ranking.top_k_function(model, X_train, k, exclude_train)
+    return _ranking.evaluate(top_k, users, relevant, k, batch_size, n_jobs, show_progress)
 
 
 def relevant_items(X, relevance_threshold=None):
@@ -433,13 +432,14 @@ def make_ranking_scorer(
 
     def scorer(estimator, X, y=None):
         X = check_ratings(X)
-        known, held = split_within_rows(X, holdout_fraction, np.random.RandomState(random_state))
+        rng = np.random.RandomState(random_state)
+        known, held = split_by_mask(X, choose_per_row(X, holdout_fraction, rng))
         relevant = relevant_items(held, relevance_threshold)
         rows = np.flatnonzero(np.diff(relevant.indptr) > 0)
         if len(rows) == 0:
             raise ValueError("The scored rows of X hold no relevant held-out rating.")
         top_k = lambda batch: estimator.recommend(X=known[batch], n=k)[0]  # noqa: E731
-        return _evaluate(top_k, rows, relevant, k, None, None, False)[metric]
+        return _ranking.evaluate(top_k, rows, relevant, k, None, None, False)[metric]
 
     scorer.__name__ = f"{metric}_at_{k}_scorer"
     return scorer
@@ -452,65 +452,6 @@ def ndcg_scorer(estimator, X, y=None):
     :func:`make_ranking_scorer` for the within-row protocol.
     """
     return _NDCG_SCORER(estimator, X, y)
-
-
-def split_within_rows(X, fraction, rng):
-    """Split the ratings of each row: ``fraction`` (at least one) held out if it has two.
-
-    Parameters
-    ----------
-    X : scipy.sparse.csr_array of shape (n_rows, n_items)
-        Ratings.
-    fraction : float
-        Share of each row's ratings to hold out, rounded, at least one.
-    rng : numpy.random.RandomState
-        Chooses the held-out ratings.
-
-    Returns
-    -------
-    known, held : scipy.sparse.csr_array of shape (n_rows, n_items)
-        Every rating of ``X`` in exactly one of the two.
-    """
-    counts = np.diff(X.indptr)
-    n_held = np.where(counts >= 2, np.maximum(1, np.round(fraction * counts)), 0)
-    rows = np.repeat(np.arange(X.shape[0]), counts)
-    order = np.lexsort((rng.random_sample(X.nnz), rows))
-    rank = np.empty(X.nnz, dtype=np.int64)
-    rank[order] = np.arange(X.nnz) - X.indptr[rows[order]]
-    held = rank < n_held[rows]
-    return _select(X, rows, ~held), _select(X, rows, held)
-
-
-def _select(X, rows, mask):
-    return sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)
-
-
-def _top_k_function(model, X_train, k, exclude_train):
-    """``top_k(users) -> (len(users), k) items`` for a model with recommend, or a score function."""
-    if hasattr(model, "recommend"):
-        if not exclude_train:
-            return lambda users: model.recommend(users=users, n=k, exclude_rated=False)[0]
-        return lambda users: model.recommend(users=users, X=X_train[users], n=k)[0]
-    if not callable(model):
-        raise TypeError(
-            "model must have a recommend(users=..., X=..., n=...) method or be a function "
-            f"scores(users) -> (n_users, n_items) array, got {type(model).__name__}."
-        )
-    shape_of = lambda users: (len(users), X_train.shape[1])  # noqa: E731
-
-    def top_k(users):
-        scores = np.asarray(model(users), dtype=np.float64)
-        if scores.ndim != 2 or scores.shape[1] != X_train.shape[1]:
-            raise ValueError(
-                f"The score function returned shape {scores.shape}, expected {shape_of(users)}."
-            )
-        scores = np.array(np.broadcast_to(scores, shape_of(users)))
-        if exclude_train:
-            sub = X_train[users]
-            scores[np.repeat(np.arange(len(users)), np.diff(sub.indptr)), sub.indices] = -np.inf
-        return top_k_items(scores, k)
-
-    return top_k
 
 
 def top_k_items(scores, k):
@@ -538,76 +479,11 @@ def top_k_items(scores, k):
     array([[ 0, -1, -1]])
     """
     scores = np.where(np.isnan(scores), -np.inf, scores)
-    n_rows, n_items = scores.shape
-    take = min(k, n_items)
-    best = np.argpartition(-scores, take - 1, axis=1)[:, :take] if take < n_items else None
-    if best is None:
-        best = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
-    best_scores = np.take_along_axis(scores, best, axis=1)
-    order = np.lexsort((best, -best_scores), axis=1)
-    best = np.take_along_axis(best, order, axis=1)
-    best_scores = np.take_along_axis(best_scores, order, axis=1)
-    items = np.full((n_rows, k), -1, dtype=np.int64)
+    take = min(k, scores.shape[1])
+    best, best_scores = best_columns(scores, take)
+    items = np.full((len(scores), k), -1, dtype=np.int64)
     items[:, :take] = np.where(np.isfinite(best_scores), best, -1)
     return items
-
-
-def _evaluate(top_k, users, relevant, k, batch_size, n_jobs, show_progress):
-    """Sums of the per-user metrics over batches of ``users``, then their means."""
-    n_items = relevant.shape[1]
-    if batch_size is None:
-        batch_size = max(1, (1 << 22) // max(n_items, 1))
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    batches = [users[start : start + batch_size] for start in range(0, len(users), batch_size)]
-
-    def run(batch):
-        items = _check_recommended(top_k(batch), n_items, len(batch), k)
-        per_user = _per_user_metrics(items, relevant[batch], k)
-        return {name: float(values.sum()) for name, values in per_user.items()}, items
-
-    seen = np.zeros(n_items, dtype=bool)
-    totals = dict.fromkeys(RANKING_METRICS, 0.0)
-    bar = _progress_bar(len(batches), show_progress)
-    n_threads = _n_threads(n_jobs)
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        for sums, items in pool.map(run, batches) if n_threads > 1 else map(run, batches):
-            for name in RANKING_METRICS:
-                totals[name] += sums[name]
-            seen[items[items >= 0]] = True
-            if bar is not None:
-                bar.update(1)
-    if bar is not None:
-        bar.close()
-    n_users = len(users)
-    result = {name: total / n_users if n_users else np.nan for name, total in totals.items()}
-    result["coverage"] = float(seen.mean()) if n_items else np.nan
-    result["n_users"] = n_users
-    return result
-
-
-def _per_user_metrics(items, relevant, k):
-    """Each metric for each row of ``items``, against the rows of CSR ``relevant``."""
-    items = items[:, :k]
-    n_rows, n_items = relevant.shape
-    n_relevant = np.diff(relevant.indptr)
-    keys = np.repeat(np.arange(n_rows, dtype=np.int64), n_relevant) * n_items + relevant.indices
-    keys.sort()
-    wanted = np.arange(n_rows, dtype=np.int64)[:, None] * n_items + items
-    where = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
-    hits = (items >= 0) & (keys[where] == wanted) if len(keys) else np.zeros(items.shape, bool)
-    hits = hits.astype(np.float64)
-    discount = 1.0 / np.log2(np.arange(k) + 2.0)
-    ideal = np.concatenate([[0.0], np.cumsum(discount)])[np.minimum(n_relevant, k)]
-    n_hits = hits.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        precision_at = np.cumsum(hits, axis=1) / np.arange(1, k + 1)
-        return {
-            "precision": n_hits / k,
-            "recall": n_hits / n_relevant,
-            "ndcg": hits @ discount / ideal,
-            "map": (hits * precision_at).sum(axis=1) / np.minimum(n_relevant, k),
-            "hit_rate": (n_hits > 0).astype(np.float64),
-        }
 
 
 def _mean_metric(name, recommended, relevant, k):
@@ -620,7 +496,7 @@ def _mean_metric(name, recommended, relevant, k):
     users = np.flatnonzero(np.diff(relevant.indptr) > 0)
     if len(users) == 0:
         return float("nan")
-    return float(_per_user_metrics(recommended[users], relevant[users], k)[name].mean())
+    return float(_ranking.per_user_metrics(recommended[users], relevant[users], k)[name].mean())
 
 
 def _relevant_matrix(relevant, recommended):
@@ -685,24 +561,6 @@ def _check_positive_int(value, name):
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return int(value)
-
-
-def _n_threads(n_jobs):
-    if n_jobs is None:
-        return 1
-    if n_jobs == -1 and not isinstance(n_jobs, bool):
-        return os.cpu_count() or 1
-    return _check_positive_int(n_jobs, "n_jobs")
-
-
-def _progress_bar(total, show):
-    if show is False or (show is None and total <= 100):
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="ranking metrics", unit="batch")
 
 
 _NDCG_SCORER = make_ranking_scorer("ndcg", k=10)

@@ -178,10 +178,8 @@ class KFoldRatings:
             raise ValueError(f"X holds {X.nnz} ratings: fewer than n_splits={n_splits}.")
         fold = np.empty(X.nnz, dtype=np.int64)
         fold[check_random_state(self.random_state).permutation(X.nnz)] = np.arange(X.nnz) % n_splits
-        rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
         for f in range(n_splits):
-            test = fold == f
-            yield _ratings_where(X, rows, ~test), _ratings_where(X, rows, test)
+            yield split_by_mask(X, fold == f)
 
 
 def cross_validate_ratings(
@@ -271,8 +269,3 @@ def cross_validate_ratings(
     if return_estimator:
         results["estimator"] = fitted
     return results
-
-
-def _ratings_where(X, rows, mask):
-    """The ratings of CSR ``X`` where ``mask`` holds, same shape; ``rows`` is each rating's row."""
-    return sp.csr_array((X.data[mask], (rows[mask], X.indices[mask])), shape=X.shape)

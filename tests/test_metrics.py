@@ -22,9 +22,9 @@ from funksgd.metrics import (
     recall_at_k,
     relevant_items,
     rmse,
-    split_within_rows,
     top_k_items,
 )
+from funksgd.model_selection import choose_per_row, split_by_mask
 
 from .conftest import ML100K, load_ml100k_split
 
@@ -260,7 +260,7 @@ def test_scorer_in_grid_search():
     assert np.all(search.cv_results_["mean_test_score"] <= 1)
     # the scorer is the documented within-row protocol, fixed seed
     model = search.best_estimator_
-    known, held = split_within_rows(X, 0.2, np.random.RandomState(0))
+    known, held = split_by_mask(X, choose_per_row(X, 0.2, np.random.RandomState(0)))
     rel = relevant_items(held, 4)
     rows = np.flatnonzero(np.diff(rel.indptr) > 0)
     lists = model.recommend(X=known[rows], n=5)[0]
@@ -280,7 +280,7 @@ def test_scorer_refuses_bad_options():
 
 def test_split_within_rows_partitions_each_row():
     X = make_ratings(n_users=50, n_items=40, n_ratings=600, random_state=0)
-    known, held = split_within_rows(X, 0.2, np.random.RandomState(0))
+    known, held = split_by_mask(X, choose_per_row(X, 0.2, np.random.RandomState(0)))
     assert (known + held != X).nnz == 0
     counts, n_held = np.diff(X.indptr), np.diff(held.indptr)
     assert np.all(n_held[counts >= 2] >= 1)

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 from funksgd import FunkSVD
+from funksgd._inference import similar_rows
 from funksgd._ranking import (
     empirical_bayes_beta,
     item_counts,
@@ -12,9 +13,6 @@ from funksgd._ranking import (
     popularity_offsets,
     ranking_scores,
     shrink_items,
-    similar_items,
-    similar_rows,
-    similar_users,
 )
 from funksgd.datasets import make_ratings
 from funksgd.metrics import ranking_metrics_at_k
@@ -76,7 +74,7 @@ def test_empirical_bayes_beta_without_item_effect_is_infinite():
 
 def test_ranking_scores_order_like_predictions():
     X = make_ratings(n_users=30, n_items=20, n_ratings=240, random_state=0)
-    model = FunkSVD(n_components=4, random_state=0).fit(X)
+    model = FunkSVD(n_components=4, random_state=0, clip=False).fit(X)  # predictions unclipped
     users = np.arange(30)
     scores = ranking_scores(model.user_factors_, model.item_factors_, model.item_bias_)
     pairs_u = np.repeat(users, 20)
@@ -161,13 +159,23 @@ def test_similar_rows_match_slow_reference(batch_size):
         assert q not in got_rows
 
 
-def test_similar_rows_pad_and_wrappers():
+def test_similar_rows_pad_and_the_estimators_methods():
     factors = np.eye(3)
     rows, sims = similar_rows(factors, [1], n=5)
     assert rows[0, :2].tolist() == [0, 2] and rows[0, 2:].tolist() == [-1, -1, -1]
     assert np.isnan(sims[0, 2:]).all()
-    np.testing.assert_array_equal(similar_items(factors, [1], 2)[0], rows[:, :2])
-    np.testing.assert_array_equal(similar_users(factors, [1], 2)[0], rows[:, :2])
+    X = make_ratings(n_users=40, n_items=25, n_ratings=500, random_state=0)
+    model = FunkSVD(n_components=3, random_state=0).fit(X)
+    cases = [(model.similar_items, model.item_factors_, 25)]
+    cases += [(model.similar_users, model.user_factors_, 40)]
+    for method, fitted, n_rows in cases:
+        got, got_sims = method([0, 5], n=4)
+        for query, row, row_sims in zip([0, 5], got, got_sims, strict=True):
+            want_rows, want_sims = slow_similar(fitted.astype(np.float64), query, 4)
+            np.testing.assert_allclose(row_sims, want_sims, rtol=1e-5)
+            np.testing.assert_array_equal(row, want_rows)
+        with pytest.raises(ValueError, match="out of range"):
+            method([n_rows])
     with pytest.raises(ValueError, match="row indices"):
         similar_rows(factors, [3])
     with pytest.raises(ValueError, match="n must be"):

@@ -58,3 +58,18 @@ def test_mapping_of_another_matrix_is_refused(by_ids):
     other_X, other = ratings_to_csr([1, 2], [3, 4], [1.0, 2.0])
     with pytest.raises(ValueError, match="mapping"):
         Recommender(model, other, other_X)
+
+
+def test_similar_items_and_users_by_id(by_ids):
+    rec, X, mapping, model = by_ids
+    item = mapping.item_index([1000 + 7 * 3])
+    neighbours, sims = model.similar_items(item, n=4)
+    result = rec.similar_items(1000 + 7 * 3, n=4)
+    assert [r.item_id for r in result] == mapping.item_id(neighbours[0]).tolist()
+    assert [r.title for r in result] == [f"title {r.item_id}" for r in result]
+    np.testing.assert_allclose([r.score for r in result], sims[0])
+    user = mapping.user_index(["user-004"])
+    users, user_sims = model.similar_users(user, n=3)
+    assert rec.similar_users("user-004", n=3) == list(
+        zip(mapping.user_id(users[0]).tolist(), user_sims[0].tolist(), strict=True)
+    )
