@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _engine, _inference
+from . import _engine, _inference, _ranking
 from ._inference import FittedAttributes, SimilarRows
 from ._progress import EpochPrinter
 from ._validation import Integer, check_n_jobs, check_ratings
@@ -107,6 +107,15 @@ class FunkSVD(
         it lowered the held-out RMSE of MovieLens-100k (see the user guide).
         The scores :meth:`recommend` ranks by are not clipped, so that the
         best items do not tie at the top of the scale.
+    popularity_weight : "auto" or float, default="auto"
+        :meth:`recommend` ranks items by their predicted rating plus
+        ``popularity_weight * log(1 + n_i)``, ``n_i`` the item's training
+        ratings: the items users go on to rate are chosen, popular ones far more
+        often. "auto" learns the weight in :meth:`fit` from the training ratings
+        alone (a hold-out of each user's ratings, a second fit on at most 1M of
+        them); 0 ranks by predicted rating. Predicted ratings do not change.
+        On MovieLens-100k it lifts NDCG@10 from 0.062 to 0.222, past the
+        most-popular list's 0.198 (see the user guide).
     init_std : float, default=0.1
         Standard deviation of the normal initial factors.
     shuffle : bool, default=True
@@ -217,6 +226,7 @@ class FunkSVD(
         "algorithm": [StrOptions({"simultaneous", "funk"})],
         "biased": ["boolean"],
         "clip": ["boolean"],
+        "popularity_weight": [StrOptions({"auto"}), Interval(Real, 0, None, closed="left")],
         "init_std": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
         "warm_start": ["boolean"],
@@ -242,6 +252,7 @@ class FunkSVD(
         algorithm="simultaneous",
         biased=True,
         clip=True,
+        popularity_weight="auto",
         init_std=0.1,
         shuffle=True,
         warm_start=False,
@@ -263,6 +274,7 @@ class FunkSVD(
         self.algorithm = algorithm
         self.biased = biased
         self.clip = clip
+        self.popularity_weight = popularity_weight
         self.init_std = init_std
         self.shuffle = shuffle
         self.warm_start = warm_start
@@ -382,29 +394,9 @@ class FunkSVD(
                 X, factors.item_factors, factors.item_bias, factors.global_mean,
                 self.alpha, self.biased, settings.n_threads,
             )  # fmt: skip
-        self._fitted = self._new_fitted(X, factors, users, record, extend=incremental and resume)
-
-    def _new_fitted(self, X, factors, users, record, extend):
-        """The fitted state of a finished fit on ``X``; ``extend`` adds to the record of the
-        fits before (partial_fit)."""
-        n_iter, loss_curve = record.n_iter, record.loss_curve
-        low, high = float(X.data.min()), float(X.data.max())
-        if extend:
-            n_iter += self._fitted.n_iter
-            loss_curve = self._fitted.loss_curve + loss_curve
-            if self._fitted.rating_range is not None:
-                low, high = (
-                    min(low, self._fitted.rating_range[0]),
-                    max(high, self._fitted.rating_range[1]),
-                )
-        return _inference.Fitted(
-            user_factors=users[0], item_factors=factors.item_factors, user_bias=users[1],
-            item_bias=factors.item_bias, global_mean=factors.global_mean, biased=self.biased,
-            alpha=self.alpha, schedule=factors.schedule, n_iter=n_iter,
-            t=factors.schedule.t, loss_curve=loss_curve,
-            validation_scores=record.validation_scores or None,
-            rating_range=(low, high) if self.clip else None,
-        )  # fmt: skip
+        extended = self._fitted if incremental and resume else None  # partial_fit adds to it
+        popularity = _ranking.fitted_popularity(self, X, extended, incremental)
+        self._fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
 
     def _check_params(self):
         """The parameters training reads, resolved once."""

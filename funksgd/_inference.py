@@ -41,6 +41,15 @@ class Fitted:
     loss_curve: list = field(default_factory=list)
     validation_scores: list | None = None
     rating_range: tuple | None = None  # (lowest, highest) training rating, with clip=True
+    item_counts: np.ndarray | None = None  # training ratings per item
+    popularity_weight: float = 0.0  # of log(1 + item_counts) in recommend's ranking
+
+    def ranking_offsets(self):
+        """What ``recommend`` adds to each item's predicted rating to rank: the popularity
+        offset, or None."""
+        if not self.popularity_weight or self.item_counts is None:
+            return None
+        return self.popularity_weight * np.log1p(self.item_counts.astype(np.float64))
 
     @property
     def n_components(self):
@@ -49,6 +58,27 @@ class Fitted:
     @property
     def n_items(self):
         return self.item_factors.shape[0]
+
+
+def new_fitted(estimator, X, factors, users, record, extended, popularity):
+    """The fitted state of a finished fit on ``X``: ``factors`` and ``users`` (factors and
+    biases) from training, the ``record`` of its epochs (added to that of the model it
+    ``extended``, in partial_fit), and the ``popularity`` weight and item counts."""
+    n_iter, loss_curve = record.n_iter, record.loss_curve
+    low, high = float(X.data.min()), float(X.data.max())
+    if extended is not None:
+        n_iter += extended.n_iter
+        loss_curve = extended.loss_curve + loss_curve
+        if extended.rating_range is not None:
+            low, high = min(low, extended.rating_range[0]), max(high, extended.rating_range[1])
+    return Fitted(
+        user_factors=users[0], item_factors=factors.item_factors, user_bias=users[1],
+        item_bias=factors.item_bias, global_mean=factors.global_mean, biased=estimator.biased,
+        alpha=estimator.alpha, schedule=factors.schedule, n_iter=n_iter, t=factors.schedule.t,
+        loss_curve=loss_curve, validation_scores=record.validation_scores or None,
+        rating_range=(low, high) if estimator.clip else None, item_counts=popularity[1],
+        popularity_weight=popularity[0],
+    )  # fmt: skip
 
 
 def fitted_attribute(name):
@@ -85,6 +115,8 @@ class FittedAttributes:
     loss_curve_ = fitted_attribute("loss_curve")
     validation_scores_ = fitted_attribute("validation_scores")
     rating_range_ = fitted_attribute("rating_range")
+    item_counts_ = fitted_attribute("item_counts")
+    popularity_weight_ = fitted_attribute("popularity_weight")
 
     @property
     def best_validation_score_(self):
@@ -301,10 +333,12 @@ def top_n(fitted, W, offsets, rated, n, blocked=None):
 
     ``offsets`` is added to each row's scores (global mean plus user bias); the items
     stored in row ``j`` of the CSR ``rated`` (or none, when None) and those ``blocked``
-    (a mask over the items, or None) are left out.
-    Returns ``(items, scores)``, -1 and NaN where a row has fewer than ``n`` items.
+    (a mask over the items, or None) are left out. Items are ranked by their score plus
+    the fitted ranking offsets (popularity); returns ``(items, scores)`` with the
+    scores the predicted ratings, -1 and NaN where a row has fewer than ``n`` items.
     """
     n_items = fitted.n_items
+    ranking = fitted.ranking_offsets()
     take = min(n, n_items)
     items = np.full((len(W), n), -1, dtype=np.int64)
     scores = np.full((len(W), n), np.nan, dtype=W.dtype)
@@ -318,8 +352,9 @@ def top_n(fitted, W, offsets, rated, n, blocked=None):
             block[row_indices(sub), sub.indices] = -np.inf
         if blocked is not None:
             block[:, blocked] = -np.inf
-        best, best_scores = best_columns(block, take)
+        best, best_scores = best_columns(block if ranking is None else block + ranking, take)
         valid = np.isfinite(best_scores)
+        best_scores = np.take_along_axis(block, best, axis=1)
         items[start:stop, :take] = np.where(valid, best, -1)
         scores[start:stop, :take] = np.where(valid, best_scores, np.nan)
     return items, scores

@@ -157,7 +157,10 @@ def _estimator_to_arrays(model):
     metadata["fitted"] = {
         "biased": bool(fitted.biased), "alpha": float(fitted.alpha),
         "rating_range": None if fitted.rating_range is None else list(fitted.rating_range),
+        "popularity_weight": float(fitted.popularity_weight),
     }  # fmt: skip
+    if fitted.item_counts is not None:
+        arrays["model/item_counts_"] = fitted.item_counts
     schedule = fitted.schedule
     metadata["schedule"] = {"t": int(schedule.t), "eta": float(schedule.eta),
                             "scale": float(schedule.scale)}  # fmt: skip
@@ -190,6 +193,14 @@ def rebuild_estimator(metadata, arrays):
     if isinstance(alpha, bool) or not 0 < alpha < np.inf:
         raise ValueError(f"fitted alpha = {alpha!r} is not a positive number.")
     rating_range = _checked_range(fitted.get("rating_range"))
+    weight = _expect(fitted.get("popularity_weight", 0.0), (int, float), "popularity_weight")
+    counts = arrays.get("model/item_counts_")
+    if isinstance(weight, bool) or not 0 <= weight < np.inf:
+        raise ValueError(f"popularity_weight = {weight!r} is not a non-negative number.")
+    if counts is not None and (
+        counts.shape != (n_items,) or counts.dtype.kind not in "iu" or counts.min(initial=0) < 0
+    ):
+        raise ValueError("item_counts_ is not one non-negative count per item.")
     schedule = _rebuild_schedule(metadata, arrays, factors["item_factors_"].dtype, model)
     model._fitted = Fitted(
         user_factors=factors["user_factors_"], item_factors=factors["item_factors_"],
@@ -198,6 +209,7 @@ def rebuild_estimator(metadata, arrays):
         schedule=schedule, n_iter=attributes["n_iter_"], t=attributes["t_"],
         loss_curve=[float(x) for x in attributes["loss_curve_"]],
         validation_scores=attributes["validation_scores_"], rating_range=rating_range,
+        item_counts=counts, popularity_weight=float(weight),
     )  # fmt: skip
     model.n_features_in_ = n_items
     return model

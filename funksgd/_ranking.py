@@ -211,6 +211,35 @@ def learn_popularity_weight(
     return best, ndcg
 
 
+def fitted_popularity(estimator, X, extended, incremental, max_ratings=1 << 20):
+    """``(weight, item counts)`` of the popularity offset for a model fitted on ``X``.
+
+    The weight is the estimator's ``popularity_weight``, or with ``"auto"`` the one
+    :func:`learn_popularity_weight` finds on ``X`` (on a random set of users holding
+    about ``max_ratings`` ratings, so that learning costs a bounded share of a large
+    fit; ``log(1 + n_i)`` only shifts by a constant when all counts scale); 0 when no
+    user has the two ratings a hold-out needs. ``partial_fit`` adds the counts to those
+    of the model it ``extended`` and keeps its weight; its first call (``incremental``)
+    does not learn one: ``"auto"`` is 0 there, since learning takes a fit.
+    """
+    counts = item_counts(X)
+    if extended is not None:
+        return extended.popularity_weight, extended.item_counts + counts
+    weight = estimator.popularity_weight
+    if weight != "auto" or incremental:
+        return 0.0 if weight == "auto" else float(weight), counts
+    sample = X
+    if X.nnz > max_ratings:
+        rng = np.random.RandomState(LEARN_SEED)
+        users = rng.permutation(X.shape[0])
+        per_user = np.diff(X.indptr)[users]
+        sample = X[np.sort(users[: max(1, int(np.searchsorted(np.cumsum(per_user), max_ratings)))])]
+    if not np.any(np.diff(sample.indptr) >= 2):
+        return 0.0, counts
+    learner = clone(estimator).set_params(popularity_weight=0.0, verbose=0, warm_start=False)
+    return learn_popularity_weight(learner, sample)[0], counts
+
+
 # ------------------------------------------------- evaluating top-k lists (metrics)
 def top_k_function(model, X_train, k, exclude_train):
     """``top_k(users) -> (len(users), k) items`` for a model with recommend, or a score function."""

@@ -124,7 +124,8 @@ def test_explicit_zeros_are_ratings():
 
 def test_recommend_known_and_new_users():
     _, X = planted_ratings(n_users=100, n_items=50)
-    model = FunkSVD(n_components=5, random_state=0).fit(X)
+    # popularity_weight=0: ranked by predicted rating alone (the offset: test_inference.py)
+    model = FunkSVD(n_components=5, random_state=0, popularity_weight=0).fit(X)
     items, scores = model.recommend(users=[0, 3], X=X[[0, 3]], n=5)
     assert items.shape == scores.shape == (2, 5)
     for row, user in enumerate([0, 3]):

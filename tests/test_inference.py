@@ -15,12 +15,14 @@ def fitted():
 
 
 def brute_force_top(model, X, users, n, allowed):
-    """Sort every allowed, unrated item of each user by its predicted rating."""
+    """Sort every allowed, unrated item of each user by its predicted rating plus the
+    popularity offset ``popularity_weight_ * log(1 + n_i)``."""
+    offsets = model.popularity_weight_ * np.log1p(np.bincount(X.indices, minlength=X.shape[1]))
     result = []
     for u in users:
         candidates = [i for i in allowed if i not in set(X[[u]].indices)]
         pred = model.predict_ratings(np.full(len(candidates), u), candidates)
-        order = np.argsort(-pred, kind="stable")
+        order = np.argsort(-(pred + offsets[candidates]), kind="stable")
         result.append([candidates[j] for j in order[:n]])
     return result
 
@@ -36,9 +38,14 @@ def test_recommend_candidates_and_filters(fitted, option):
     users = np.arange(0, 80, 7)
     got, scores = model.recommend(users=users, X=X[users], n=6, items=items, filter_items=filtered)
     expected = brute_force_top(model, X, users, 6, sorted(allowed))
-    for row, want in zip(got, expected, strict=True):
+    for user, row, row_scores, want in zip(users, got, scores, expected, strict=True):
         assert row[row >= 0].tolist() == want
-    assert np.isfinite(scores[got >= 0]).all()
+        # the scores are the predicted ratings, not the ranking scores
+        np.testing.assert_allclose(
+            row_scores[row >= 0], model.predict_ratings(np.full(len(want), user), want),
+            rtol=1e-5,
+        )  # fmt: skip
+    assert model.popularity_weight_ > 0  # the ranking is not only by predicted rating
 
 
 def test_recommend_pads_when_candidates_run_out(fitted):
