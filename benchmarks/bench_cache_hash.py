@@ -5,7 +5,7 @@ looks for a cache entry, and hashes again, for free, the blocks it parses on a m
 This script writes a MovieLens-style ``ratings.csv`` of N ratings (once, kept in the
 folder given), then times, each ``--repeat`` times, best of:
 
-- hash: ``_readers._file_digest``, the SHA-256 of the file (file in the page cache);
+- hash: ``_cache.file_digest``, the SHA-256 of the file (file in the page cache);
 - hash algorithms: the same loop with blake2b, sha1 and md5, for comparison;
 - parse: ``read_ratings(path, cache=False)``;
 - cache hit: ``read_ratings(path, cache=folder)`` when the entry exists (hash + mmap).
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from funksgd.datasets import _readers, read_ratings
+from funksgd.datasets import _cache, read_ratings
 
 
 def write_ratings(path, n_ratings, seed=0):
@@ -58,7 +58,7 @@ def best(function, repeat):
 def digest(path, name):
     h = hashlib.new(name)
     with open(path, "rb") as f:
-        while chunk := f.read(_readers._HASH_CHUNK):
+        while chunk := f.read(_cache._HASH_CHUNK):
             h.update(chunk)
     return h.hexdigest()
 
@@ -77,8 +77,8 @@ def main():
         print(f"wrote {path} in {time.perf_counter() - start:.1f} s")
     size = path.stat().st_size
     print(f"{args.n_ratings:,} ratings, {size / 1e6:.0f} MB")
-    _readers._file_digest(path)  # into the page cache
-    rows = {"sha256 (the cache's key)": best(lambda: _readers._file_digest(path), args.repeat)}
+    _cache.file_digest(path)  # into the page cache
+    rows = {"sha256 (the cache's key)": best(lambda: _cache.file_digest(path), args.repeat)}
     for name in ["blake2b", "sha1", "md5"]:
         rows[name] = best(lambda name=name: digest(path, name), args.repeat)
     rows["parse (cache=False)"] = best(lambda: read_ratings(path, cache=False), args.repeat)

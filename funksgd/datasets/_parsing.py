@@ -29,54 +29,59 @@ _DECIMAL = re.compile(rb"[ \t]*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?
 COLUMNS = ("users", "items", "ratings")
 
 
-class _NoDigest:
-    def update(self, data):
-        pass
-
-    def hexdigest(self):
-        return None
-
-
 def parse_files(paths, format, columns, progress, hashing=True):
     """Parse every file, block by block, into three columns; also the files' digests
     (None without ``hashing``)."""
     parser = _NetflixParser() if format == "netflix" else _LineParser(format, columns)
     total_bytes = sum(p.stat().st_size for p in paths)
-    bar = _reading_bar(total_bytes, paths, progress)
+    name = paths[0].name if len(paths) == 1 else f"{len(paths)} files"
+    bar = progress_bar(total_bytes, f"reading {name}", "B", unit_scale=True) if progress else None
     result = _Columns(total_bytes)
     digests = []
     try:
         for path in paths:
             parser.start_file(path)
-            digest = hashlib.sha256() if hashing else _NoDigest()
-            for text, line in _text_blocks(path, bar, digest):
+            digest = hashlib.sha256() if hashing else None
+            for text, line in _text_blocks(path, _on_read(bar, digest)):
                 result.bytes_seen += len(text)
                 for block in parser.parse(text, line):
                     result.append(block)
-            digests.append(digest.hexdigest())
+            digests.append(digest and digest.hexdigest())
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     if result.size == 0:
         names = paths[0] if len(paths) == 1 else f"{len(paths)} files from {paths[0]} on"
         raise ValueError(f"{names} holds no ratings.")
     return result.result(), digests
 
 
-def _text_blocks(path, bar, digest):
+def _on_read(bar, digest):
+    """The function called with every chunk of bytes read: it hashes the chunk into
+    ``digest`` and advances the progress ``bar`` (either may be None)."""
+
+    def on_read(chunk):
+        if digest is not None:
+            digest.update(chunk)
+        if bar is not None:
+            bar.update(len(chunk))
+
+    return on_read
+
+
+def _text_blocks(path, on_read):
     """(bytes, number of its first line) of whole lines, about BLOCK_BYTES at a time.
 
-    A byte-order mark at the start of the file is left out; ``digest`` is updated with
-    every byte read.
+    A byte-order mark at the start of the file is left out; ``on_read`` is called with
+    every chunk of bytes read.
     """
     line = 1
     with open(path, "rb") as f:
         rest = f.read(len(BOM))
-        bar.update(len(rest))
-        digest.update(rest)
+        on_read(rest)
         rest = rest.removeprefix(BOM)
         while chunk := f.read(BLOCK_BYTES):
-            bar.update(len(chunk))
-            digest.update(chunk)
+            on_read(chunk)
             text = rest + chunk
             cut = text.rfind(b"\n") + 1
             if cut == 0:
@@ -439,18 +444,3 @@ def _line_problem(fields, layout):
     if not abs(float(rating)) <= _FLOAT32_MAX:
         return "the rating overflows float32"
     return None
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def _reading_bar(total, paths, enabled):
-    """Bytes read, on stderr, when asked for and tqdm is installed; else a bar that does nothing."""
-    name = paths[0].name if len(paths) == 1 else f"{len(paths)} files"
-    bar = progress_bar(total, f"reading {name}", "B", unit_scale=True) if enabled else None
-    return _NoBar() if bar is None else bar

@@ -34,11 +34,16 @@ def read_item_titles(path):
 
     Examples
     --------
-    >>> import tempfile, pathlib
+    A quoted title may hold the delimiter:
+
+    >>> from pathlib import Path
+    >>> from tempfile import mkdtemp
     >>> from funksgd.datasets import read_item_titles
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "movies.csv"
-    >>> _ = path.write_text('movieId,title,genres\\n1,Toy Story (1995),Animation\\n'
-    ...                     '11,"American President, The (1995)",Comedy|Drama|Romance\\n')
+    >>> lines = ["movieId,title,genres", "1,Toy Story (1995),Animation",
+    ...          '11,"American President, The (1995)",Comedy|Drama|Romance']
+    >>> path = Path(mkdtemp(), "movies.csv")
+    >>> path.write_text("\\n".join(lines) + "\\n", encoding="utf-8") > 0
+    True
     >>> read_item_titles(path)
     {1: 'Toy Story (1995)', 11: 'American President, The (1995)'}
     """
