@@ -126,8 +126,9 @@ def _schedule_rate_off(learning_rate, factor=1.1):
         _wrap(
             _engine.Schedule,
             "kernel_rate",
-            lambda original: lambda self, eta, per_row: original(self, eta, per_row)
-            * (factor if per_row else 1),
+            lambda original: (
+                lambda self, eta, per_row: original(self, eta, per_row) * (factor if per_row else 1)
+            ),
         )
         return
 
@@ -324,7 +325,10 @@ def apply(name):
 
 def can_apply(name):
     """None if fault ``name`` applies to this checkout, else why not (run in a child)."""
-    code = f"import fault_injection as f\ntry:\n    f.FAULTS[{name!r}][2]()\nexcept f.SkipFault as e:\n    print(e)"
+    code = (
+        "import fault_injection as f\n"
+        f"try:\n    f.FAULTS[{name!r}][2]()\nexcept f.SkipFault as e:\n    print(e)"
+    )
     env = dict(os.environ, PYTHONPATH=f"{ROOT}:{ROOT / 'tests'}")
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True

@@ -44,7 +44,10 @@ def fit(tmp_path, *args):
 MODEL_OPTIONS = [
     (["--alpha", "0.3"], dict(alpha=0.3)),
     (["--eta0", "0.02"], dict(eta0=0.02)),
-    (["--learning-rate", "invscaling", "--eta0", "0.05"], dict(learning_rate="invscaling", eta0=0.05)),
+    (
+        ["--learning-rate", "invscaling", "--eta0", "0.05"],
+        dict(learning_rate="invscaling", eta0=0.05),
+    ),
     (["--learning-rate", "constant", "--eta0", "0.01"], dict(learning_rate="constant", eta0=0.01)),
     (["--seed", "7"], dict(random_state=7)),
     (["--n-components", "3"], dict(n_components=3)),

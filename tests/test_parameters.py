@@ -116,9 +116,7 @@ def test_feature_names_in_are_the_dataframe_columns():
     np.testing.assert_array_equal(model.item_factors_, plain.item_factors_)
     assert not hasattr(plain, "feature_names_in_")
     np.testing.assert_array_equal(model.transform(frame), plain.transform(dense))
-    np.testing.assert_array_equal(
-        model.get_feature_names_out(), ["funksvd0", "funksvd1"]
-    )
+    np.testing.assert_array_equal(model.get_feature_names_out(), ["funksvd0", "funksvd1"])
 
 
 @pytest.mark.xfail(
@@ -184,8 +182,10 @@ def test_adagrad_first_step_uses_the_documented_rate():
     np.testing.assert_allclose(factors.item_factors[0], Q[0] + step * err * P[0], rtol=1e-12)
 
 
-@pytest.mark.parametrize("learning_rate, power_t", [("constant", 0.5), ("invscaling", 0.5),
-                                                    ("invscaling", 1.0), ("adaptive", 0.5)])
+@pytest.mark.parametrize(
+    "learning_rate, power_t",
+    [("constant", 0.5), ("invscaling", 0.5), ("invscaling", 1.0), ("adaptive", 0.5)],
+)
 def test_each_epoch_trains_at_the_schedule_rate(learning_rate, power_t):
     """The factors after each epoch are those of one NumPy SGD epoch at the documented
     rate (constant: eta0; invscaling: eta0 / (t + 1) ** power_t; adaptive: eta0 until a
