@@ -511,3 +511,23 @@ def test_train_cells_on_one_cell_and_its_slices_is_the_in_process_result(planted
     np.testing.assert_array_equal(part.item_factors, whole.item_factors[i0:i1])
     np.testing.assert_array_equal(part.item_bias, whole.item_bias[i0:i1])
     np.testing.assert_array_equal(part.schedule.user_grad_sq, whole.schedule.user_grad_sq[u0:u1])
+
+
+# ------------------------------------------- the best epoch of early stopping (issue 17)
+def test_best_validation_score_is_the_best_epoch_and_its_factors_are_kept():
+    """Validation RMSE falls, then rises (over-fitting): the model keeps the best epoch's
+    item factors, the same as a fit stopped right after that epoch."""
+    _, X = planted_ratings(n_users=100, n_items=80, rank=3, density=0.3, noise=0.5)
+    params = dict(n_components=20, alpha=0.001, learning_rate="constant", eta0=0.05,
+                  early_stopping=True, tol=None, random_state=0)  # fmt: skip
+    seen = []
+    model = FunkSVD(max_iter=30, **params).fit(X, callback=seen.append)
+    rmses = [info.validation_rmse for info in seen]
+    best = int(np.argmin(rmses))
+    assert 0 < best < 29 and rmses[-1] > rmses[best] + 0.01  # an inner best epoch
+    assert model.best_validation_score_ == -rmses[best]
+    stopped = FunkSVD(max_iter=best + 1, **params).fit(X)
+    np.testing.assert_array_equal(model.item_factors_, stopped.item_factors_)
+    np.testing.assert_array_equal(model.item_bias_, stopped.item_bias_)
+    last = FunkSVD(max_iter=30, **{**params, "early_stopping": False}).fit(X)
+    assert not np.array_equal(model.item_factors_, last.item_factors_)
