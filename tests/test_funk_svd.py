@@ -7,13 +7,13 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV
+from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import Pipeline
 
 from funksgd import FunkSVD, train_test_split_ratings
 from funksgd.model_selection import _choose
 
-from .conftest import ML100K, planted_ratings
+from .conftest import ML100K, planted_ratings, skip_or_fail_in_ci
 
 
 def rmse(model, X_test):
@@ -282,7 +282,7 @@ def test_pipeline_grid_search_predicts_a_user_attribute():
 
 def test_pipeline_predicts_movielens_gender():
     if not (ML100K / "u.user").exists():
-        pytest.skip("MovieLens-100k not found")
+        skip_or_fail_in_ci(f"MovieLens-100k not found at {ML100K}")
     a = np.loadtxt(ML100K / "u.data", dtype=np.int64, usecols=(0, 1, 2))
     X = sp.csr_array((a[:, 2].astype(float), (a[:, 0] - 1, a[:, 1] - 1)), shape=(943, 1682))
     with open(ML100K / "u.user", encoding="latin-1") as f:
@@ -293,7 +293,13 @@ def test_pipeline_predicts_movielens_gender():
     ])  # fmt: skip
     search = GridSearchCV(pipe, {"mf__n_components": [10, 30], "clf__C": [0.1, 1.0]}, cv=3,
                           scoring="balanced_accuracy").fit(X, female)  # fmt: skip
-    assert search.best_score_ > 0.5  # better than guessing
+    # 0.62 measured (seed 0); the activity of a user (number of ratings and their mean)
+    # alone gives 0.53: the factors carry what the ratings say about the user
+    counts = np.diff(X.indptr)
+    activity = np.c_[np.log(counts), np.add.reduceat(X.data, X.indptr[:-1]) / counts]
+    baseline = cross_val_score(LogisticRegression(class_weight="balanced"), activity, female,
+                               cv=3, scoring="balanced_accuracy").mean()  # fmt: skip
+    assert search.best_score_ > 0.6 and search.best_score_ > baseline + 0.05
 
 
 def test_pickle_clone_and_set_output():
