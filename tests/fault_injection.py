@@ -418,7 +418,8 @@ def main(argv=None):
             elif not failed:
                 missed.append(name)
             rows.append((name, caught, seconds))
-            print(f"{name} ({seconds:.0f} s): {', '.join(failed) or 'MISSED'}", flush=True)
+            verdict = ", ".join(failed) or ("all pass" if name == "none" else "MISSED")
+            print(f"{name} ({seconds:.0f} s): {verdict}", flush=True)
     print("\n| Fault | Failing tests (first per file, pytest -x) | Seconds |")
     print("| --- | --- | --- |")
     for name, caught, seconds in rows:
