@@ -160,3 +160,17 @@ def test_recommend_leaves_out_the_items_of_a_heavy_user(tmp_path, capsys):
     assert "(45 rated items left out)" in out
     shown = [int(m) for m in re.findall(r"^\s+\d+\. item\s+(\d+)", out, re.M)]
     assert sorted(shown) == sorted(keep_out + 1)
+
+
+def test_max_iter_n_jobs_and_n_options(tmp_path, ratings, capsys):
+    path = write_u_data(tmp_path / "u.data", ratings)
+    model_path = tmp_path / "model.joblib"
+    argv = ["fit", path, "-o", model_path, "-q", "--max-iter", "4", "--n-jobs", "1"]
+    assert main([*map(str, argv), "--n-components", "2"]) == 0
+    model = joblib.load(model_path)["model"]
+    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4 and model.n_jobs == 1
+    capsys.readouterr()
+    assert main(["recommend", str(model_path), "1", "-n", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Top 3 for user 1")
+    assert len(re.findall(r"^\s+\d+\. item", out, re.M)) == 3

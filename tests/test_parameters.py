@@ -225,3 +225,32 @@ def test_eta0_scales_the_first_constant_step():
         p1 = P0[0] + eta0 * (err * Q0[0] - 0.02 * P0[0])
         q1 = Q0[0] + eta0 * (err * P0[0] - 0.02 * Q0[0])
         assert captured["pred"] == pytest.approx(p1 @ q1, rel=1e-10)
+
+
+@pytest.mark.parametrize("patience", [1, 2, 5])
+def test_n_iter_no_change_is_the_patience_of_the_stopping_rule(patience):
+    _, X = planted_ratings(n_users=60, n_items=40)
+    model = FunkSVD(n_components=2, max_iter=50, tol=10.0, n_iter_no_change=patience,
+                    random_state=0).fit(X)  # fmt: skip
+    assert model.n_iter_ == 1 + patience  # the first epoch sets the best, the rest miss it
+
+
+@pytest.mark.parametrize("init_std", [0.01, 0.5])
+def test_init_std_is_the_spread_of_the_initial_factors(init_std):
+    """Before the first epoch the factors are normal(0, init_std): the callback's
+    predictions after a rate-1e-12 epoch are those of the initial factors."""
+    _, X = planted_ratings(n_users=300, n_items=200, density=0.2)
+    seen = []
+    FunkSVD(
+        n_components=20,
+        max_iter=1,
+        learning_rate="constant",
+        eta0=1e-12,
+        biased=False,
+        init_std=init_std,
+        random_state=0,
+    ).fit(  # fmt: skip
+        X, callback=lambda info: seen.append(info.predict(np.arange(300), np.arange(300) % 200))
+    )
+    # a dot product of two 20-vectors of normal(0, s) entries has std sqrt(20) s**2
+    assert np.std(seen[0]) == pytest.approx(np.sqrt(20) * init_std**2, rel=0.15)
