@@ -45,6 +45,13 @@ def train_test_split_ratings(X, test_size=0.2, *, random_state=None):
     >>> model = FunkSVD(n_components=10, random_state=0).fit(X_train)
     >>> test = X_test.tocoo()
     >>> rmse = np.sqrt(np.mean((model.predict_ratings(test.row, test.col) - test.data) ** 2))
+    >>> print(f"test RMSE {rmse:.2f}")
+    test RMSE 0.81
+
+    Predicting every test rating by the training mean does worse:
+
+    >>> print(f"{np.sqrt(np.mean((X_train.data.mean() - test.data) ** 2)):.2f}")
+    1.00
     """
     X = check_ratings(X)
     return split_ratings(X, test_size, check_random_state(random_state))

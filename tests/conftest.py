@@ -1,4 +1,9 @@
-"""Shared fixtures: generated ratings, and MovieLens-100k when it lies beside the checkout."""
+"""Shared fixtures: generated ratings, and MovieLens-100k when it lies beside the checkout.
+
+In CI (``CI=true`` in the environment) a skipped test is a failure: MovieLens-100k
+missing, a build without OpenMP (the thread-invariance tests), an optional test
+dependency missing (tqdm, pandas) must not leave CI green without those tests.
+"""
 
 import os
 
@@ -27,11 +32,33 @@ ML100K = Path(
 )
 
 
+IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
+
+
+def skip_or_fail_in_ci(reason):
+    """``pytest.skip(reason)``, or in CI a failure with that reason."""
+    if IN_CI:
+        pytest.fail(f"CI=true: this test must not be skipped: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI, report every skip (a skipif mark, importorskip, pytest.skip) as a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"CI=true: this test must not be skipped: {reason}"
+
+
 def load_ml100k_split(name):
-    """(users, items, ratings) of MovieLens-100k file ``name``, 0-based ids; skip if absent."""
+    """(users, items, ratings) of MovieLens-100k file ``name``, 0-based ids; skip if absent
+    (fail in CI)."""
     path = ML100K / name
     if not path.exists():
-        pytest.skip(f"MovieLens-100k not found at {ML100K} (set FUNKSGD_ML100K_DIR)")
+        skip_or_fail_in_ci(f"MovieLens-100k not found at {ML100K} (set FUNKSGD_ML100K_DIR)")
     a = np.loadtxt(path, dtype=np.int64, usecols=(0, 1, 2))
     return a[:, 0] - 1, a[:, 1] - 1, a[:, 2].astype(np.float64)
 

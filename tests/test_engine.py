@@ -523,3 +523,23 @@ def test_warm_start_without_biases_drops_them(planted):
     users, items = X.nonzero()
     dots = np.einsum("ij,ij->i", model.user_factors_[users], model.item_factors_[items])
     np.testing.assert_allclose(model.predict_ratings(users, items), dots, rtol=1e-12)
+
+
+# ------------------------------------------- the best epoch of early stopping (issue 17)
+def test_best_validation_score_is_the_best_epoch_and_its_factors_are_kept():
+    """Validation RMSE falls, then rises (over-fitting): the model keeps the best epoch's
+    item factors, the same as a fit stopped right after that epoch."""
+    _, X = planted_ratings(n_users=100, n_items=80, rank=3, density=0.3, noise=0.5)
+    params = dict(n_components=20, alpha=0.001, learning_rate="constant", eta0=0.05,
+                  early_stopping=True, tol=None, random_state=0)  # fmt: skip
+    seen = []
+    model = FunkSVD(max_iter=30, **params).fit(X, callback=seen.append)
+    rmses = [info.validation_rmse for info in seen]
+    best = int(np.argmin(rmses))
+    assert 0 < best < 29 and rmses[-1] > rmses[best] + 0.01  # an inner best epoch
+    assert model.best_validation_score_ == -rmses[best]
+    stopped = FunkSVD(max_iter=best + 1, **params).fit(X)
+    np.testing.assert_array_equal(model.item_factors_, stopped.item_factors_)
+    np.testing.assert_array_equal(model.item_bias_, stopped.item_bias_)
+    last = FunkSVD(max_iter=30, **{**params, "early_stopping": False}).fit(X)
+    assert not np.array_equal(model.item_factors_, last.item_factors_)

@@ -289,9 +289,23 @@ def test_finite_but_exploding_training_is_divergence_too():
         model.transform(sp.csr_array(([1.0, 2.0], ([0, 0], [0, 1])), shape=(1, 2)))
 
 
-@pytest.mark.parametrize("learning_rate", ["constant", "adagrad"])
-@pytest.mark.parametrize("biased", [True, False])
-@pytest.mark.parametrize("data", ["all equal", "one rating"])
+# the outcome of each degenerate case (measured; see tests/README.md): "converges" with the
+# final training RMSE below the bound (AdaGrad's scale is floored so that a bias's first
+# steps cannot overshoot, and is the ratings' root mean square without biases), or the
+# divergence error
+DEGENERATE = {
+    ("constant", True, "all equal"): ("converges", 0.02),
+    ("constant", True, "one rating"): ("converges", 0.04),
+    ("constant", False, "all equal"): ("converges", 3.0),  # from 4.0, no bias to help
+    ("constant", False, "one rating"): ("converges", 3.95),  # from 3.96 at eta0=0.005
+    ("adagrad", True, "all equal"): ("converges", 0.01),
+    ("adagrad", True, "one rating"): ("converges", 0.05),
+    ("adagrad", False, "all equal"): ("converges", 3.0),
+    ("adagrad", False, "one rating"): ("converges", 3.8),  # from 3.96: the rate is eta0 / rms
+}
+
+
+@pytest.mark.parametrize("learning_rate, biased, data", list(DEGENERATE))
 def test_degenerate_ratings_converge_or_stop_clearly(ratings, learning_rate, biased, data):
     if data == "all equal":
         X = ratings.copy()
@@ -300,28 +314,27 @@ def test_degenerate_ratings_converge_or_stop_clearly(ratings, learning_rate, bia
         X = sp.csr_array(([4.0], ([2], [1])), shape=(4, 3))
     eta0 = 0.005 if learning_rate == "constant" else 0.05
     model = small_model(max_iter=20, biased=biased, learning_rate=learning_rate, eta0=eta0)
-    try:
-        model.fit(X)
-    except ValueError as error:
-        # AdaGrad's first steps are eta0 / (std of the ratings), and that std is 0 here:
-        # some of these combinations diverge (see tests/README.md); they must say so
-        assert learning_rate == "adagrad" and "diverged" in str(error)
+    outcome, bound = DEGENERATE[learning_rate, biased, data]
+    if outcome == "diverges":
+        with pytest.raises(ValueError, match="diverged"):
+            model.fit(X)
         return
+    model.fit(X)
     coo = X.tocoo()
     predicted = model.predict_ratings(coo.row, coo.col)
     assert np.isfinite(model.item_factors_).all() and np.isfinite(predicted).all()
-    assert model.loss_curve_[-1] <= model.loss_curve_[0]
+    assert model.loss_curve_[-1] < min(bound, model.loss_curve_[0])
     if biased:  # the global mean is the answer
-        np.testing.assert_allclose(predicted, 4.0, atol=0.1)
+        np.testing.assert_allclose(predicted, 4.0, atol=0.01)
 
 
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 def test_overflow_at_inference_is_an_error_not_inf(fitted):
     huge = sp.csr_array(([3e38, 3e38], ([0, 0], [0, 1])), shape=(1, 25))
-    try:  # the fold-in's dual solve may get through without overflowing: then finite
-        assert np.isfinite(fitted.complete(huge)).all()
-    except ValueError as error:
-        assert "overflowed" in str(error)
+    # the fold-in's dual solve gets through without overflowing: finite, huge predictions,
+    # clipped to the top of the training ratings
+    predicted = fitted.complete(huge)
+    assert np.isfinite(predicted).all() and (predicted == fitted.rating_range_[1]).all()
     model = pickle.loads(pickle.dumps(fitted))
     model.item_factors_ = np.ones_like(model.item_factors_)
     with pytest.raises(ValueError, match="overflowed"):  # finite factors, infinite product
@@ -401,20 +414,33 @@ def test_read_only_inputs_work_and_are_never_written(ratings, fitted, tmp_path):
         "csc": read_only(sp.csc_array(ratings)),
     }
     reference = small_model().fit(ratings)
+    want = [reference.transform(ratings), reference.complete(ratings), reference.score(ratings),
+            *reference.recommend(X=ratings, n=3),
+            *train_test_split_ratings(ratings, random_state=0)]  # fmt: skip
     for name, X in inputs.items():
         arrays = [X] if not sp.issparse(X) else [X.data, X.indices, X.indptr]
         copies = [np.array(a) for a in arrays]
         model = small_model().fit(X)
         np.testing.assert_array_equal(model.item_factors_, reference.item_factors_, err_msg=name)
-        model.transform(X), model.complete(X), model.score(X)
-        model.recommend(X=X, n=3), train_test_split_ratings(X, random_state=0)
+        got = [model.transform(X), model.complete(X), model.score(X), *model.recommend(X=X, n=3)]
+        got += train_test_split_ratings(X, random_state=0)
+        for g, w in zip(got, want, strict=True):
+            if sp.issparse(w):
+                assert (sp.csr_array(g) != w).nnz == 0, name
+            else:
+                np.testing.assert_array_equal(g, w, err_msg=name)
         for array, copy, now in zip(arrays, copies, [X] if not sp.issparse(X) else
                                     [X.data, X.indices, X.indptr], strict=True):  # fmt: skip
             assert array is now, name  # not even replaced by a converted copy
             np.testing.assert_array_equal(array, copy, err_msg=name)
     users, items = read_only(np.array([0, 1])), read_only(np.array([2, 3]))
-    fitted.predict_ratings(users, items)
-    fitted.inverse_transform(read_only(np.ones((2, 3))))
+    np.testing.assert_array_equal(
+        fitted.predict_ratings(users, items), fitted.predict_ratings([0, 1], [2, 3])
+    )
+    np.testing.assert_array_equal(
+        fitted.inverse_transform(read_only(np.ones((2, 3)))),
+        fitted.inverse_transform(np.ones((2, 3))),
+    )
 
 
 # -------------------------------------------------------------------- 4. determinism

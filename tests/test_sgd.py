@@ -211,3 +211,102 @@ def test_predict_pairs_matches_reference(kernel):
     kernel.predict_pairs(users, items, P, Q, bu, bi, 3.5, True, 2, out)
     want = 3.5 + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items])
     np.testing.assert_allclose(out, want, rtol=1e-12)
+
+
+# ------------------------------------------- every kernel: several blocks, two real threads
+def _strata_inputs(seed=0, k=4):
+    """About 100k ratings in 2 x 2 blocks: 50k per stratum, so each kernel asked for two
+    threads really runs two (it starts one per 20,000 ratings of a stratum)."""
+    _, X = planted_ratings(n_users=800, n_items=500, rank=3, density=0.25, seed=seed)
+    rng = np.random.RandomState(seed)
+    blocks = BlockedRatings(check_ratings(X, dtype=np.float64), 2, rng)
+    assert len(blocks.ratings) // 2 >= 2 * 20000
+    schedule = blocks.schedule(rng)
+    P, Q = rng.normal(0, 0.3, (800, k)), rng.normal(0, 0.3, (500, k))
+    bu, bi = rng.normal(0, 0.1, 800), rng.normal(0, 0.1, 500)
+    user_g, item_g = rng.uniform(1, 2, 800), rng.uniform(1, 2, 500)
+    return blocks, schedule, [P, Q, bu, bi, user_g, item_g]
+
+
+def _reference_in_schedule_order(blocks, schedule, arrays, per_row, factor=None, cache=None,
+                                 train_biases=True):  # fmt: skip
+    """The NumPy reference epoch (tests/test_engine.py) over the cells in schedule order."""
+    from .test_engine import reference_epoch
+
+    order = np.concatenate(
+        [np.arange(blocks.block_ptr[c], blocks.block_ptr[c + 1]) for c in schedule.ravel()]
+    )
+    P, Q, bu, bi, user_g, item_g = arrays
+    g = dict(user_g=user_g, item_g=item_g) if per_row else {}
+    return reference_epoch(
+        blocks.users[order], blocks.items[order], blocks.ratings[order], P, Q, bu, bi, 3.0,
+        0.05, 0.02, True, factor=factor, cache=None if cache is None else cache[order],
+        train_biases=train_biases, **g,
+    )  # fmt: skip
+
+
+@needs_openmp
+@each_kernel
+@pytest.mark.parametrize("epoch", ["sgd_epoch", "adagrad_epoch", "funk_epoch"])
+def test_every_kernel_on_several_blocks_and_two_threads_matches_reference(kernel, epoch):
+    """Each epoch kernel visits every rating once, in the cells' order, with two threads
+    sharing each stratum: against the NumPy loop, to 1e-10 (a skipped or repeated rating,
+    or a race between the threads, moves the factors far more)."""
+    blocks, schedule, arrays = _strata_inputs()
+    expected = [a.copy() for a in arrays]
+    args = (blocks.users, blocks.items, blocks.ratings)
+    P, Q, bu, bi, user_g, item_g = arrays
+    if epoch == "funk_epoch":
+        factor = 1
+        cache = np.einsum("ij,ij->i", P[blocks.users, :factor], Q[blocks.items, :factor])
+        want = _reference_in_schedule_order(blocks, schedule, expected, True, factor, cache)
+        loss = kernel.funk_epoch(
+            *args, cache, blocks.block_ptr, schedule, factor, P, Q, bu, bi, user_g, item_g,
+            3.0, 0.05, 0.02, True, True, True, 2, np.zeros(4),
+        )  # fmt: skip
+    elif epoch == "adagrad_epoch":
+        want = _reference_in_schedule_order(blocks, schedule, expected, True)
+        loss = kernel.adagrad_epoch(
+            *args, blocks.block_ptr, schedule, P, Q, bu, bi, user_g, item_g, 3.0, 0.05, 0.02,
+            True, 2, np.zeros(4),
+        )  # fmt: skip
+    else:
+        want = _reference_in_schedule_order(blocks, schedule, expected, False)
+        loss = kernel.sgd_epoch(
+            *args, blocks.block_ptr, schedule, P, Q, bu, bi, 3.0, 0.05, 0.02, True, 2,
+            np.zeros(4),
+        )  # fmt: skip
+    assert loss == pytest.approx(want, rel=1e-10)
+    for got, ref in zip(arrays, expected, strict=True):
+        np.testing.assert_allclose(got, ref, rtol=1e-10, atol=1e-12)
+
+
+@needs_openmp
+@each_kernel
+@pytest.mark.parametrize("per_row", [True, False])
+def test_funk_epoch_identical_for_any_thread_count(kernel, per_row):
+    results = []
+    for n_threads in (1, 2, 3):
+        blocks, schedule, arrays = _strata_inputs(seed=1)
+        P, Q = arrays[0], arrays[1]
+        cache = np.einsum("ij,ij->i", P[blocks.users, :2], Q[blocks.items, :2])
+        loss = kernel.funk_epoch(
+            blocks.users, blocks.items, blocks.ratings, cache, blocks.block_ptr, schedule, 2,
+            *arrays, 3.0, 0.05, 0.02, True, True, per_row, n_threads, np.zeros(4),
+        )  # fmt: skip
+        results.append((loss, arrays))
+    for loss, arrays in results[1:]:
+        assert loss == results[0][0]
+        for got, want in zip(arrays, results[0][1], strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+@needs_openmp
+@pytest.mark.parametrize("learning_rate", ["adagrad", "constant"])
+def test_funk_fit_identical_for_n_jobs_1_and_2(learning_rate):
+    _, X = planted_ratings(2000, 1000, density=0.1)  # 4x4 blocks, 50k ratings per stratum
+    params = dict(n_components=3, max_iter=2, algorithm="funk", learning_rate=learning_rate)
+    models = [FunkSVD(**params, eta0=0.01, random_state=0, n_jobs=n).fit(X) for n in (1, 2)]
+    for name in ("item_factors_", "user_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_array_equal(getattr(models[0], name), getattr(models[1], name))
+    assert models[0].loss_curve_ == models[1].loss_curve_

@@ -1,0 +1,176 @@
+"""Each option of the funksgd command does what its help says (in-process, through main)."""
+
+import re
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from funksgd import FunkSVD
+from funksgd._cli import main
+from funksgd.datasets import load_ratings, make_ratings
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """A cache folder of this test only (FUNKSGD_CACHE_DIR is the default cache)."""
+    cache = tmp_path / "default-cache"
+    monkeypatch.setenv("FUNKSGD_CACHE_DIR", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="module")
+def ratings():
+    return make_ratings(n_users=80, n_items=40, n_ratings=1500, random_state=0)
+
+
+def write_u_data(path, X, offset=0):
+    """Ratings as MovieLens u.data lines (user ids from ``1 + offset``)."""
+    coo = X.tocoo()
+    lines = [f"{u + 1 + offset}\t{i + 1}\t{int(r)}\t0\n" for u, i, r in
+             zip(coo.row, coo.col, coo.data, strict=True)]  # fmt: skip
+    path.write_text("".join(lines))
+    return path
+
+
+def fit(tmp_path, *args):
+    model_path = tmp_path / "model.joblib"
+    status = main(["fit", *map(str, args), "-o", model_path, "-q", "--max-iter", "3"])
+    assert status == 0
+    return joblib.load(model_path)
+
+
+MODEL_OPTIONS = [
+    (["--alpha", "0.3"], dict(alpha=0.3)),
+    (["--eta0", "0.02"], dict(eta0=0.02)),
+    (
+        ["--learning-rate", "invscaling", "--eta0", "0.05"],
+        dict(learning_rate="invscaling", eta0=0.05),
+    ),
+    (["--learning-rate", "constant", "--eta0", "0.01"], dict(learning_rate="constant", eta0=0.01)),
+    (["--seed", "7"], dict(random_state=7)),
+    (["--n-components", "3"], dict(n_components=3)),
+]
+
+
+@pytest.mark.parametrize("options, params", MODEL_OPTIONS, ids=lambda v: str(v))
+def test_model_options_give_the_model_of_those_parameters(tmp_path, ratings, options, params):
+    path = write_u_data(tmp_path / "u.data", ratings)
+    bundle = fit(tmp_path, path, "--n-components", "5", *options)
+    model = bundle["model"]
+    for name, value in params.items():
+        assert model.get_params()[name] == value
+    X, _ = load_ratings(path, cache=False)
+    want = FunkSVD(**{"n_components": 5, "max_iter": 3, "random_state": 0, **params}).fit(X)
+    np.testing.assert_array_equal(model.item_factors_, want.item_factors_)
+    np.testing.assert_array_equal(model.user_factors_, want.user_factors_)
+    # and the default model differs: the option changed the fit
+    default = fit(tmp_path, path, "--n-components", "5")["model"]
+    assert default.item_factors_.shape != model.item_factors_.shape or not np.array_equal(
+        default.item_factors_, model.item_factors_
+    )
+
+
+def test_duplicates_option(tmp_path, capsys):
+    path = tmp_path / "u.data"
+    path.write_text("1\t1\t5\t0\n2\t2\t3\t0\n1\t1\t1\t0\n2\t1\t4\t0\n")
+    model_path = tmp_path / "m.joblib"
+    assert main(["fit", path, "-o", model_path, "-q", "--max-iter", "1"]) == 2
+    assert re.search("(?i)duplicate", capsys.readouterr().err)
+    means = {}
+    for how, want in (("last", (1 + 3 + 4) / 3), ("mean", (3 + 3 + 4) / 3)):
+        bundle = fit(tmp_path, path, "--duplicates", how, "--n-components", "1")
+        means[how] = bundle["model"].global_mean_
+        assert means[how] == pytest.approx(want)
+        assert len(bundle["rated"][1]) == 3  # one rating per (user, item) pair
+
+
+def test_format_option_overrides_the_file_name(tmp_path, capsys):
+    path = tmp_path / "ratings.txt"  # a name that says nothing
+    path.write_text("1,1,4\n1,2,3\n2,1,5\n")
+    bundle = fit(tmp_path, path, "--format", "csv", "--n-components", "1")
+    assert len(bundle["rated"][1]) == 3
+    assert bundle["model"].global_mean_ == pytest.approx(4.0)
+    assert main(["fit", path, "-o", tmp_path / "x", "-q", "--format", "tab"]) == 2
+    assert "ratings.txt" in capsys.readouterr().err
+
+
+def cache_entries(folder):
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_cache_dir_and_no_cache(tmp_path, ratings, private_cache):
+    path = write_u_data(tmp_path / "u.data", ratings)
+    mine = tmp_path / "my-cache"
+    first = fit(tmp_path, path, "--cache-dir", mine, "--n-components", "2")
+    assert len(cache_entries(mine)) == 1 and cache_entries(private_cache) == []
+    # the cache is read back: the same model from the cached columns
+    again = fit(tmp_path, path, "--cache-dir", mine, "--n-components", "2")
+    np.testing.assert_array_equal(first["model"].item_factors_, again["model"].item_factors_)
+    fit(tmp_path, path, "--no-cache", "--n-components", "2")
+    assert cache_entries(private_cache) == [] and len(cache_entries(mine)) == 1
+    fit(tmp_path, path, "--n-components", "2")  # the default cache
+    assert len(cache_entries(private_cache)) == 1
+
+
+def test_several_files_are_read_one_after_the_other(tmp_path, ratings, capsys):
+    X = sp.csr_array(ratings)
+    a = write_u_data(tmp_path / "a.data", X[:40], offset=0)
+    b = write_u_data(tmp_path / "b.data", X[40:], offset=40)
+    bundle = fit(tmp_path, a, b, "--format", "tab", "--n-components", "2")
+    indptr, indices = bundle["rated"]
+    assert len(indices) == X.nnz  # every rating of both files, first and last lines too
+    np.testing.assert_array_equal(bundle["mapping"].user_ids, np.unique(X.tocoo().row + 1))
+    # evaluate reads several files too
+    capsys.readouterr()
+    assert main(["evaluate", tmp_path / "model.joblib", a, b, "--format", "tab"]) == 0
+    assert f"{X.nnz:,} ratings; {X.nnz:,} scored." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_fit_reads_the_first_and_last_line_of_a_file(tmp_path, which):
+    lines = ["1\t1\t4\t0\n", "2\t2\t3\t0\n", "3\t1\t5\t0\n"]
+    lines[0 if which == "first" else -1] = "9\t3\t1\t0\n"  # the only rating of user 9, item 3
+    path = tmp_path / "u.data"
+    path.write_text("".join(lines))
+    bundle = fit(tmp_path, path, "--n-components", "1")
+    assert 9 in bundle["mapping"].user_ids and 3 in bundle["mapping"].item_ids
+
+
+def test_recommend_leaves_out_the_items_of_a_heavy_user(tmp_path, capsys):
+    """User 1 rated 45 of 50 items, the ones the model scores highest for them: the
+    recommendations are exactly the five others."""
+    X = sp.lil_array(make_ratings(n_users=60, n_items=50, n_ratings=1200, random_state=1))
+    path = write_u_data(tmp_path / "u.data", sp.csr_array(X))
+    model = fit(tmp_path, path, "--n-components", "3")["model"]
+    scores = model.predict_ratings(np.zeros(50, int), np.arange(50))
+    keep_out = np.argsort(scores)[:5]  # the user's five worst items stay unrated
+    X[0, :] = 0
+    X = sp.csr_array(X)
+    X.eliminate_zeros()
+    heavy = sp.lil_array(X)
+    for item in np.setdiff1d(np.arange(50), keep_out):
+        heavy[0, item] = 5.0
+    write_u_data(path, sp.csr_array(heavy))
+    fit(tmp_path, path, "--n-components", "3", "--no-cache")
+    capsys.readouterr()
+    assert main(["recommend", tmp_path / "model.joblib", "1", "-n", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "(45 rated items left out)" in out
+    shown = [int(m) for m in re.findall(r"^\s+\d+\. item\s+(\d+)", out, re.M)]
+    assert sorted(shown) == sorted(keep_out + 1)
+
+
+def test_max_iter_n_jobs_and_n_options(tmp_path, ratings, capsys):
+    path = write_u_data(tmp_path / "u.data", ratings)
+    model_path = tmp_path / "model.joblib"
+    argv = ["fit", path, "-o", model_path, "-q", "--max-iter", "4", "--n-jobs", "1"]
+    assert main([*map(str, argv), "--n-components", "2"]) == 0
+    model = joblib.load(model_path)["model"]
+    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4 and model.n_jobs == 1
+    capsys.readouterr()
+    assert main(["recommend", str(model_path), "1", "-n", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Top 3 for user 1")
+    assert len(re.findall(r"^\s+\d+\. item", out, re.M)) == 3
