@@ -409,8 +409,9 @@ class FunkSVD(
         fitted = self._fitted
         if X is None:
             return fitted, None
-        X = check_ratings(X, dtype=fitted.item_factors.dtype, allow_empty=allow_empty)
-        validate_data(self, X, skip_check_array=True, reset=False)
+        ratings = check_ratings(X, dtype=fitted.item_factors.dtype, allow_empty=allow_empty)
+        validate_data(self, X, skip_check_array=True, reset=False)  # names: of X as given
+        X = ratings
         if X.shape[1] != fitted.n_items:  # a refit in another thread changed the items
             raise ValueError(
                 f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
