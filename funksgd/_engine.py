@@ -402,6 +402,12 @@ class _Run:
         settings, record = self.settings, self.record
         rule = StoppingRule(settings.tol, settings.n_iter_no_change)
         best = BestEpoch(views) if validation_score else None
+        if validation_score:
+            # epoch 0, the starting model, competes too: on data with nothing to learn the
+            # epochs only fit noise, and the best of them would still be worse than the start
+            start_score = validation_score()
+            best.update(start_score)
+            rule.update(start_score)
         for _ in range(self.max_iter):
             eta = schedule.rate(settings)
             start = time.perf_counter()
@@ -491,13 +497,18 @@ def initial_spread(settings):
 
 
 def rating_scale(X, settings):
-    """Standard deviation of the ratings, floored so that constant ratings work.
+    """Standard deviation of the ratings (root mean square without biases, which is
+    what the factors then fit), floored so that constant ratings work.
 
     The floor is the spread of the initial predictions (and 1e-4, as LIBMF): AdaGrad's
     first rate is ``eta0 / scale``, which would throw small initial factors far away if
     the ratings alone, all equal, set the scale.
     """
-    return max(float(X.data.std(dtype=np.float64)), initial_spread(settings), 1e-4)
+    if settings.biased:
+        spread = float(X.data.std(dtype=np.float64))
+    else:  # an unbiased model fits the ratings themselves, from zero: their root mean square
+        spread = float(np.sqrt(np.mean(np.square(X.data, dtype=np.float64))))
+    return max(spread, initial_spread(settings), 1e-4)
 
 
 def reorder(factors, user_order, item_order, users):
@@ -515,12 +526,13 @@ def reorder(factors, user_order, item_order, users):
 
 
 def normal_factors(rng, n_rows, k, std, dtype):
-    """``rng.normal(0, std, (n_rows, k)).astype(dtype)``, the same values, in 8 MB pieces."""
+    """Normal factors of standard deviation ``std``, drawn in ``dtype`` by a NumPy
+    ``Generator`` seeded from ``rng`` (float32 normals: several times faster than the
+    legacy ``RandomState``'s, and the same whatever ``n_jobs``)."""
     factors = np.empty((n_rows, k), dtype=dtype)
-    chunk = max(1, (1 << 20) // k)
-    for start in range(0, n_rows, chunk):
-        stop = min(start + chunk, n_rows)
-        factors[start:stop] = rng.normal(0.0, std, (stop - start, k))
+    generator = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
+    generator.standard_normal(out=factors, dtype=dtype)
+    factors *= dtype.type(std)
     return factors
 
 

@@ -4,6 +4,7 @@ Training is the engine's (``_engine.py``), predictions the inference module's
 (``_inference.py``); this front validates, calls them and stores one fitted state.
 """
 
+import dataclasses
 from numbers import Real
 
 import numpy as np
@@ -366,12 +367,17 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             _engine.warn_unstopped(record, settings)
         if incremental:  # a batch holds only part of each user's ratings: no exact solve
             users = factors.user_factors, factors.user_bias
+            beta = self._fitted.beta if resume else 0.0
         else:
+            items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
+            beta = _inference.prior_strength(
+                X, *items, self.biased, settings.n_threads, rng
+            )
             users = _inference.solve_users(
-                X, factors.item_factors, factors.item_bias, factors.global_mean,
-                self.alpha, self.biased, settings.n_threads,
-            )  # fmt: skip
-        self._fitted = self._new_fitted(factors, users, record, extend=incremental and resume)
+                X, *items, self.biased, settings.n_threads, beta
+            )
+        fitted = self._new_fitted(factors, users, record, extend=incremental and resume)
+        self._fitted = dataclasses.replace(fitted, beta=beta)
 
     def _new_fitted(self, factors, users, record, extend):
         """The fitted state of a finished fit; ``extend`` adds to the record of the fits before

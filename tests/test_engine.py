@@ -8,6 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from funksgd import FunkSVD, _engine
 from funksgd._blocks import BlockedRatings, choose_n_blocks
+from funksgd._engine import new_factors
 from funksgd._validation import check_ratings
 
 from .conftest import each_kernel, planted_ratings
@@ -210,7 +211,7 @@ def test_partial_fit_chunks_approach_one_epoch(planted):
     for chunk in split_ratings(X, 4):
         streamed.partial_fit(chunk)
     assert streamed.n_iter_ == streamed.t_ == 4 and len(streamed.loss_curve_) == 4
-    initial = np.random.RandomState(0).normal(0, 0.1, start.item_factors_.shape)
+    initial = reference_normals(np.random.RandomState(0), *start.item_factors_.shape, 0.1)
     step = one_epoch.item_factors_ - initial
     gap = streamed.item_factors_ - one_epoch.item_factors_
     # the same ratings in another order with a small rate: nearly the same step
@@ -319,13 +320,34 @@ def test_funk_epoch_matches_numpy(kernel, per_row, biased, train_biases):
 
 
 # ------------------------------------------------------------------------ Funk's method
+def reference_normals(rng, n_rows, k, std, dtype=np.float64):
+    """The initial factors' documented draw: a ``Generator`` seeded by ``rng``."""
+    seed = rng.randint(np.iinfo(np.int32).max)
+    return np.random.default_rng(seed).standard_normal((n_rows, k), dtype=dtype) * std
+
+
+def test_initial_factors_are_generator_normals():
+    _, X = planted_ratings(n_users=50, n_items=40, density=0.2)
+    settings = FunkSVD(n_components=5, init_std=0.3)._check_params()
+    for dtype in (np.float32, np.float64):
+        rng = np.random.RandomState(7)
+        factors = new_factors(check_ratings(X, dtype=dtype), settings, rng)
+        want_rng = np.random.RandomState(7)
+        want_q = reference_normals(want_rng, 40, 5, 0.3, dtype)
+        want_p = reference_normals(want_rng, 50, 5, 0.3, dtype)
+        assert factors.item_factors.dtype == dtype
+        np.testing.assert_allclose(factors.item_factors, want_q, rtol=1e-6)
+        np.testing.assert_allclose(factors.user_factors, want_p, rtol=1e-6)
+        assert abs(factors.item_factors.std() - 0.3) < 0.05
+
+
 def reference_funk_fit(X, n_components, eta0, alpha, epochs_per_factor, seed):
     """Funk's factor-at-a-time SGD in plain Python, visiting ratings in the estimator's order."""
     X = check_ratings(X)
     rng = np.random.RandomState(seed)
     n_users, n_items = X.shape
-    Q = rng.normal(0, 0.1, (n_items, n_components))
-    P = rng.normal(0, 0.1, (n_users, n_components))
+    Q = reference_normals(rng, n_items, n_components, 0.1)
+    P = reference_normals(rng, n_users, n_components, 0.1)
     bu, bi = np.zeros(n_users), np.zeros(n_items)
     mu = X.data.mean()
     blocks = BlockedRatings(X, choose_n_blocks(n_users, n_items, X.nnz, n_components, 8), rng)
