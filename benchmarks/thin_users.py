@@ -74,18 +74,20 @@ def by_bucket(pred, truth, counts):
 
 def timed_fit(X, n_jobs, test_pairs, **params):
     """Fit; return the model, whole-fit seconds, epoch seconds and the test predictions of
-    the last epoch's SGD factors."""
+    the last epoch's SGD factors (taken after the fit: the callback only keeps the
+    last epoch's ``predict``, whose arrays the fit no longer changes)."""
     epochs = []
     last = {}
 
     def on_epoch(info):
         epochs.append(info.seconds)
-        last["pred"] = info.predict(*test_pairs)
+        last["predict"] = info.predict
 
     model = FunkSVD(**params, n_jobs=n_jobs, random_state=0)
     start = time.perf_counter()
     model.fit(X, callback=on_epoch)
-    return model, time.perf_counter() - start, sum(epochs), last["pred"]
+    whole = time.perf_counter() - start
+    return model, whole, sum(epochs), last["predict"](*test_pairs)
 
 
 def main():

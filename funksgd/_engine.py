@@ -526,13 +526,15 @@ def reorder(factors, user_order, item_order, users):
 
 
 def normal_factors(rng, n_rows, k, std, dtype):
-    """Normal factors of standard deviation ``std``, drawn in ``dtype`` by a NumPy
-    ``Generator`` seeded from ``rng`` (float32 normals: several times faster than the
-    legacy ``RandomState``'s, and the same whatever ``n_jobs``)."""
+    """Initial factors of standard deviation ``std``: uniform on ``[-sqrt(3) std,
+    sqrt(3) std)`` (as LIBMF's are uniform), drawn in ``dtype`` by a NumPy ``Generator``
+    seeded from ``rng``; uniform floats are about 8x faster to draw than normals, which
+    cost more than an epoch at Netflix shape."""
     factors = np.empty((n_rows, k), dtype=dtype)
     generator = np.random.default_rng(rng.randint(np.iinfo(np.int32).max))
-    generator.standard_normal(out=factors, dtype=dtype)
-    factors *= dtype.type(std)
+    generator.random(out=factors, dtype=dtype)
+    factors -= dtype.type(0.5)
+    factors *= dtype.type(2 * np.sqrt(3) * std)
     return factors
 
 
