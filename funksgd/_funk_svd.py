@@ -100,8 +100,7 @@ class FunkSVD(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Model the global mean and user and item biases. False is plain Funk
         SVD, ``r ~ p_u . q_i``.
     init_std : float, default=0.1
-        Standard deviation of the initial factors (uniform on
-        ``[-sqrt(3) init_std, sqrt(3) init_std)``).
+        Standard deviation of the normal initial factors.
     shuffle : bool, default=True
         Visit the blocks of ratings in a fresh random order each epoch.
     warm_start : bool, default=False

@@ -322,19 +322,28 @@ def test_funk_epoch_matches_numpy(kernel, per_row, biased, train_biases):
 
 # ------------------------------------------------------------------------ Funk's method
 def reference_normals(rng, n_rows, k, std, dtype=np.float64):
-    """The initial factors' documented draw: uniform with standard deviation ``std``, from
-    a ``Generator`` seeded by ``rng``."""
-    seed = rng.randint(np.iinfo(np.int32).max)
-    uniform = np.random.default_rng(seed).random((n_rows, k), dtype=dtype)
-    return (uniform.astype(np.float64) - 0.5) * (2 * np.sqrt(3) * std)
+    """The initial factors' documented draw: normals from one ``Generator`` per piece of
+    rows, seeded by a ``SeedSequence`` from ``rng``."""
+    piece = _engine.INIT_CHUNK_ROWS
+    n_pieces = -(-n_rows // piece)
+    seeds = np.random.SeedSequence(rng.randint(np.iinfo(np.int32).max)).spawn(n_pieces)
+    draws = [
+        np.random.default_rng(seed).standard_normal((min(piece, n_rows - i * piece), k), dtype)
+        for i, seed in enumerate(seeds)
+    ]
+    return np.concatenate(draws).astype(np.float64) * std if draws else np.zeros((0, k))
 
 
-def test_initial_factors_are_generator_uniforms():
+def test_initial_factors_are_generator_normals(monkeypatch):
+    monkeypatch.setattr(_engine, "INIT_CHUNK_ROWS", 16)  # several pieces, drawn in threads
     _, X = planted_ratings(n_users=50, n_items=40, density=0.2)
     settings = FunkSVD(n_components=5, init_std=0.3)._check_params()
     for dtype in (np.float32, np.float64):
         rng = np.random.RandomState(7)
         factors = new_factors(check_ratings(X, dtype=dtype), settings, rng)
+        threaded = FunkSVD(n_components=5, init_std=0.3, n_jobs=2)._check_params()
+        again = new_factors(check_ratings(X, dtype=dtype), threaded, np.random.RandomState(7))
+        np.testing.assert_array_equal(again.user_factors, factors.user_factors)
         want_rng = np.random.RandomState(7)
         want_q = reference_normals(want_rng, 40, 5, 0.3, dtype)
         want_p = reference_normals(want_rng, 50, 5, 0.3, dtype)
