@@ -4,6 +4,7 @@ Training is the engine's (``_engine.py``), predictions the inference module's
 (``_inference.py``); this front validates, calls them and stores one fitted state.
 """
 
+import dataclasses
 from numbers import Real
 
 import numpy as np
@@ -389,14 +390,19 @@ class FunkSVD(
             _engine.warn_unstopped(record, settings)
         if incremental:  # a batch holds only part of each user's ratings: no exact solve
             users = factors.user_factors, factors.user_bias
+            beta = self._fitted.beta if resume else 0.0
         else:
+            items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
+            beta = _inference.prior_strength(
+                X, *items, self.biased, settings.n_threads, rng
+            )
             users = _inference.solve_users(
-                X, factors.item_factors, factors.item_bias, factors.global_mean,
-                self.alpha, self.biased, settings.n_threads,
-            )  # fmt: skip
+                X, *items, self.biased, settings.n_threads, beta
+            )
         extended = self._fitted if incremental and resume else None  # partial_fit adds to it
         popularity = _ranking.fitted_popularity(self, X, extended, incremental)
-        self._fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
+        fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
+        self._fitted = dataclasses.replace(fitted, beta=beta)
 
     def _check_params(self):
         """The parameters training reads, resolved once."""

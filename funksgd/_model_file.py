@@ -158,6 +158,7 @@ def _estimator_to_arrays(model):
         "biased": bool(fitted.biased), "alpha": float(fitted.alpha),
         "rating_range": None if fitted.rating_range is None else list(fitted.rating_range),
         "popularity_weight": float(fitted.popularity_weight),
+        "beta": float(fitted.beta),
     }  # fmt: skip
     if fitted.item_counts is not None:
         arrays["model/item_counts_"] = fitted.item_counts
@@ -194,6 +195,9 @@ def rebuild_estimator(metadata, arrays):
         raise ValueError(f"fitted alpha = {alpha!r} is not a positive number.")
     rating_range = _checked_range(fitted.get("rating_range"))
     weight = _expect(fitted.get("popularity_weight", 0.0), (int, float), "popularity_weight")
+    beta = _expect(fitted.get("beta", 0.0), (int, float), "beta")
+    if isinstance(beta, bool) or not 0 <= beta < np.inf:
+        raise ValueError(f"fitted beta = {beta!r} is not a non-negative number.")
     counts = arrays.get("model/item_counts_")
     if isinstance(weight, bool) or not 0 <= weight < np.inf:
         raise ValueError(f"popularity_weight = {weight!r} is not a non-negative number.")
@@ -209,7 +213,7 @@ def rebuild_estimator(metadata, arrays):
         schedule=schedule, n_iter=attributes["n_iter_"], t=attributes["t_"],
         loss_curve=[float(x) for x in attributes["loss_curve_"]],
         validation_scores=attributes["validation_scores_"], rating_range=rating_range,
-        item_counts=counts, popularity_weight=float(weight),
+        item_counts=counts, popularity_weight=float(weight), beta=float(beta),
     )  # fmt: skip
     model.n_features_in_ = n_items
     return model

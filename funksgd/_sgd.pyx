@@ -461,12 +461,12 @@ cdef int _solve_dual(const int* cols, floating* target, int n, const floating* i
 
 cdef int _solve_row(const int* cols, const floating* values, int n_values,
                     const floating* item_factors, const floating* item_bias,
-                    int k, floating global_mean, floating alpha, bint biased,
-                    floating* design, floating* gram, floating* target,
+                    int k, floating global_mean, floating alpha, floating beta,
+                    bint biased, floating* design, floating* gram, floating* target,
                     floating* solution) noexcept nogil:
     """Ridge solve for one row: returns LAPACK's info (0 on success).
 
-    With A the n_values x dim design and r = alpha * n_values the penalty, the
+    With A the n_values x dim design and r = alpha * n_values + beta the penalty, the
     solution is (A'A + rI)^-1 A'b = A'(AA' + rI)^-1 b. The second (dual) form
     factors an n_values x n_values matrix instead of a dim x dim one: far cheaper
     for the many rows with fewer ratings than factors.
@@ -474,8 +474,9 @@ cdef int _solve_row(const int* cols, const floating* values, int n_values,
     cdef int dim = k + biased
     cdef int j, f, info = 0, one = 1
     cdef floating one_f = 1, zero_f = 0
-    # per-update L2 summed over the row's ratings: the penalty scales with n_values
-    cdef floating penalty = alpha * n_values
+    # per-update L2 summed over the row's ratings scales with n_values; beta is the prior's
+    # share that does not, so that a row with few ratings is shrunk more
+    cdef floating penalty = alpha * n_values + beta
     cdef char* upper = b"U"
     cdef char* no_trans = b"N"
     for j in range(n_values):
@@ -510,13 +511,15 @@ cdef int _solve_row(const int* cols, const floating* values, int n_values,
 
 def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1] data,
             const floating[:, ::1] item_factors, const floating[::1] item_bias,
-            double global_mean, double alpha, bint biased, int max_row_length,
-            int n_threads, floating[:, ::1] user_factors, floating[::1] user_bias):
+            double global_mean, double alpha, double beta, bint biased,
+            int max_row_length, int n_threads, floating[:, ::1] user_factors,
+            floating[::1] user_bias):
     """Exact regularised least-squares user factors (and biases) for each CSR row.
 
-    Item factors and biases are held fixed. Rows without ratings get zeros.
-    Returns ``(failed, no_memory)``: the numbers of rows whose solve failed (none
-    when ``alpha`` > 0) and of rows left unsolved for want of scratch memory.
+    Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``. Item factors
+    and biases are held fixed. Rows without ratings get zeros. Returns
+    ``(failures, no_memory)``: the numbers of rows whose solve failed (0 when the penalty
+    is positive) and of rows left unsolved because scratch memory could not be allocated.
     """
     cdef int k = item_factors.shape[1]
     cdef int dim = k + biased
@@ -526,6 +529,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     cdef int width = max_row_length if max_row_length > dim else dim
     cdef floating mu = global_mean
     cdef floating reg = alpha
+    cdef floating prior = beta
     # per-thread scratch, allocated inside the parallel block
     cdef floating* design = NULL
     cdef floating* gram = NULL
@@ -550,7 +554,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 else:
                     info = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
                                       &item_factors[0, 0], &item_bias[0], k, mu, reg,
-                                      biased, design, gram, target, solution)
+                                      prior, biased, design, gram, target, solution)
                     if info != 0:
                         failures += 1
             # rows without ratings, or whose solve failed, get zeros

@@ -2,13 +2,12 @@
 
 import re
 
-import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from funksgd import FunkSVD
-from funksgd._cli import main
+from funksgd._cli import _load_bundle, main
 from funksgd.datasets import load_ratings, make_ratings
 
 
@@ -35,10 +34,10 @@ def write_u_data(path, X, offset=0):
 
 
 def fit(tmp_path, *args):
-    model_path = tmp_path / "model.joblib"
+    model_path = tmp_path / "model.npz"
     status = main(["fit", *map(str, args), "-o", model_path, "-q", "--max-iter", "3"])
     assert status == 0
-    return joblib.load(model_path)
+    return _load_bundle(model_path)  # the model file as 'funksgd recommend' reads it
 
 
 MODEL_OPTIONS = [
@@ -75,7 +74,7 @@ def test_model_options_give_the_model_of_those_parameters(tmp_path, ratings, opt
 def test_duplicates_option(tmp_path, capsys):
     path = tmp_path / "u.data"
     path.write_text("1\t1\t5\t0\n2\t2\t3\t0\n1\t1\t1\t0\n2\t1\t4\t0\n")
-    model_path = tmp_path / "m.joblib"
+    model_path = tmp_path / "m.npz"
     assert main(["fit", path, "-o", model_path, "-q", "--max-iter", "1"]) == 2
     assert re.search("(?i)duplicate", capsys.readouterr().err)
     means = {}
@@ -124,7 +123,7 @@ def test_several_files_are_read_one_after_the_other(tmp_path, ratings, capsys):
     np.testing.assert_array_equal(bundle["mapping"].user_ids, np.unique(X.tocoo().row + 1))
     # evaluate reads several files too
     capsys.readouterr()
-    assert main(["evaluate", tmp_path / "model.joblib", a, b, "--format", "tab"]) == 0
+    assert main(["evaluate", tmp_path / "model.npz", a, b, "--format", "tab"]) == 0
     assert f"{X.nnz:,} ratings; {X.nnz:,} scored." in capsys.readouterr().out
 
 
@@ -155,7 +154,7 @@ def test_recommend_leaves_out_the_items_of_a_heavy_user(tmp_path, capsys):
     write_u_data(path, sp.csr_array(heavy))
     fit(tmp_path, path, "--n-components", "3", "--no-cache")
     capsys.readouterr()
-    assert main(["recommend", tmp_path / "model.joblib", "1", "-n", "5"]) == 0
+    assert main(["recommend", tmp_path / "model.npz", "1", "-n", "5"]) == 0
     out = capsys.readouterr().out
     assert "(45 rated items left out)" in out
     shown = [int(m) for m in re.findall(r"^\s+\d+\. item\s+(\d+)", out, re.M)]
@@ -164,10 +163,10 @@ def test_recommend_leaves_out_the_items_of_a_heavy_user(tmp_path, capsys):
 
 def test_max_iter_n_jobs_and_n_options(tmp_path, ratings, capsys):
     path = write_u_data(tmp_path / "u.data", ratings)
-    model_path = tmp_path / "model.joblib"
+    model_path = tmp_path / "model.npz"
     argv = ["fit", path, "-o", model_path, "-q", "--max-iter", "4", "--n-jobs", "1"]
     assert main([*map(str, argv), "--n-components", "2"]) == 0
-    model = joblib.load(model_path)["model"]
+    model = _load_bundle(model_path)["model"]
     assert model.n_iter_ == 4 and len(model.loss_curve_) == 4 and model.n_jobs == 1
     capsys.readouterr()
     assert main(["recommend", str(model_path), "1", "-n", "3"]) == 0

@@ -8,6 +8,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from funksgd import FunkSVD, _engine
 from funksgd._blocks import BlockedRatings, choose_n_blocks
+from funksgd._engine import new_factors
 from funksgd._validation import check_ratings
 
 from .conftest import each_kernel, planted_ratings
@@ -116,7 +117,8 @@ def test_adagrad_rate_does_not_depend_on_rating_scale(planted):
 def test_early_stopping_stops_and_keeps_best_epoch(planted):
     _, X = planted
     params = dict(early_stopping=True, learning_rate="constant", eta0=0.05, alpha=0.001)
-    model = small_model(n_components=10, max_iter=200, **params).fit(X)
+    # tol=0: it stops only after epochs that do not improve at all, so it overfits first
+    model = small_model(n_components=10, max_iter=200, tol=0.0, **params).fit(X)
     scores = model.validation_scores_
     assert len(scores) == model.n_iter_ < 200
     assert model.best_validation_score_ == max(scores)
@@ -210,7 +212,7 @@ def test_partial_fit_chunks_approach_one_epoch(planted):
     for chunk in split_ratings(X, 4):
         streamed.partial_fit(chunk)
     assert streamed.n_iter_ == streamed.t_ == 4 and len(streamed.loss_curve_) == 4
-    initial = np.random.RandomState(0).normal(0, 0.1, start.item_factors_.shape)
+    initial = reference_normals(np.random.RandomState(0), *start.item_factors_.shape, 0.1)
     step = one_epoch.item_factors_ - initial
     gap = streamed.item_factors_ - one_epoch.item_factors_
     # the same ratings in another order with a small rate: nearly the same step
@@ -319,13 +321,45 @@ def test_funk_epoch_matches_numpy(kernel, per_row, biased, train_biases):
 
 
 # ------------------------------------------------------------------------ Funk's method
+def reference_normals(rng, n_rows, k, std, dtype=np.float64):
+    """The initial factors' documented draw: normals from one ``Generator`` per piece of
+    rows, seeded by a ``SeedSequence`` from ``rng``."""
+    piece = _engine.INIT_CHUNK_ROWS
+    n_pieces = -(-n_rows // piece)
+    seeds = np.random.SeedSequence(rng.randint(np.iinfo(np.int32).max)).spawn(n_pieces)
+    draws = [
+        np.random.default_rng(seed).standard_normal((min(piece, n_rows - i * piece), k), dtype)
+        for i, seed in enumerate(seeds)
+    ]
+    return np.concatenate(draws).astype(np.float64) * std if draws else np.zeros((0, k))
+
+
+def test_initial_factors_are_generator_normals(monkeypatch):
+    monkeypatch.setattr(_engine, "INIT_CHUNK_ROWS", 16)  # several pieces, drawn in threads
+    _, X = planted_ratings(n_users=50, n_items=40, density=0.2)
+    settings = FunkSVD(n_components=5, init_std=0.3)._check_params()
+    for dtype in (np.float32, np.float64):
+        rng = np.random.RandomState(7)
+        factors = new_factors(check_ratings(X, dtype=dtype), settings, rng)
+        threaded = FunkSVD(n_components=5, init_std=0.3, n_jobs=2)._check_params()
+        again = new_factors(check_ratings(X, dtype=dtype), threaded, np.random.RandomState(7))
+        np.testing.assert_array_equal(again.user_factors, factors.user_factors)
+        want_rng = np.random.RandomState(7)
+        want_q = reference_normals(want_rng, 40, 5, 0.3, dtype)
+        want_p = reference_normals(want_rng, 50, 5, 0.3, dtype)
+        assert factors.item_factors.dtype == dtype
+        np.testing.assert_allclose(factors.item_factors, want_q, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(factors.user_factors, want_p, rtol=1e-5, atol=1e-7)
+        assert abs(factors.item_factors.std() - 0.3) < 0.05
+
+
 def reference_funk_fit(X, n_components, eta0, alpha, epochs_per_factor, seed):
     """Funk's factor-at-a-time SGD in plain Python, visiting ratings in the estimator's order."""
     X = check_ratings(X)
     rng = np.random.RandomState(seed)
     n_users, n_items = X.shape
-    Q = rng.normal(0, 0.1, (n_items, n_components))
-    P = rng.normal(0, 0.1, (n_users, n_components))
+    Q = reference_normals(rng, n_items, n_components, 0.1)
+    P = reference_normals(rng, n_users, n_components, 0.1)
     bu, bi = np.zeros(n_users), np.zeros(n_items)
     mu = X.data.mean()
     blocks = BlockedRatings(X, choose_n_blocks(n_users, n_items, X.nnz, n_components, 8), rng)
@@ -522,7 +556,7 @@ def test_warm_start_without_biases_drops_them(planted):
     assert not model.item_bias_.any() and not model.user_bias_.any()
     users, items = X.nonzero()
     dots = np.einsum("ij,ij->i", model.user_factors_[users], model.item_factors_[items])
-    np.testing.assert_allclose(model.predict_ratings(users, items), dots, rtol=1e-12)
+    np.testing.assert_allclose(model.predict_ratings(users, items), dots, rtol=1e-9, atol=1e-15)
 
 
 # ------------------------------------------- the best epoch of early stopping (issue 17)

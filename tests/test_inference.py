@@ -1,10 +1,22 @@
-"""Inference: top-n items with candidates and filters against a brute-force reference."""
+"""Inference: top-n with candidates, filters and the popularity offset, clipping; the final
+user solve (its learnt prior, its chunks, its errors); early stopping's epoch 0."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
-from funksgd import FunkSVD
+from funksgd import FunkSVD, _inference
+from funksgd._validation import check_ratings
 from funksgd.datasets import make_ratings
+
+from .test_sgd import reference_fold_in
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +107,6 @@ def test_partial_fit_widens_the_range():
     assert model.rating_range_ == (float(X.data.min()), float(X.data.max()))
 
 
-# --------------------------------------------------------------- the users' solve
 def test_scratch_memory_failure_is_reported_as_memory(monkeypatch):
     from funksgd import _inference, _kernels
     from funksgd._validation import check_ratings, csr_arrays
@@ -104,7 +115,7 @@ def test_scratch_memory_failure_is_reported_as_memory(monkeypatch):
     Q, bi = np.ones((20, 3), X.dtype), np.zeros(20, X.dtype)
     P, bu = np.zeros((30, 3), X.dtype), np.zeros(30, X.dtype)
     # a longest row of 2**31 - 1 ratings asks the kernel for ~100 GB of scratch: refused
-    result = _kernels.sgd.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.1, True, 2**31 - 1, 1, P, bu)
+    result = _kernels.sgd.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.1, 0.0, True, 2**31 - 1, 1, P, bu)
     assert result == (0, 30) and not P.any()
 
     class NoMemory:
@@ -116,58 +127,164 @@ def test_scratch_memory_failure_is_reported_as_memory(monkeypatch):
         _inference.solve_users(X, Q, bi, 3.0, 0.1, True, 1)
 
 
-def test_solve_in_chunks_matches_one_solve(monkeypatch):
-    from funksgd import _inference
-
-    X = make_ratings(n_users=200, n_items=50, n_ratings=4000, random_state=0).tocsr()
-    model = FunkSVD(n_components=4, random_state=0).fit(X)
-    whole = model.transform(X)
-    real = _inference._row_chunks
-
-    def small_chunks(indptr):
-        found = real(indptr, 97)
-        assert len(found) > 10 and found[0].start == 0 and found[-1].stop == len(indptr) - 1
-        assert all(a.stop == b.start for a, b in zip(found[:-1], found[1:], strict=True))
-        return found
-
-    monkeypatch.setattr(_inference, "_row_chunks", small_chunks)
-    np.testing.assert_array_equal(model.transform(X), whole)
+def planted_users(n_users=3000, n_items=60, k=4, tau=0.5, sigma=0.5, seed=0):
+    """Ratings from known items and users drawn from N(0, tau^2), noise sigma; log-normal
+    numbers of ratings per user (many light users). Returns X, the items and the truth."""
+    rng = np.random.default_rng(seed)
+    Q = rng.normal(0, 1.0, (n_items, k))
+    P = rng.normal(0, tau, (n_users, k))
+    counts = np.clip(np.round(rng.lognormal(1.5, 1.0, n_users)), 1, n_items).astype(int)
+    rows = np.repeat(np.arange(n_users), counts)
+    cols = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
+    values = np.einsum("ij,ij->i", P[rows], Q[cols]) + rng.normal(0, sigma, len(rows))
+    X = check_ratings(sp.csr_array((values, (rows, cols)), shape=(n_users, n_items)))
+    return X, Q, P
 
 
-CTRL_C = """
-import os, signal
-import numpy as np
-from funksgd import FunkSVD, _inference
-from funksgd.datasets import make_ratings
-
-X = make_ratings(n_users=300, n_items=50, n_ratings=6000, random_state=0)
-model = FunkSVD(n_components=4, max_iter=2, random_state=0).fit(X)
-real, calls = _inference._sgd, []
-
-class Interrupted:
-    def __getattr__(self, name):
-        return getattr(real, name)
-
-    def fold_in(self, *args):
-        calls.append(1)
-        if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C while the first chunk is solved
-        return real.fold_in(*args)
-
-_inference._sgd = Interrupted()
-_inference._row_chunks.__defaults__ = (100,)  # 60 chunks of about 100 ratings
-try:
-    model.transform(X)
-except KeyboardInterrupt:
-    print("interrupted after", len(calls), "chunk")
-"""
+def test_solve_users_matches_reference_with_prior_and_chunks(monkeypatch):
+    X, Q, _ = planted_users(n_users=200, n_items=30, k=3)
+    bi = np.random.default_rng(1).normal(0, 0.2, 30)
+    # chunks of about 50 ratings: many calls of the compiled solve, same answer
+    monkeypatch.setattr(_inference, "SOLVE_CHUNK_RATINGS", 50)
+    for beta in (0.0, 3.0):
+        W, b = _inference.solve_users(X, Q, bi, 0.5, 0.02, True, 2, beta)
+        want_W, want_b = reference_fold_in(X, Q, bi, 0.5, 0.02, True, beta)
+        np.testing.assert_allclose(W, want_W, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(b, want_b, rtol=1e-9, atol=1e-12)
 
 
-def test_ctrl_c_is_honoured_during_the_users_solve():
-    import subprocess
-    import sys
+def test_row_chunks_cover_every_row_once():
+    indptr = np.array([0, 0, 5, 5, 9, 30, 31, 31], dtype=np.int64)
+    chunks = list(_inference.row_chunks(indptr, 6))
+    assert chunks[0][0] == 0 and chunks[-1][1] == 7
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(start < stop for start, stop in chunks)
 
-    result = subprocess.run(
-        [sys.executable, "-c", CTRL_C], capture_output=True, text=True, timeout=120
-    )
-    assert "interrupted after 1 chunk" in result.stdout, result.stderr[-2000:]
+
+def test_learnt_prior_is_near_the_bayes_value_and_helps_light_users():
+    # the Bayes posterior mean has penalty sigma^2 / tau^2 = 1 (alpha = 0, unbiased)
+    X, Q, P = planted_users(tau=0.5, sigma=0.5)
+    beta = _inference.prior_strength(X, Q, np.zeros(len(Q)), 0.0, 0.0, False, 1,
+                                     np.random.RandomState(0))  # fmt: skip
+    grid = _inference.PRIOR_GRID * np.mean(np.sum(Q**2, axis=1))
+    bayes = np.argmin(np.abs(np.log(grid[1:]) - np.log(1.0))) + 1
+    assert abs(int(np.flatnonzero(grid == beta)[0]) - bayes) <= 1  # within a grid step
+    # fresh ratings of the same users: the prior's solve predicts them better than none,
+    # and most of all for the light users
+    fresh, _, _ = planted_users(tau=0.5, sigma=0.5, seed=0)
+    rng = np.random.default_rng(5)
+    items = rng.integers(0, len(Q), len(P))
+    truth = np.einsum("ij,ij->i", P, Q[items])
+    light = np.diff(X.indptr) <= 4
+    errors = {}
+    for value in (0.0, beta):
+        W, _ = _inference.solve_users(X, Q, np.zeros(len(Q)), 0.0, 0.0, False, 1, value)
+        errors[value] = (np.einsum("ij,ij->i", W, Q[items]) - truth) ** 2
+    assert errors[beta][light].mean() < 0.8 * errors[0.0][light].mean()
+    assert errors[beta].mean() < errors[0.0].mean()
+
+
+def test_fitted_prior_is_used_by_transform():
+    X, _, _ = planted_users(n_users=600, n_items=40)
+    X = X.copy()
+    X.data += 3.0
+    model = FunkSVD(n_components=4, max_iter=5, random_state=0).fit(X)
+    assert model._fitted.beta > 0
+    np.testing.assert_allclose(model.transform(X), model.user_factors_, rtol=1e-5, atol=1e-6)
+    for n_jobs in (1, 2):
+        again = FunkSVD(n_components=4, max_iter=5, random_state=0, n_jobs=n_jobs).fit(X)
+        np.testing.assert_array_equal(again.user_factors_, model.user_factors_)
+        assert again._fitted.beta == model._fitted.beta
+
+
+def no_signal(n_users=3000, n_items=300, n_ratings=60_000, seed=0):
+    """Ratings 3.5 + noise, rounded into 1..5: nothing but the mean to learn."""
+    rng = np.random.default_rng(seed)
+    key = np.unique(rng.integers(0, n_users * n_items, n_ratings))
+    ratings = np.clip(np.round(3.5 + rng.normal(0, 0.65, len(key))), 1, 5)
+    X = sp.csr_array((ratings, (key // n_items, key % n_items)), shape=(n_users, n_items))
+    test = rng.random(len(key)) < 0.1
+    X = check_ratings(X)
+    coo = X.tocoo()
+    train = sp.csr_array(
+        (coo.data[~test], (coo.row[~test], coo.col[~test])), shape=X.shape
+    )  # fmt: skip
+    return train, (coo.row[test], coo.col[test], coo.data[test])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_early_stopping_on_no_signal_is_as_good_as_the_mean():
+    X, (users, items, truth) = no_signal()
+    mean_rmse = np.sqrt(np.mean((truth - X.data.mean()) ** 2))
+    model = FunkSVD(early_stopping=True, random_state=0).fit(X)
+    got = np.sqrt(np.mean((model.predict_ratings(users, items) - truth) ** 2))
+    assert got <= 1.005 * mean_rmse
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_early_stopping_keeps_epoch_zero_when_no_epoch_beats_it():
+    X, _ = no_signal(n_users=500, n_items=100, n_ratings=8000)
+    scores = []
+    model = FunkSVD(n_components=5, early_stopping=True, random_state=0, tol=0.0,
+                    n_iter_no_change=2)  # fmt: skip
+    model.fit(X, callback=lambda info: scores.append(info.validation_rmse))
+    # two epochs ran and neither beat the start: the start (zero biases) is kept
+    assert model.n_iter_ == 2 and len(scores) == 2
+    np.testing.assert_array_equal(model.item_bias_, 0)
+
+
+def test_solve_out_of_memory_is_a_memory_error():
+    # the address-space limit is set just above what the process uses: the solve's
+    # allocations fail, whichever comes first, and must say memory
+    code = textwrap.dedent("""
+        import resource, numpy as np, scipy.sparse as sp
+        from funksgd import _inference
+        from funksgd._validation import check_ratings
+        rng = np.random.default_rng(0)
+        # one row of 20,000 ratings with k=200: about 32 MB of scratch per thread
+        n = 20_000
+        X = check_ratings(sp.csr_array((rng.random(n), (np.zeros(n, int), np.arange(n))),
+                                       shape=(1, n)))
+        Q = rng.normal(size=(n, 200))
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        resource.setrlimit(resource.RLIMIT_AS, (resource.getrusage(
+            resource.RUSAGE_SELF).ru_maxrss * 1024 + (8 << 20), hard))
+        try:
+            _inference.solve_users(X, Q, np.zeros(n), 0.0, 0.1, True, 1)
+        except MemoryError as error:
+            print("MemoryError", error)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)), timeout=120)  # fmt: skip
+    assert "ill-conditioned" not in out.stdout + out.stderr
+    assert "MemoryError" in out.stdout, out.stderr[-2000:]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_interrupts_the_user_solve():
+    code = textwrap.dedent("""
+        import sys, time, numpy as np, scipy.sparse as sp
+        from funksgd import _inference
+        from funksgd._validation import check_ratings
+        rng = np.random.default_rng(0)
+        n_users, n_items, per_user = 100_000, 2_000, 60
+        rows = np.repeat(np.arange(n_users), per_user)
+        cols = rng.integers(0, n_items, len(rows))
+        X = check_ratings(sp.csr_array((rng.random(len(rows)), (rows, cols)),
+                                       shape=(n_users, n_items)))
+        Q = rng.normal(size=(n_items, 100)).astype(np.float64)
+        print("solving", flush=True)
+        start = time.perf_counter()
+        try:
+            _inference.solve_users(X, Q, np.zeros(n_items), 0.0, 0.1, True, 1)
+            print("finished", time.perf_counter() - start, flush=True)
+        except KeyboardInterrupt:
+            print("interrupted", time.perf_counter() - start, flush=True)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                             cwd=os.path.dirname(os.path.dirname(__file__)))  # fmt: skip
+    assert child.stdout.readline().strip() == "solving"
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    out, _ = child.communicate(timeout=120)
+    assert out.startswith("interrupted"), out

@@ -5,8 +5,10 @@ import os
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from numpy.random import RandomState
 
 from funksgd import FunkSVD, _engine, train_test_split_ratings
+from funksgd._validation import check_ratings
 from funksgd.datasets import load_ratings
 
 from .conftest import planted_ratings
@@ -213,10 +215,10 @@ def test_eta0_scales_the_first_constant_step():
 
         model = FunkSVD(n_components=2, max_iter=1, learning_rate="constant", eta0=eta0,
                         alpha=0.02, biased=False, random_state=0, dtype="float64")  # fmt: skip
-        rng = np.random.RandomState(0)
         model.fit(X, callback=grab)
-        Q0 = rng.normal(0, model.init_std, (1, 2))
-        P0 = rng.normal(0, model.init_std, (1, 2))
+        # the initial factors as fit draws them: items, then users, from the seed's stream
+        start = _engine.new_factors(check_ratings(X), model._check_params(), RandomState(0))
+        Q0, P0 = start.item_factors, start.user_factors
         err = 4.0 - P0[0] @ Q0[0]
         p1 = P0[0] + eta0 * (err * Q0[0] - 0.02 * P0[0])
         q1 = Q0[0] + eta0 * (err * P0[0] - 0.02 * Q0[0])

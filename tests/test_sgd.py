@@ -143,8 +143,8 @@ def test_fit_identical_for_n_jobs_1_and_2(learning_rate):
     assert models[0].loss_curve_ == models[1].loss_curve_
 
 
-def reference_fold_in(X, Q, bi, mu, alpha, biased):
-    """Ridge solution per row by numpy.linalg.solve."""
+def reference_fold_in(X, Q, bi, mu, alpha, biased, beta=0.0):
+    """Ridge solution per row by numpy.linalg.solve, penalty ``alpha * n_u + beta``."""
     k = Q.shape[1]
     P, bu = np.zeros((X.shape[0], k)), np.zeros(X.shape[0])
     for row in range(X.shape[0]):
@@ -153,7 +153,7 @@ def reference_fold_in(X, Q, bi, mu, alpha, biased):
             continue
         y = X.data[X.indptr[row] : X.indptr[row + 1]] - (mu + bi[cols] if biased else 0)
         A = np.hstack([Q[cols], np.ones((len(cols), 1))]) if biased else Q[cols]
-        x = np.linalg.solve(A.T @ A + alpha * len(cols) * np.eye(A.shape[1]), A.T @ y)
+        x = np.linalg.solve(A.T @ A + (alpha * len(cols) + beta) * np.eye(A.shape[1]), A.T @ y)
         P[row] = x[:k]
         bu[row] = x[k] if biased else 0
     return P, bu
@@ -162,15 +162,18 @@ def reference_fold_in(X, Q, bi, mu, alpha, biased):
 @each_kernel
 @pytest.mark.parametrize("biased", [True, False])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_fold_in_matches_reference(kernel, biased, n_threads):
+@pytest.mark.parametrize("beta", [0.0, 2.5])
+def test_fold_in_matches_reference(kernel, biased, n_threads, beta):
     _, X = planted_ratings(n_users=30, n_items=20, density=0.3)
     X = sp.vstack([X, sp.csr_array((1, 20))]).tocsr()  # a row without ratings
     rng = np.random.RandomState(0)
     Q, bi = rng.normal(0, 0.5, (20, 6)), rng.normal(0, 0.3, 20)
     P, bu = np.full((31, 6), np.nan), np.full(31, np.nan)
-    failures = kernel.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.05, biased, 20, n_threads, P, bu)
-    assert failures == (0, 0)  # (failed solves, rows without scratch memory)
-    want_P, want_bu = reference_fold_in(X, Q, bi, 3.0, 0.05, biased)
+    failures = kernel.fold_in(
+        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, 20, n_threads, P, bu
+    )
+    assert failures == (0, 0)
+    want_P, want_bu = reference_fold_in(X, Q, bi, 3.0, 0.05, biased, beta)
     np.testing.assert_allclose(P, want_P, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(bu, want_bu, rtol=1e-9, atol=1e-12)
 
@@ -193,7 +196,7 @@ def test_fold_in_dual_and_primal_solves_match_reference(kernel, dtype, biased):
     tolerance = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-9)
     for n_threads in (1, 2):
         P, bu = np.full((n_rows, k), np.nan, dtype=dtype), np.full(n_rows, np.nan, dtype=dtype)
-        failures = kernel.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.05, biased, max(counts),
+        failures = kernel.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.05, 0.0, biased, max(counts),
                                   n_threads, P, bu)  # fmt: skip
         assert failures == (0, 0)
         np.testing.assert_allclose(P, want_P, **tolerance)
