@@ -22,7 +22,7 @@ from ._progress import progress_bar
 from ._validation import check_n_jobs, row_indices
 from .model_selection import choose_per_row, split_by_mask
 
-POPULARITY_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0)
+POPULARITY_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 LEARN_HOLDOUT_FRACTION = 0.2
 LEARN_SEED = 0
 
@@ -201,22 +201,29 @@ def learn_popularity_weight(
             "popularity weight."
         )
     ndcg = {}
+    batch_size = max(1, (1 << 17) // X.shape[1])  # score blocks of ~1 MB: a fit's side job
     for weight in weights:
         offsets = popularity_offsets(counts, weight)
         scores = lambda users, offsets=offsets: base(users) + offsets  # noqa: E731
         ndcg[weight] = metrics.ranking_metrics_at_k(
-            scores, known, held, k=k, relevance_threshold=threshold
+            scores,
+            known,
+            held,
+            k=k,
+            relevance_threshold=threshold,
+            batch_size=batch_size,
+            show_progress=False,
         )["ndcg"]
     best = max(weights, key=lambda w: (ndcg[w], -w))
     return best, ndcg
 
 
-def fitted_popularity(estimator, X, extended, incremental, max_ratings=1 << 20):
+def fitted_popularity(estimator, X, extended, incremental, max_ratings=1 << 18, max_users=2000):
     """``(weight, item counts)`` of the popularity offset for a model fitted on ``X``.
 
     The weight is the estimator's ``popularity_weight``, or with ``"auto"`` the one
-    :func:`learn_popularity_weight` finds on ``X`` (on a random set of users holding
-    about ``max_ratings`` ratings, so that learning costs a bounded share of a large
+    :func:`learn_popularity_weight` finds on ``X`` (on at most ``max_users`` random users
+    holding about ``max_ratings`` ratings, so that learning costs a bounded share of a large
     fit; ``log(1 + n_i)`` only shifts by a constant when all counts scale); 0 when no
     user has the two ratings a hold-out needs. ``partial_fit`` adds the counts to those
     of the model it ``extended`` and keeps its weight; its first call (``incremental``)
@@ -229,11 +236,10 @@ def fitted_popularity(estimator, X, extended, incremental, max_ratings=1 << 20):
     if weight != "auto" or incremental:
         return 0.0 if weight == "auto" else float(weight), counts
     sample = X
-    if X.nnz > max_ratings:
-        rng = np.random.RandomState(LEARN_SEED)
-        users = rng.permutation(X.shape[0])
-        per_user = np.diff(X.indptr)[users]
-        sample = X[np.sort(users[: max(1, int(np.searchsorted(np.cumsum(per_user), max_ratings)))])]
+    if X.nnz > max_ratings or X.shape[0] > max_users:
+        users = np.random.RandomState(LEARN_SEED).permutation(X.shape[0])
+        taken = np.searchsorted(np.cumsum(np.diff(X.indptr)[users]), max_ratings)
+        sample = X[np.sort(users[: max(1, min(int(taken), max_users))])]
     if not np.any(np.diff(sample.indptr) >= 2):
         return 0.0, counts
     learner = clone(estimator).set_params(popularity_weight=0.0, verbose=0, warm_start=False)
