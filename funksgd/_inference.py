@@ -106,23 +106,19 @@ class FittedAttributes:
         return hasattr(self, "_fitted")
 
     components_ = property(lambda self: self.item_factors_.T)
-    item_factors_ = fitted_attribute("item_factors")
-    user_factors_ = fitted_attribute("user_factors")
-    item_bias_ = fitted_attribute("item_bias")
-    user_bias_ = fitted_attribute("user_bias")
-    global_mean_ = fitted_attribute("global_mean")
-    n_iter_ = fitted_attribute("n_iter")
-    t_ = fitted_attribute("t")
-    loss_curve_ = fitted_attribute("loss_curve")
-    validation_scores_ = fitted_attribute("validation_scores")
-    rating_range_ = fitted_attribute("rating_range")
-    item_counts_ = fitted_attribute("item_counts")
-    popularity_weight_ = fitted_attribute("popularity_weight")
 
     @property
     def best_validation_score_(self):
         scores = self.validation_scores_
         return max(scores) if scores else None
+
+
+# item_factors_, ..., popularity_weight_: the fields of the one fitted state
+for _name in (
+    "item_factors", "user_factors", "item_bias", "user_bias", "global_mean", "n_iter", "t",
+    "loss_curve", "validation_scores", "rating_range", "item_counts", "popularity_weight",
+):  # fmt: skip
+    setattr(FittedAttributes, f"{_name}_", fitted_attribute(_name))
 
 
 class SimilarRows:
@@ -145,18 +141,19 @@ class SimilarRows:
         similarities : ndarray of shape (n_queries, n)
             Their cosine similarities (NaN where padded).
         """
-        check_is_fitted(self)
-        factors = self._fitted.item_factors
-        return similar_rows(factors, check_indices(items, len(factors), "items"), n)
+        return self._similar("item_factors", items, n, "items")
 
     def similar_users(self, users, n=10):
         """The ``n`` training users most similar to each of ``users``, by their factors.
 
         As :meth:`similar_items`, with user (row) indices.
         """
+        return self._similar("user_factors", users, n, "users")
+
+    def _similar(self, side, rows, n, name):
         check_is_fitted(self)
-        factors = self._fitted.user_factors
-        return similar_rows(factors, check_indices(users, len(factors), "users"), n)
+        factors = getattr(self._fitted, side)
+        return similar_rows(factors, check_indices(rows, len(factors), name), n)
 
 
 def check_output_memory(fitted, n_rows):
