@@ -12,8 +12,10 @@ to rank the unseen items of each user:
 - by the predicted rating alone,
 - by popularity (number of training ratings), the baseline every recommender
   should beat,
-- by the predicted rating plus ``w * log(1 + n_i)``, a popularity prior whose
-  weight ``w`` is learned on ratings held out of the training set.
+- by :meth:`FunkSVD.recommend <funksgd.FunkSVD.recommend>`, which ranks by the
+  predicted rating plus ``w * log(1 + n_i)``, a popularity prior whose weight
+  ``w`` ``fit`` learns on ratings held out of the training set
+  (``popularity_weight="auto"``, the default).
 """
 
 # %%
@@ -23,7 +25,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from funksgd import FunkSVD, train_test_split_ratings
-from funksgd._ranking import item_counts, learn_popularity_weight, popularity_offsets
 from funksgd.datasets import make_ratings
 from funksgd.metrics import ranking_metrics_at_k
 
@@ -36,16 +37,15 @@ model = FunkSVD(n_components=20, random_state=0).fit(X_train)
 # ---------------------------------
 # ``ranking_metrics_at_k`` accepts a fitted model with ``recommend`` or a
 # function that scores every item for a batch of users; the training items of
-# each user are excluded either way. The weight of the popularity prior is
-# chosen on 20% of each user's *training* ratings, never on the test set.
-counts = item_counts(X_train).astype(float)
-weight, _ = learn_popularity_weight(FunkSVD(n_components=20, random_state=0), X_train)
-offsets = popularity_offsets(counts, weight)
+# each user are excluded either way. The weight of the popularity prior was
+# chosen by ``fit`` on 20% of each user's *training* ratings, never on the test
+# set: it is ``model.popularity_weight_``.
+counts = model.item_counts_.astype(float)
 W, Q, b = model.user_factors_, model.item_factors_, model.item_bias_
 rankers = {
     "predicted rating": lambda users: W[users] @ Q.T + b,
     "popularity": lambda users: counts[None, :],
-    f"predicted rating + {weight:g} log(1 + n_i)": lambda users: W[users] @ Q.T + b + offsets,
+    f"recommend (+ {model.popularity_weight_:g} log(1 + n_i))": model,
 }
 
 # %%
