@@ -230,8 +230,9 @@ def fitted_popularity(estimator, X, extended, incremental, max_ratings=1 << 18, 
     does not learn one: ``"auto"`` is 0 there, since learning takes a fit.
     """
     counts = item_counts(X)
-    if extended is not None:
-        return extended.popularity_weight, extended.item_counts + counts
+    if extended is not None:  # a model from a file or a cluster may have no counts
+        before = 0 if extended.item_counts is None else extended.item_counts
+        return extended.popularity_weight, before + counts
     weight = estimator.popularity_weight
     if weight != "auto" or incremental:
         return 0.0 if weight == "auto" else float(weight), counts

@@ -288,3 +288,15 @@ def test_ctrl_c_interrupts_the_user_solve():
     child.send_signal(signal.SIGINT)
     out, _ = child.communicate(timeout=120)
     assert out.startswith("interrupted"), out
+
+
+def test_partial_fit_on_a_model_without_item_counts():
+    """A model rebuilt without item counts (a Dask fit's local model) streams on: the
+    counts start from the batch."""
+    import dataclasses
+
+    X = make_ratings(n_users=60, n_items=40, n_ratings=1200, random_state=1).tocsr()
+    model = FunkSVD(n_components=4, random_state=0).fit(X)
+    model._fitted = dataclasses.replace(model._fitted, item_counts=None)
+    model.partial_fit(X)
+    np.testing.assert_array_equal(model.item_counts_, np.bincount(X.indices, minlength=40))
