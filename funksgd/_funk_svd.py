@@ -352,7 +352,8 @@ class FunkSVD(
         y : None
             Ignored.
         callback : callable, default=None
-            Called after each epoch, as in :meth:`fit`.
+            Called after this call's epoch (after each factor's with
+            ``algorithm="funk"``) with an :class:`~funksgd.EpochInfo`.
 
         Returns
         -------
@@ -393,12 +394,8 @@ class FunkSVD(
             beta = self._fitted.beta if resume else 0.0
         else:
             items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
-            beta = _inference.prior_strength(
-                X, *items, self.biased, settings.n_threads, rng
-            )
-            users = _inference.solve_users(
-                X, *items, self.biased, settings.n_threads, beta
-            )
+            beta = _inference.prior_strength(X, *items, self.biased, settings.n_threads, rng)
+            users = _inference.solve_users(X, *items, self.biased, settings.n_threads, beta)
         extended = self._fitted if incremental and resume else None  # partial_fit adds to it
         popularity = _ranking.fitted_popularity(self, X, extended, incremental)
         fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
@@ -482,7 +479,7 @@ class FunkSVD(
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_rows, n_items)
-            Known ratings of the rows to complete.
+            Known ratings of the rows to complete: training users or new ones.
 
         Returns
         -------
@@ -573,7 +570,7 @@ class FunkSVD(
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_rows, n_items)
-            Ratings.
+            Ratings of the rows to score: training users or new ones.
         y : None
             Ignored.
 

@@ -19,6 +19,8 @@ has fewer than ``k`` candidate items) counts as a miss. Catalogue coverage is
 the share of all items that appear in at least one list.
 """
 
+import re
+import textwrap
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,22 +34,63 @@ from .model_selection import choose_per_row, split_by_mask
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
 
 
+# The Parameters and Returns sections and the Examples heading of the metrics of one kind:
+# ``%(list metric)s`` in a docstring stands for them (filled in by ``_shared_sections``).
+_SHARED_SECTIONS = {
+    "pair metric": """\
+Parameters
+----------
+y_true : array-like of shape (n_ratings,)
+    True ratings.
+y_pred : array-like of shape (n_ratings,)
+    Predicted ratings.
+
+Returns
+-------
+{name} : float
+
+Examples
+--------""",
+    "list metric": """\
+Parameters
+----------
+recommended : array-like of int of shape (n_users, n_recommended)
+    Item indices per user, best first; ``-1`` pads short lists. Only the
+    first ``k`` columns are used.
+relevant : sparse matrix of shape (n_users, n_items) or sequence of sequences of int
+    The relevant items of each user: the stored nonzero entries of a
+    sparse matrix (row ``u`` for user ``u``), or one sequence of item
+    indices per user.
+k : int, default=10
+    List length; a padded list still counts as ``k`` long (precision's
+    denominator).
+
+Returns
+-------
+{name} : float
+    The mean over the users with a relevant item; NaN when no user has one.
+
+Examples
+--------""",
+}
+
+
+def _shared_sections(metric):
+    """Write the sections that ``metric`` shares with its kind into its docstring."""
+    if metric.__doc__ is not None:  # None under python -OO
+        name = metric.__name__.removesuffix("_at_k")
+        fill = lambda m: textwrap.indent(_SHARED_SECTIONS[m[2]].format(name=name), m[1])  # noqa: E731
+        metric.__doc__ = re.sub(r"^( *)%\((.+)\)s$", fill, metric.__doc__, flags=re.M)
+    return metric
+
+
+@_shared_sections
 def rmse(y_true, y_pred):
     """Root mean squared error of predicted ratings.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_ratings,)
-        True ratings.
-    y_pred : array-like of shape (n_ratings,)
-        Predicted ratings.
+    %(pair metric)s
+    The errors are 0, 0 and 2: ``sqrt((0 + 0 + 4) / 3)``.
 
-    Returns
-    -------
-    rmse : float
-
-    Examples
-    --------
     >>> from funksgd.metrics import rmse
     >>> rmse([1, 2, 3], [1, 2, 5])
     1.1547005383792515
@@ -56,22 +99,13 @@ def rmse(y_true, y_pred):
     return float(np.sqrt(np.mean((y_pred - y_true) ** 2)))
 
 
+@_shared_sections
 def mae(y_true, y_pred):
     """Mean absolute error of predicted ratings.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_ratings,)
-        True ratings.
-    y_pred : array-like of shape (n_ratings,)
-        Predicted ratings.
+    %(pair metric)s
+    The errors are 0, 0 and 2: ``(0 + 0 + 2) / 3``.
 
-    Returns
-    -------
-    mae : float
-
-    Examples
-    --------
     >>> from funksgd.metrics import mae
     >>> mae([1, 2, 3], [1, 2, 5])
     0.6666666666666666
@@ -80,28 +114,13 @@ def mae(y_true, y_pred):
     return float(np.mean(np.abs(y_pred - y_true)))
 
 
+@_shared_sections
 def precision_at_k(recommended, relevant, k=10):
     """Mean precision@k over the users with a relevant item.
 
-    Parameters
-    ----------
-    recommended : array-like of int of shape (n_users, n_recommended)
-        Item indices per user, best first; ``-1`` pads short lists. Only the
-        first ``k`` columns are used.
-    relevant : sparse matrix of shape (n_users, n_items) or sequence of sequences of int
-        The relevant items of each user: the stored nonzero entries of a
-        sparse matrix (row ``u`` for user ``u``), or one sequence of item
-        indices per user.
-    k : int, default=10
-        List length; the denominator of precision even when a list is padded.
+    %(list metric)s
+    Two hits in the first list of three, none in the second: ``(2/3 + 0/3) / 2``.
 
-    Returns
-    -------
-    precision : float
-        NaN when no user has a relevant item.
-
-    Examples
-    --------
     >>> from funksgd.metrics import precision_at_k
     >>> precision_at_k([[3, 1, 2], [0, 5, -1]], [[1, 2], [4]], k=3)
     0.3333333333333333
@@ -109,24 +128,14 @@ def precision_at_k(recommended, relevant, k=10):
     return _mean_metric("precision", recommended, relevant, k)
 
 
+@_shared_sections
 def recall_at_k(recommended, relevant, k=10):
     """Mean recall@k (hits over the number of relevant items) over users with one.
 
-    Parameters
-    ----------
-    recommended : array-like of int of shape (n_users, n_recommended)
-        Item indices per user, best first; ``-1`` pads short lists.
-    relevant : sparse matrix of shape (n_users, n_items) or sequence of sequences of int
-        The relevant items of each user.
-    k : int, default=10
-        List length.
+    %(list metric)s
+    Two of the first user's four relevant items found, none of the second's
+    one: ``(2/4 + 0/1) / 2``.
 
-    Returns
-    -------
-    recall : float
-
-    Examples
-    --------
     >>> from funksgd.metrics import recall_at_k
     >>> recall_at_k([[3, 1, 2], [0, 5, -1]], [[1, 2, 7, 8], [4]], k=3)
     0.25
@@ -134,27 +143,14 @@ def recall_at_k(recommended, relevant, k=10):
     return _mean_metric("recall", recommended, relevant, k)
 
 
+@_shared_sections
 def ndcg_at_k(recommended, relevant, k=10):
     """Mean NDCG@k with binary relevance and a log2 discount, over users with a relevant item.
 
     ``DCG = sum_j hit(u, j) / log2(j + 2)`` over positions ``j < k``, divided by
     the DCG of an ideal list, which puts ``min(k, |rel(u)|)`` relevant items first.
 
-    Parameters
-    ----------
-    recommended : array-like of int of shape (n_users, n_recommended)
-        Item indices per user, best first; ``-1`` pads short lists.
-    relevant : sparse matrix of shape (n_users, n_items) or sequence of sequences of int
-        The relevant items of each user.
-    k : int, default=10
-        List length.
-
-    Returns
-    -------
-    ndcg : float
-
-    Examples
-    --------
+    %(list metric)s
     One hit at the second place of three, with two relevant items:
     ``(1 / log2(3)) / (1 + 1 / log2(3))``.
 
@@ -165,54 +161,30 @@ def ndcg_at_k(recommended, relevant, k=10):
     return _mean_metric("ndcg", recommended, relevant, k)
 
 
+@_shared_sections
 def map_at_k(recommended, relevant, k=10):
     """Mean average precision@k, normalised by ``min(k, |rel(u)|)``, over users with one.
 
-    Parameters
-    ----------
-    recommended : array-like of int of shape (n_users, n_recommended)
-        Item indices per user, best first; ``-1`` pads short lists.
-    relevant : sparse matrix of shape (n_users, n_items) or sequence of sequences of int
-        The relevant items of each user.
-    k : int, default=10
-        List length.
-
-    Returns
-    -------
-    map : float
-
-    Examples
-    --------
+    %(list metric)s
     Hits at places 1 and 3 of three, two relevant items: ``(1/1 + 2/3) / 2``.
 
     >>> from funksgd.metrics import map_at_k
-    >>> round(map_at_k([[1, 0, 2]], [[1, 2]], k=3), 6)
-    0.833333
+    >>> map_at_k([[1, 0, 2]], [[1, 2]], k=3)
+    0.8333333333333333
     """
     return _mean_metric("map", recommended, relevant, k)
 
 
+@_shared_sections
 def hit_rate_at_k(recommended, relevant, k=10):
     """Share of the users with a relevant item that get at least one in their top ``k``.
 
-    Parameters
-    ----------
-    recommended : array-like of int of shape (n_users, n_recommended)
-        Item indices per user, best first; ``-1`` pads short lists.
-    relevant : sparse matrix of shape (n_users, n_items) or sequence of sequences of int
-        The relevant items of each user.
-    k : int, default=10
-        List length.
+    %(list metric)s
+    Only the first of three users finds a relevant item in their top 2.
 
-    Returns
-    -------
-    hit_rate : float
-
-    Examples
-    --------
     >>> from funksgd.metrics import hit_rate_at_k
-    >>> hit_rate_at_k([[3, 1, 2], [0, 5, -1]], [[1, 2], [4]], k=3)
-    0.5
+    >>> hit_rate_at_k([[3, 1], [0, 5], [2, 4]], [[1], [4], [7]], k=2)
+    0.3333333333333333
     """
     return _mean_metric("hit_rate", recommended, relevant, k)
 

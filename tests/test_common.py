@@ -34,3 +34,42 @@ def test_every_sparse_format(container, fmt, index_dtype):
     np.testing.assert_array_equal(model.item_factors_, reference.item_factors_)
     assert model.transform(X).shape == (40, 3)
     assert model.complete(X).shape == (40, 6)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        "check_parameters_default_constructible",
+        "check_no_attributes_set_in_init",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_estimator_cloneable",
+        "check_estimator_repr",
+        "check_do_not_raise_errors_in_init_or_set_params",
+    ],
+)
+def test_dask_estimator_parameters(check):
+    """DaskFunkSVD takes FunkSVD's signature and defaults, plus its own, as a real estimator."""
+    pytest.importorskip("distributed")
+    from sklearn.utils import estimator_checks
+
+    from funksgd.dask import DaskFunkSVD
+
+    getattr(estimator_checks, check)("DaskFunkSVD", DaskFunkSVD(client="sync"))
+
+
+def test_dask_signature_follows_funk_svd():
+    """Every FunkSVD parameter, with its default, then the cluster's; unknown ones raise."""
+    pytest.importorskip("distributed")
+    from funksgd.dask import DaskFunkSVD
+
+    funk, dask = FunkSVD().get_params(), DaskFunkSVD().get_params()
+    assert {name: dask[name] for name in funk} == funk
+    assert set(dask) - set(funk) == {
+        "n_blocks", "user_col", "item_col", "rating_col", "client", "timeout"
+    }  # fmt: skip
+    assert DaskFunkSVD(7, alpha=0.5).get_params()["n_components"] == 7
+    with pytest.raises(TypeError, match="bogus"):
+        DaskFunkSVD(bogus=1)
+    with pytest.raises(TypeError, match="positional"):
+        DaskFunkSVD(5, 0.1)

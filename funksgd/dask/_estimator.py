@@ -1,6 +1,7 @@
 """DaskFunkSVD: FunkSVD trained by DSGD on the workers of a Dask cluster."""
 
 import copy
+import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -41,8 +42,8 @@ class DaskFunkSVD(BaseEstimator):
     Parameters
     ----------
     n_components, alpha, learning_rate, eta0, power_t, max_iter, tol, early_stopping, \
-validation_fraction, n_iter_no_change, biased, clip, init_std, shuffle, warm_start, \
-random_state, verbose, dtype
+validation_fraction, n_iter_no_change, biased, clip, popularity_weight, init_std, shuffle, \
+warm_start, random_state, verbose, dtype
         As :class:`~funksgd.FunkSVD` (``early_stopping`` holds out a random share of each
         user block's ratings; ``verbose`` prints one line per epoch on the client).
     algorithm : {"simultaneous"}, default="simultaneous"
@@ -114,62 +115,29 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
         "timeout": [Interval(Real, 0, None, closed="neither"), None],
     }
 
-    def __init__(
-        self,
-        n_components=100,
-        *,
-        alpha=0.1,
-        learning_rate="adagrad",
-        eta0=0.05,
-        power_t=0.25,
-        max_iter=20,
-        tol=1e-4,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=5,
-        algorithm="simultaneous",
-        biased=True,
-        clip=True,
-        init_std=0.1,
-        shuffle=True,
-        warm_start=False,
-        random_state=None,
-        verbose=0,
-        dtype="float32",
-        n_jobs=None,
-        n_blocks=None,
-        user_col="user",
-        item_col="item",
-        rating_col="rating",
-        client=None,
-        timeout=None,
-    ):
-        self.n_components = n_components
-        self.alpha = alpha
-        self.learning_rate = learning_rate
-        self.eta0 = eta0
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.tol = tol
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.algorithm = algorithm
-        self.biased = biased
-        self.clip = clip
-        self.init_std = init_std
-        self.shuffle = shuffle
-        self.warm_start = warm_start
-        self.random_state = random_state
-        self.verbose = verbose
-        self.dtype = dtype
-        self.n_jobs = n_jobs
-        self.n_blocks = n_blocks
-        self.user_col = user_col
-        self.item_col = item_col
-        self.rating_col = rating_col
-        self.client = client
-        self.timeout = timeout
+    def __init__(self, *args, **kwargs):
+        bound = self.__init__.__signature__.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name, value in list(bound.arguments.items())[1:]:
+            setattr(self, name, value)
+
+    # FunkSVD's parameters, with its defaults, then this class's own: one list to keep
+    __init__.__signature__ = inspect.signature(FunkSVD.__init__).replace(
+        parameters=[
+            *inspect.signature(FunkSVD.__init__).parameters.values(),
+            *(
+                inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+                for name, default in {
+                    "n_blocks": None,
+                    "user_col": "user",
+                    "item_col": "item",
+                    "rating_col": "rating",
+                    "client": None,
+                    "timeout": None,
+                }.items()
+            ),
+        ]
+    )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
