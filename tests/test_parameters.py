@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 from numpy.random import RandomState
 
-from funksgd import FunkSVD, _engine, train_test_split_ratings
+from funksgd import FunkSVD, Recommender, _engine, train_test_split_ratings
 from funksgd._validation import check_ratings
-from funksgd.datasets import load_ratings
+from funksgd.datasets import load_ratings, make_ratings, ratings_to_csr
 
 from .conftest import planted_ratings
 
@@ -252,3 +252,36 @@ def test_init_std_is_the_spread_of_the_initial_factors(init_std):
     )
     # a dot product of two 20-vectors of normal(0, s) entries has std sqrt(20) s**2
     assert np.std(seen[0]) == pytest.approx(np.sqrt(20) * init_std**2, rel=0.15)
+
+
+@pytest.fixture(scope="module")
+def by_ids():
+    """A model fitted on ratings by original ids (users 1.., items 100..), popularity off."""
+    coo = make_ratings(n_users=60, n_items=30, n_ratings=900, random_state=0).tocoo()
+    X, mapping = ratings_to_csr(coo.row + 1, coo.col + 100, coo.data)
+    model = FunkSVD(n_components=3, max_iter=5, random_state=0, popularity_weight=0.0).fit(X)
+    return X, mapping, model
+
+
+def test_recommender_leaves_out_a_heavy_users_rated_items_and_ranks_the_rest(by_ids):
+    """Recommender(...).recommend(user_id, n=every item): exactly the unrated items, by
+    predicted rating (NumPy), with the given titles; recommend_new likewise for a dict."""
+    X, mapping, model = by_ids
+    row = int(np.argmin(np.abs(np.diff(X.indptr) - 24)))  # a heavy user: 24 of 30 rated
+    rated = X[[row]].indices
+    assert 20 <= len(rated) < 30
+    titles = {int(i): f"movie {i}" for i in mapping.item_ids}
+    rec = Recommender(model, mapping, X, titles=titles)
+    result = rec.recommend(mapping.user_ids[row], n=30)
+    scores = model.user_factors_[row] @ model.item_factors_.T + model.item_bias_
+    scores += model.global_mean_ + model.user_bias_[row]
+    unrated = np.setdiff1d(np.arange(30), rated)
+    want = unrated[np.argsort(-scores[unrated], kind="stable")]
+    assert [r.item_id for r in result] == mapping.item_id(want).tolist()
+    np.testing.assert_allclose([r.score for r in result], scores[want], rtol=1e-5)
+    assert [r.title for r in result] == [f"movie {r.item_id}" for r in result]
+    assert Recommender(model, mapping, X).recommend(mapping.user_ids[row])[0].title is None
+    # a new user rating all but four items gets exactly those four
+    ratings = {int(i): 4.0 for i in mapping.item_id(np.arange(26))}
+    new = rec.recommend_new(ratings, n=30)
+    assert sorted(r.item_id for r in new) == mapping.item_id(np.arange(26, 30)).tolist()
