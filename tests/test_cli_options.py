@@ -270,3 +270,20 @@ def test_quiet_output_and_version_options(tmp_path, ratings, capsys):
     from funksgd import __version__
 
     assert capsys.readouterr().out.strip() == f"funksgd {__version__}"
+
+
+def test_evaluate_reading_options(tmp_path, ratings, private_cache, capsys):
+    """evaluate takes the reading options of fit: --cache-dir, --no-cache, --format."""
+    path = write_u_data(tmp_path / "ratings.txt", ratings)
+    fit(tmp_path, path, "--format", "tab", "--no-cache", "--n-components", "2")
+    model_path = tmp_path / "model.npz"
+    mine = tmp_path / "my-cache"
+    capsys.readouterr()
+    assert main(["evaluate", model_path, path, "--format", "tab", "--no-cache"]) == 0
+    first = capsys.readouterr().out
+    assert cache_entries(private_cache) == [] and cache_entries(mine) == []
+    assert main(["evaluate", model_path, path, "--format", "tab", "--cache-dir", mine]) == 0
+    assert capsys.readouterr().out == first and len(cache_entries(mine)) == 1
+    assert cache_entries(private_cache) == []
+    assert main(["evaluate", model_path, path, "--format", "csv", "--no-cache"]) == 2
+    assert "ratings.txt" in capsys.readouterr().err  # tab lines are not csv lines
