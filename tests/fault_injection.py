@@ -214,6 +214,7 @@ RECOMMEND_TESTS = [
     "tests/test_inference.py",
     "tests/test_recommender.py",
     "tests/test_metrics.py",  # the ranking protocol recommends on both paths
+    "tests/test_function_options.py",  # the scorer, on new users' known ratings
     "tests/test_cli_options.py",
 ]
 fault(

@@ -167,3 +167,24 @@ def test_make_ratings_n_components_is_the_rank_of_the_planted_factors():
                      truth.item_factors[coo.col])  # fmt: skip
     want = truth.global_mean + truth.user_bias[coo.row] + truth.item_bias[coo.col] + dots
     np.testing.assert_allclose(coo.data, np.clip(want, -100, 100), rtol=1e-5, atol=1e-4)
+
+
+def test_ranking_scorer_never_lists_a_known_rating_of_a_real_model(ratings):
+    """The scorer's recommend(X=known) folds each row in and leaves its known items out:
+    no list the fitted FunkSVD returns holds one."""
+    model = FunkSVD(n_components=3, max_iter=3, random_state=0).fit(ratings)
+    seen = []
+
+    class Recording:
+        def recommend(self, **kwargs):
+            items, scores = model.recommend(**kwargs)
+            seen.append((kwargs["X"], items))
+            return items, scores
+
+    make_ranking_scorer("precision", k=25, holdout_fraction=0.2)(Recording(), ratings)
+    ((known, items),) = seen
+    assert items.shape == (known.shape[0], 25)
+    for row, listed in enumerate(items):
+        assert not set(known[[row]].indices) & set(listed[listed >= 0].tolist()), row
+    n_unrated = known.shape[1] - np.diff(known.indptr)
+    np.testing.assert_array_equal((items >= 0).sum(axis=1), np.minimum(25, n_unrated))
