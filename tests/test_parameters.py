@@ -386,3 +386,14 @@ def test_popularity_weight_ranks_by_rating_plus_weighted_log_count(weight):
         np.testing.assert_array_equal(items[u, :n_unrated], np.argsort(-rank[u])[:n_unrated])
         assert np.all(items[u, n_unrated:] == -1)
         np.testing.assert_allclose(scores[u, :n_unrated], pred[u, items[u, :n_unrated]])
+
+
+def test_random_state_int_instance_or_none():
+    """An int and a RandomState seeded with it give the same model; None a fresh one."""
+    _, X = planted_ratings(n_users=60, n_items=40)
+    params = dict(n_components=3, max_iter=3, popularity_weight=0.0)
+    by_int = FunkSVD(random_state=5, **params).fit(X).item_factors_
+    by_instance = FunkSVD(random_state=RandomState(5), **params).fit(X).item_factors_
+    np.testing.assert_array_equal(by_int, by_instance)
+    unseeded = [FunkSVD(random_state=None, **params).fit(X).item_factors_ for _ in range(2)]
+    assert not np.array_equal(*unseeded)
