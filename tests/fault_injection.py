@@ -22,6 +22,7 @@ Importing this module has no side effects (pytest's ``--doctest-modules`` import
 import argparse
 import functools
 import inspect
+import json
 import os
 import re
 import shutil
@@ -159,23 +160,24 @@ for _rate in ("constant", "invscaling", "adaptive", "adagrad"):
         ["tests/test_engine.py", "tests/test_parameters.py"],
     )(functools.partial(_schedule_rate_off, _rate))
 
+THREAD_TESTS = ["tests/test_sgd.py", "tests/test_engine.py", "tests/test_funk_svd.py"]
 fault(
     "threads-simultaneous",
     "sgd_epoch and adagrad_epoch: results depend on the number of threads",
-    ["tests/test_sgd.py", "tests/test_engine.py", "tests/test_funk_svd.py"],
+    THREAD_TESTS,
 )(functools.partial(_thread_dependent, ["sgd_epoch", "adagrad_epoch"]))
 
 fault(
     "threads-funk",
     'funk_epoch (algorithm="funk"): results depend on the number of threads',
-    ["tests/test_sgd.py", "tests/test_engine.py", "tests/test_funk_svd.py"],
+    THREAD_TESTS,
 )(functools.partial(_thread_dependent, ["funk_epoch"]))
 
 
 @fault(
     "fold-in-5pct",
     "the fold-in's user factors (and biases) are 5% too large",
-    ["tests/test_funk_svd.py", "tests/test_parameters.py"],
+    ["tests/test_funk_svd.py", "tests/test_inference.py", "tests/test_parameters.py"],
 )
 def _fold_in_off():
     from funksgd import _inference
@@ -207,16 +209,72 @@ def _recommend_keeps_rated(path):
     _wrap(_inference, "recommend", make)
 
 
+RECOMMEND_TESTS = [
+    "tests/test_funk_svd.py",
+    "tests/test_inference.py",
+    "tests/test_recommender.py",
+    "tests/test_metrics.py",  # the ranking protocol recommends on both paths
+    "tests/test_function_options.py",  # the scorer, on new users' known ratings
+    "tests/test_cli_options.py",
+]
 fault(
     "recommend-known-users-keeps-rated",
     "recommend(users, X): the items rated in X are not left out",
-    ["tests/test_funk_svd.py", "tests/test_cli.py", "tests/test_cli_options.py"],
+    RECOMMEND_TESTS,
 )(functools.partial(_recommend_keeps_rated, "known"))
 fault(
     "recommend-new-users-keeps-rated",
     "recommend(X=X) for new users: the items rated in X are not left out",
-    ["tests/test_funk_svd.py", "tests/test_cli.py", "tests/test_cli_options.py"],
+    RECOMMEND_TESTS,
 )(functools.partial(_recommend_keeps_rated, "new"))
+
+
+def _caller_keeps_rated(module_name, owner_name, method):
+    """While ``owner.method`` runs (a path that calls ``FunkSVD.recommend``), every
+    ``FunkSVD.recommend`` call it makes keeps the rated items (``exclude_rated=False``)."""
+    import importlib
+
+    from funksgd import FunkSVD
+
+    owner = importlib.import_module(module_name)
+    owner = getattr(owner, owner_name) if owner_name else owner
+    active = []
+
+    def make_caller(original):
+        def caller(*args, **kwargs):
+            active.append(True)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                active.pop()
+
+        return caller
+
+    def make_recommend(original):
+        def recommend(self, *args, **kwargs):
+            if active:
+                kwargs["exclude_rated"] = False
+            return original(self, *args, **kwargs)
+
+        return recommend
+
+    _wrap(owner, method, make_caller)
+    _wrap(FunkSVD, "recommend", make_recommend)
+
+
+for _name, _what, _path, _files in (
+    ("recommender-recommend", "Recommender.recommend(user_id)",
+     ("funksgd._recommender", "Recommender", "recommend"),
+     ["tests/test_recommender.py", "tests/test_parameters.py"]),
+    ("recommender-recommend-new", "Recommender.recommend_new(ratings)",
+     ("funksgd._recommender", "Recommender", "recommend_new"),
+     ["tests/test_recommender.py", "tests/test_parameters.py"]),
+    ("cli-recommend", "funksgd recommend MODEL USER", ("funksgd._cli", None, "_recommend"),
+     ["tests/test_cli_options.py", "tests/test_cli.py"]),
+):  # fmt: skip
+    fault(f"{_name}-keeps-rated", f"{_what}: the user's rated items are not left out", _files)(
+        functools.partial(_caller_keeps_rated, *_path)
+    )
 
 
 def _reader_drops(which):
@@ -245,14 +303,19 @@ for _which in ("first", "last"):
     fault(
         f"reader-drops-{_which}-line",
         f"read_ratings loses the {_which} rating of the files",
-        ["tests/test_datasets.py", "tests/test_cli.py", "tests/test_cli_options.py"],
+        [
+            "tests/test_datasets.py",
+            "tests/test_readers_strict.py",
+            "tests/test_cli_options.py",
+            "tests/test_cli.py",
+        ],  # fmt: skip
     )(functools.partial(_reader_drops, _which))
 
 
 @fault(
     "splitter-leaks-a-test-rating",
     "split_by_mask also puts the first test rating into the training part",
-    ["tests/test_model_selection.py", "tests/test_funk_svd.py"],
+    ["tests/test_model_selection.py", "tests/test_funk_svd.py", "tests/test_metrics.py"],
 )
 def _splitter_leaks():
     import numpy as np
@@ -277,47 +340,176 @@ def _splitter_leaks():
     _inference.split_by_mask = model_selection.split_by_mask
 
 
-@fault(
-    "metric-cutoff-off-by-one",
-    "the ranking metrics of funksgd.metrics look at k + 1 items instead of k",
-    ["tests/test_metrics.py"],
-)
-def _metric_off_by_one():
-    import funksgd
+def _metric_cutoff_off(shift):
+    """``_ranking.per_user_metrics`` (behind every ranking metric of ``funksgd.metrics``,
+    the list functions and the protocol alike) cut the lists at ``k + shift`` items."""
+    import numpy as np
 
     try:
-        from funksgd import metrics
+        from funksgd import _ranking
     except ImportError:
-        metrics = None
-    # (an editable install of another checkout can lend its metrics.py: not this one's)
-    if metrics is None or Path(metrics.__file__).parent != Path(funksgd.__file__).parent:
-        raise SkipFault("funksgd/metrics.py does not exist on this branch") from None
-    wrapped = 0
-    for name, function in vars(metrics).items():
-        if name.startswith("_") or not inspect.isfunction(function):
-            continue
-        signature = inspect.signature(function)
-        if "k" not in signature.parameters:
-            continue
+        raise SkipFault("funksgd/_ranking.py does not exist on this branch") from None
+    if not hasattr(_ranking, "per_user_metrics"):
+        raise SkipFault("funksgd._ranking has no per_user_metrics")
 
-        def make(original, signature=signature):
-            def wrapper(*args, **kwargs):
-                bound = signature.bind(*args, **kwargs)
-                bound.apply_defaults()
-                if bound.arguments["k"] is not None:
-                    bound.arguments["k"] += 1
-                return original(*bound.args, **bound.kwargs)
+    def make(original):
+        def per_user_metrics(items, relevant, k):
+            items = np.asarray(items)
+            if shift > 0:  # the (k + 1)-th item counted too (-1, no item, when absent)
+                pad = np.full((len(items), max(0, k + shift - items.shape[1])), -1, items.dtype)
+                return original(np.hstack([items, pad]), relevant, k + shift)
+            items = items[:, :k].copy()  # the k-th item not counted
+            items[:, k + shift :] = -1
+            return original(items, relevant, k)
 
-            return wrapper
+        return per_user_metrics
 
-        _wrap(metrics, name, make)
-        wrapped += 1
-    if not wrapped:
-        raise SkipFault("funksgd.metrics has no public function with a parameter k")
+    _wrap(_ranking, "per_user_metrics", make)
+
+
+for _shift, _what in ((1, "k + 1"), (-1, "k - 1")):
+    fault(
+        f"metric-cutoff-{'plus' if _shift > 0 else 'minus'}-one",
+        f"the ranking metrics (funksgd.metrics, _ranking.per_user_metrics) look at {_what} "
+        "items instead of k",
+        ["tests/test_metrics.py", "tests/test_ranking.py"],
+    )(functools.partial(_metric_cutoff_off, _shift))
 
 
 class SkipFault(Exception):
     """The fault cannot apply to this checkout (the code it breaks is absent)."""
+
+
+# ------------------------------------------------------------------------ the probe
+def probe():
+    """Outputs of the code the faults break, as digests: ``--probe`` compares them with
+    and without each fault, so that a fault patching code no longer called shows up as
+    changing nothing (a fault that changes nothing proves nothing)."""
+    import contextlib
+    import hashlib
+    import io
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    import funksgd
+    from funksgd import FunkSVD, KFoldRatings, Recommender, _cli, metrics
+    from funksgd import train_test_split_ratings as split
+    from funksgd.datasets import make_ratings, ratings_to_csr, read_ratings
+
+    out = {}
+
+    def put(key, *values):
+        digest = hashlib.sha256()
+        for value in values:
+            array = np.asarray(value)
+            exact = array.tobytes() if array.dtype != object else b""  # repr rounds floats
+            digest.update(exact + repr(value).encode())
+        out[key] = digest.hexdigest()[:12]
+
+    X = make_ratings(n_users=300, n_items=120, n_ratings=6000, random_state=0)
+    base = dict(n_components=3, max_iter=3, random_state=0, popularity_weight=0.0)
+    for rate in ("adagrad", "constant", "invscaling", "adaptive"):
+        for algorithm in ("simultaneous", "funk"):
+            params = dict(base, learning_rate=rate, algorithm=algorithm, eta0=0.01)
+            if rate == "adagrad":
+                params["eta0"] = 0.05
+            put(f"fit {rate} {algorithm}", FunkSVD(**params).fit(X).item_factors_)
+    # thread (in)dependence: three items make at most three blocks, so a stratum holds
+    # 40,000 ratings and the kernels really start a second thread
+    rng = np.random.RandomState(0)
+    big = sp.csr_array(rng.randint(1, 6, size=(40_000, 3)).astype(np.float64))
+    for algorithm in ("simultaneous", "funk"):
+        for rate in ("adagrad", "constant"):
+            params = dict(
+                base,
+                max_iter=2,
+                n_components=2,
+                dtype="float64",
+                algorithm=algorithm,
+                learning_rate=rate,
+                eta0=0.01 if rate == "constant" else 0.05,
+            )
+            fits = [FunkSVD(**params, n_jobs=n).fit(big).item_factors_ for n in (1, 2)]
+            put(f"n_jobs 1 == 2 {rate} {algorithm}", np.array_equal(*fits))
+    model = FunkSVD(**base).fit(X)
+    put("transform", model.transform(X[:20]))
+    # every item asked for: the rated ones are left out or not, whatever their rank
+    everything = X.shape[1]
+    put("recommend known", model.recommend(users=np.arange(20), X=X[:20], n=everything))
+    put("recommend new", model.recommend(X=X[:20], n=everything))
+    rows, ids = ratings_to_csr(*(lambda c: (c.row + 1, c.col + 1, c.data))(X.tocoo()))
+    rec = Recommender(model, ids, rows)
+    put("Recommender.recommend", rec.recommend(1, n=everything))
+    put("Recommender.recommend_new", rec.recommend_new({1: 5.0, 2: 1.0, 3: 4.0}, n=everything))
+    put("train_test_split_ratings", *(p.toarray() for p in split(X, random_state=0)))
+    put("KFoldRatings", *(p.toarray() for f in KFoldRatings(3, random_state=0).split(X)
+                          for p in f))  # fmt: skip
+    put("score", model.score(X[:50]))
+    lists, relevant = [[0, 1, 2, 3], [4, 5, 6, 7]], [[2, 3], [4]]
+    for k in (2, 3):
+        names = ("precision", "recall", "ndcg", "map", "hit_rate")
+        put(f"metrics k={k}", [getattr(metrics, f"{m}_at_k")(lists, relevant, k=k) for m in names])
+    X_train, X_test = split(X, random_state=1)
+    put("ranking_metrics_at_k", metrics.ranking_metrics_at_k(model, X_train, X_test, k=5))
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "u.data"
+        data.write_text("1\t1\t5\t0\n1\t2\t3\t0\n2\t1\t4\t0\n2\t3\t2\t0\n3\t2\t1\t0\n")
+        put("read_ratings", *read_ratings(data, cache=False))
+        put("read_ratings cached", *read_ratings(data, cache=Path(tmp) / "cache"))
+        write = lambda c: "".join(f"{u}\t{i}\t{int(r)}\t0\n" for u, i, r in c)  # noqa: E731
+        coo = X.tocoo()
+        data.write_text(write(zip(coo.row + 1, coo.col + 1, coo.data, strict=True)))
+        with contextlib.redirect_stdout(io.StringIO()) as text:
+            for argv in (["fit", data, "-o", Path(tmp) / "m.npz", "-q", "--no-cache",
+                          "--max-iter", "2", "--n-components", "2", "--n-jobs", "1"],
+                         ["recommend", Path(tmp) / "m.npz", "1", "-n", everything]):  # fmt: skip
+                _cli.main(argv)
+        put("funksgd fit + recommend", text.getvalue())
+    put("package", funksgd.__file__)
+    return out
+
+
+def run_probe(name, workdir, inject):
+    """``probe()`` under fault ``name`` in a child process of the copy in ``workdir``."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{workdir}:{inject}",
+        FUNKSGD_FAULT=name,
+        FUNKSGD_FAULT_DIR=str(inject),
+        PYTHONDONTWRITEBYTECODE="1",
+        OMP_NUM_THREADS="2",
+    )
+    code = "import json, fault_injection as f; print(json.dumps(f.probe()))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True
+    )
+    if out.returncode:
+        return {"probe failed": out.stderr.strip().splitlines()[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def probe_all(names):
+    """For each fault, the probe's outputs it changes; 1 when a fault changes none."""
+    idle = []
+    with tempfile.TemporaryDirectory(prefix="funksgd-faults-") as tmp:
+        workdir = Path(tmp)
+        inject = make_copy(workdir)
+        clean = run_probe("none", workdir, inject)
+        print(f"none: {len(clean)} outputs", flush=True)
+        for name in names:
+            why_not = can_apply(name)
+            if why_not:
+                print(f"{name}: skipped ({why_not})", flush=True)
+                continue
+            faulty = run_probe(name, workdir, inject)
+            changed = [key for key in faulty if faulty[key] != clean.get(key)]
+            if not changed:
+                idle.append(name)
+            print(f"{name}: changes {', '.join(changed) or 'NOTHING'}", flush=True)
+    if idle:
+        print(f"\nfaults that change nothing: {', '.join(idle)}")
+    return 1 if idle else 0
 
 
 # ------------------------------------------------------------------------ the runner
@@ -408,6 +600,9 @@ def main(argv=None):
     parser.add_argument("--list", action="store_true", help="list the faults and exit")
     parser.add_argument("--timeout", type=float, default=300, help="seconds per test file")
     parser.add_argument("--baseline", action="store_true", help="also run without a fault")
+    parser.add_argument(
+        "--probe", action="store_true", help="only check that each fault changes some output"
+    )
     args = parser.parse_args(argv)
     if args.list:
         for name, (description, files, _) in FAULTS.items():
@@ -417,6 +612,8 @@ def main(argv=None):
     unknown = [n for n in names if n not in FAULTS]
     if unknown:
         parser.error(f"unknown faults: {unknown}; see --list")
+    if args.probe:
+        return probe_all(names)
     if args.baseline:
         names = ["none", *names]
     rows, missed = [], []

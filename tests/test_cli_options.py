@@ -173,3 +173,117 @@ def test_max_iter_n_jobs_and_n_options(tmp_path, ratings, capsys):
     out = capsys.readouterr().out
     assert out.startswith("Top 3 for user 1")
     assert len(re.findall(r"^\s+\d+\. item", out, re.M)) == 3
+
+
+def shown_items(out):
+    """(item id, score, title) of each line that 'funksgd recommend' prints."""
+    rows = re.findall(r"^\s+\d+\. item\s+(\d+)\s+([-\d.]+)(?:  (.*))?$", out, re.M)
+    return [(int(item), float(score), title) for item, score, title in rows]
+
+
+@pytest.mark.parametrize("name", ["u.item", "movies.csv"])
+def test_items_option_prints_each_recommended_items_title(tmp_path, ratings, capsys, name):
+    path = write_u_data(tmp_path / "u.data", ratings)
+    model = fit(tmp_path, path, "--n-components", "2")["model"]
+    titled = range(1, 41, 2)  # odd item ids have a title, even ones none
+    if name == "u.item":  # MovieLens-100k: id|title|date|...
+        text = "".join(f"{i}|Film {i} (19{i:02d})|01-Jan-1995||http://x|0|1\n" for i in titled)
+    else:
+        text = "movieId,title,genres\n" + "".join(f'{i},"Film {i}, The",Drama\n' for i in titled)
+    titles = tmp_path / name
+    titles.write_bytes(text.encode("latin-1"))
+    capsys.readouterr()
+    model_path = tmp_path / "model.npz"
+    assert main(["recommend", model_path, "1", "-n", "40", "--items", titles]) == 0
+    with_titles = shown_items(capsys.readouterr().out)
+    assert main(["recommend", model_path, "1", "-n", "40"]) == 0
+    plain = shown_items(capsys.readouterr().out)
+    assert [row[:2] for row in with_titles] == [row[:2] for row in plain]  # same list
+    assert all(title == "" for *_, title in plain)
+    want = {i: (f"Film {i} (19{i:02d})" if name == "u.item" else f"Film {i}, The") for i in titled}
+    assert len(with_titles) == 40 - ratings[[0]].nnz
+    for item, _, title in with_titles:
+        assert title == want.get(item, "")
+    assert sum(title != "" for *_, title in with_titles) >= 5
+    # the scores are the model's predicted ratings of user 1 (row 0) for those items
+    items = np.array([item for item, *_ in plain]) - 1
+    np.testing.assert_allclose([s for _, s, _ in plain],
+                               model.predict_ratings(np.zeros(len(items), int), items),
+                               atol=0.006)  # fmt: skip
+
+
+def test_items_option_names_a_bad_titles_file(tmp_path, ratings, capsys):
+    path = write_u_data(tmp_path / "u.data", ratings)
+    fit(tmp_path, path, "--n-components", "2")
+    titles = tmp_path / "u.item"
+    titles.write_text("1|Film one\nnot a title line\n")
+    capsys.readouterr()
+    assert main(["recommend", tmp_path / "model.npz", "1", "--items", titles]) == 2
+    err = capsys.readouterr().err
+    assert "u.item" in err and "line 2" in err
+
+
+def test_demo_size_and_model_options(monkeypatch, capsys):
+    """--n-users/--n-items/--n-ratings size the generated data (make_ratings, seeded by
+    --seed); the model options reach the model the demo fits."""
+    from funksgd import _cli, train_test_split_ratings
+
+    fitted = []
+    real_timed_fit = _cli._timed_fit
+    monkeypatch.setattr(
+        _cli, "_timed_fit", lambda model, X: fitted.append((model, X)) or real_timed_fit(model, X)
+    )
+    argv = ["demo", "--n-users", "70", "--n-items", "30", "--n-ratings", "900", "--seed", "3",
+            "--n-components", "4", "--max-iter", "2", "--alpha", "0.2", "--eta0", "0.04",
+            "--learning-rate", "constant", "--n-jobs", "1"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Generated 900 ratings (1-5 stars) of 70 users x 30 items" in out
+    X = make_ratings(70, 30, 900, random_state=3)
+    X_train, X_test = train_test_split_ratings(X, test_size=0.2, random_state=3)
+    assert f"Training on {X_train.nnz:,} ratings, {X_test.nnz:,} held out." in out
+    (model, seen), = fitted  # fmt: skip
+    assert (seen != X_train).nnz == 0 and seen.shape == (70, 30)
+    params = model.get_params()
+    assert (params["n_components"], params["max_iter"], params["alpha"], params["eta0"]) == (
+        4, 2, 0.2, 0.04)  # fmt: skip
+    assert (params["learning_rate"], params["random_state"], params["n_jobs"]) == (
+        "constant", 3, 1)  # fmt: skip
+    assert "epoch 2: training RMSE" in out and "epoch 3" not in out
+
+
+def test_quiet_output_and_version_options(tmp_path, ratings, capsys):
+    path = write_u_data(tmp_path / "u.data", ratings)
+    out_path = tmp_path / "elsewhere" / "my-model.npz"
+    out_path.parent.mkdir()
+    argv = ["fit", path, "-o", out_path, "--max-iter", "2", "--n-components", "2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"Read {ratings.nnz:,} ratings of 80 users x 40 items" in out
+    assert "epoch 2: training RMSE" in out and f"saved {out_path}" in out
+    assert _load_bundle(out_path)["model"].n_iter_ == 2  # -o: the file written
+    assert main([*argv, "-q"]) == 0
+    assert capsys.readouterr().out == ""  # -q: nothing at all
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    from funksgd import __version__
+
+    assert capsys.readouterr().out.strip() == f"funksgd {__version__}"
+
+
+def test_evaluate_reading_options(tmp_path, ratings, private_cache, capsys):
+    """evaluate takes the reading options of fit: --cache-dir, --no-cache, --format."""
+    path = write_u_data(tmp_path / "ratings.txt", ratings)
+    fit(tmp_path, path, "--format", "tab", "--no-cache", "--n-components", "2")
+    model_path = tmp_path / "model.npz"
+    mine = tmp_path / "my-cache"
+    capsys.readouterr()
+    assert main(["evaluate", model_path, path, "--format", "tab", "--no-cache"]) == 0
+    first = capsys.readouterr().out
+    assert cache_entries(private_cache) == [] and cache_entries(mine) == []
+    assert main(["evaluate", model_path, path, "--format", "tab", "--cache-dir", mine]) == 0
+    assert capsys.readouterr().out == first and len(cache_entries(mine)) == 1
+    assert cache_entries(private_cache) == []
+    assert main(["evaluate", model_path, path, "--format", "csv", "--no-cache"]) == 2
+    assert "ratings.txt" in capsys.readouterr().err  # tab lines are not csv lines

@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 from numpy.random import RandomState
 
-from funksgd import FunkSVD, _engine, train_test_split_ratings
+from funksgd import FunkSVD, Recommender, _engine, train_test_split_ratings
 from funksgd._validation import check_ratings
-from funksgd.datasets import load_ratings
+from funksgd.datasets import load_ratings, make_ratings, ratings_to_csr
 
 from .conftest import planted_ratings
 
@@ -22,21 +22,30 @@ def many_blocks():
 
 
 class KernelSpy:
-    """Stands in for the kernel module in ``_engine``: records each epoch's strata and
-    thread count, then runs the real kernel."""
+    """Stands in for the kernel module in ``_engine``: records each epoch's kernel,
+    strata, thread count, rate and factor dtype, then runs the real kernel."""
+
+    # positions of (strata, n_threads, rate, user factors) in each epoch kernel's arguments
+    WHERE = {"sgd_epoch": (4, 13, 10, 5), "adagrad_epoch": (4, 15, 12, 5),
+             "funk_epoch": (5, 19, 14, 7)}  # fmt: skip
 
     def __init__(self, real):
         self.real, self.strata, self.threads = real, [], []
+        self.kernels, self.rates, self.dtypes = [], [], []
 
     def __getattr__(self, name):
         function = getattr(self.real, name)
         if not name.endswith("_epoch"):
             return function
-        where = {"sgd_epoch": (4, 13), "adagrad_epoch": (4, 15), "funk_epoch": (5, 19)}[name]
+        where = self.WHERE[name]
 
         def spy(*args):
+            self.kernels.append(name)
             self.strata.append(np.array(args[where[0]]))
             self.threads.append(args[where[1]])
+            self.rates.append(args[where[2]])
+            self.dtypes.append({np.asarray(a).dtype for a in args if isinstance(a, np.ndarray)
+                                and np.asarray(a).dtype.kind == "f" and a.ndim == 2})  # fmt: skip
             return function(*args)
 
         return spy
@@ -185,9 +194,9 @@ def test_adagrad_first_step_uses_the_documented_rate():
     [("constant", 0.5), ("invscaling", 0.5), ("invscaling", 1.0), ("adaptive", 0.5)],
 )
 def test_each_epoch_trains_at_the_schedule_rate(learning_rate, power_t):
-    """The factors after each epoch are those of one NumPy SGD epoch at the documented
-    rate (constant: eta0; invscaling: eta0 / (t + 1) ** power_t; adaptive: eta0 until a
-    plateau), from the factors of the epoch before."""
+    """Each epoch's rate, as the callback reports it, is the documented one (constant:
+    eta0; invscaling: eta0 / t ** power_t in epoch t = 1, 2, ...; adaptive: eta0 until a
+    plateau)."""
     _, X = planted_ratings(n_users=12, n_items=10, density=0.4)
     eta0 = 0.05
     rates = []
@@ -203,25 +212,25 @@ def test_each_epoch_trains_at_the_schedule_rate(learning_rate, power_t):
     np.testing.assert_allclose(rates, want, rtol=1e-15)
 
 
-def test_eta0_scales_the_first_constant_step():
+def test_eta0_and_alpha_set_the_first_constant_step():
     """With one rating, one epoch of the constant schedule moves each factor by exactly
-    eta0 times its gradient (no biases)."""
+    eta0 times its gradient, with the L2 term alpha (no biases)."""
     X = sp.csr_array(([4.0], ([0], [0])), shape=(1, 1))
-    for eta0 in (0.01, 0.03):
+    for eta0, alpha in ((0.01, 0.02), (0.03, 0.02), (0.03, 0.5)):
         captured = {}
 
         def grab(info, captured=captured):
             captured["pred"] = info.predict([0], [0])[0]
 
         model = FunkSVD(n_components=2, max_iter=1, learning_rate="constant", eta0=eta0,
-                        alpha=0.02, biased=False, random_state=0, dtype="float64")  # fmt: skip
+                        alpha=alpha, biased=False, random_state=0, dtype="float64")  # fmt: skip
         model.fit(X, callback=grab)
         # the initial factors as fit draws them: items, then users, from the seed's stream
         start = _engine.new_factors(check_ratings(X), model._check_params(), RandomState(0))
         Q0, P0 = start.item_factors, start.user_factors
         err = 4.0 - P0[0] @ Q0[0]
-        p1 = P0[0] + eta0 * (err * Q0[0] - 0.02 * P0[0])
-        q1 = Q0[0] + eta0 * (err * P0[0] - 0.02 * Q0[0])
+        p1 = P0[0] + eta0 * (err * Q0[0] - alpha * P0[0])
+        q1 = Q0[0] + eta0 * (err * P0[0] - alpha * Q0[0])
         assert captured["pred"] == pytest.approx(p1 @ q1, rel=1e-10)
 
 
@@ -252,3 +261,139 @@ def test_init_std_is_the_spread_of_the_initial_factors(init_std):
     )
     # a dot product of two 20-vectors of normal(0, s) entries has std sqrt(20) s**2
     assert np.std(seen[0]) == pytest.approx(np.sqrt(20) * init_std**2, rel=0.15)
+
+
+@pytest.fixture(scope="module")
+def by_ids():
+    """A model fitted on ratings by original ids (users 1.., items 100..), popularity off."""
+    coo = make_ratings(n_users=60, n_items=30, n_ratings=900, random_state=0).tocoo()
+    X, mapping = ratings_to_csr(coo.row + 1, coo.col + 100, coo.data)
+    model = FunkSVD(n_components=3, max_iter=5, random_state=0, popularity_weight=0.0).fit(X)
+    return X, mapping, model
+
+
+def test_recommender_leaves_out_a_heavy_users_rated_items_and_ranks_the_rest(by_ids):
+    """Recommender(...).recommend(user_id, n=every item): exactly the unrated items, by
+    predicted rating (NumPy), with the given titles; recommend_new likewise for a dict."""
+    X, mapping, model = by_ids
+    row = int(np.argmin(np.abs(np.diff(X.indptr) - 24)))  # a heavy user: 24 of 30 rated
+    rated = X[[row]].indices
+    assert 20 <= len(rated) < 30
+    titles = {int(i): f"movie {i}" for i in mapping.item_ids}
+    rec = Recommender(model, mapping, X, titles=titles)
+    result = rec.recommend(mapping.user_ids[row], n=30)
+    scores = model.user_factors_[row] @ model.item_factors_.T + model.item_bias_
+    scores += model.global_mean_ + model.user_bias_[row]
+    unrated = np.setdiff1d(np.arange(30), rated)
+    want = unrated[np.argsort(-scores[unrated], kind="stable")]
+    assert [r.item_id for r in result] == mapping.item_id(want).tolist()
+    np.testing.assert_allclose([r.score for r in result], scores[want], rtol=1e-5)
+    assert [r.title for r in result] == [f"movie {r.item_id}" for r in result]
+    # options go to FunkSVD.recommend: filter_items (column indices) never recommended
+    blocked = want[:2]
+    kept = rec.recommend(mapping.user_ids[row], n=30, filter_items=blocked)
+    assert [r.item_id for r in kept] == mapping.item_id(want[2:]).tolist()
+    assert Recommender(model, mapping, X).recommend(mapping.user_ids[row])[0].title is None
+    # a new user rating all but four items gets exactly those four
+    ratings = {int(i): 4.0 for i in mapping.item_id(np.arange(26))}
+    new = rec.recommend_new(ratings, n=30)
+    assert sorted(r.item_id for r in new) == mapping.item_id(np.arange(26, 30)).tolist()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", np.float32, np.float64])
+def test_dtype_is_the_type_of_the_factors_the_kernel_and_the_outputs(dtype, kernel_spy):
+    _, X = planted_ratings(n_users=60, n_items=40)
+    model = FunkSVD(n_components=3, max_iter=2, dtype=dtype, random_state=0).fit(X)
+    want = np.dtype(dtype)
+    for name in ("item_factors_", "user_factors_", "item_bias_", "user_bias_", "components_"):
+        assert getattr(model, name).dtype == want, name
+    # the compiled loop ran on factors of that type (the fused-type specialisation)
+    assert kernel_spy.dtypes and all(seen == {want} for seen in kernel_spy.dtypes)
+    assert model.transform(X).dtype == want and model.complete(X).dtype == want
+    assert model.predict_ratings([0, 1], [0, 1]).dtype == want
+    assert model.recommend(users=[0], X=X[[0]])[1].dtype == want
+
+
+def test_float32_and_float64_fits_agree_from_the_same_start(monkeypatch):
+    """From the same initial factors (float32 normals for both), the float32 and float64
+    fits of each schedule agree to float32 rounding, not bit for bit."""
+    draw = _engine.normal_factors
+    monkeypatch.setattr(
+        _engine,
+        "normal_factors",
+        lambda rng, n, k, std, dtype, n_threads=1: draw(
+            rng, n, k, std, np.dtype(np.float32), n_threads
+        ).astype(dtype),
+    )
+    truth, X = planted_ratings(n_users=200, n_items=150, rank=3, density=0.3)
+    for learning_rate, eta0 in (("adagrad", 0.05), ("constant", 0.01)):
+        fits = {
+            dtype: FunkSVD(n_components=3, max_iter=10, learning_rate=learning_rate, eta0=eta0,
+                           random_state=0, dtype=dtype, popularity_weight=0.0).fit(X)
+            for dtype in ("float32", "float64")
+        }  # fmt: skip
+        low, high = fits["float32"], fits["float64"]
+        assert low.item_factors_.dtype == np.float32 and high.item_factors_.dtype == np.float64
+        np.testing.assert_allclose(low.item_factors_, high.item_factors_, atol=1e-4)
+        np.testing.assert_allclose(low.complete(X), high.complete(X), atol=1e-3)
+        assert not np.array_equal(low.item_factors_, high.item_factors_.astype(np.float32))
+
+
+@pytest.mark.parametrize("power_t", [0.0, 0.5, 1.0, 2.0])
+def test_power_t_alone_sets_the_invscaling_decay(power_t, kernel_spy):
+    """eta = eta0 / t ** power_t in epoch t, counted over warm-started fits: as the callback
+    reports it and as the kernel receives it; the other schedules ignore power_t."""
+    _, X = planted_ratings(n_users=60, n_items=40)
+    rates = []
+    model = FunkSVD(n_components=2, max_iter=3, learning_rate="invscaling", eta0=0.02,
+                    power_t=power_t, tol=None, warm_start=True, random_state=0,
+                    popularity_weight=0.0)  # fmt: skip
+    model.fit(X, callback=lambda info: rates.append(info.learning_rate))
+    model.fit(X, callback=lambda info: rates.append(info.learning_rate))  # epochs 4 to 6
+    want = 0.02 / np.arange(1, 7) ** power_t
+    np.testing.assert_allclose(rates, want, rtol=1e-15)
+    np.testing.assert_allclose(kernel_spy.rates, want, rtol=1e-15)
+    params = dict(n_components=2, max_iter=3, learning_rate="constant", eta0=0.02,
+                  random_state=0, popularity_weight=0.0)  # fmt: skip
+    constant = FunkSVD(power_t=power_t, **params).fit(X)
+    np.testing.assert_array_equal(constant.item_factors_, FunkSVD(**params).fit(X).item_factors_)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.7, "auto"])
+def test_popularity_weight_ranks_by_rating_plus_weighted_log_count(weight):
+    """recommend ranks each user's unrated items by predicted rating plus
+    ``popularity_weight_ * log(1 + n_i)`` (NumPy), and returns the predicted ratings; a
+    fixed weight is kept as given, "auto" learns one; the fit itself does not change."""
+    X = make_ratings(n_users=100, n_items=40, n_ratings=2000, random_state=0)
+    params = dict(n_components=3, max_iter=5, random_state=0, dtype="float64")
+    model = FunkSVD(popularity_weight=weight, **params).fit(X)
+    plain = FunkSVD(popularity_weight=0.0, **params).fit(X)
+    np.testing.assert_array_equal(model.item_factors_, plain.item_factors_)
+    np.testing.assert_array_equal(model.predict_ratings([0, 5], [1, 2]),
+                                  plain.predict_ratings([0, 5], [1, 2]))  # fmt: skip
+    w = model.popularity_weight_
+    assert w == weight if weight != "auto" else (isinstance(w, float) and w >= 0)
+    counts = np.bincount(X.indices, minlength=40)
+    np.testing.assert_array_equal(model.item_counts_, counts)
+    users = np.arange(30)
+    items, scores = model.recommend(users=users, X=X[users], n=40)
+    pred = model.user_factors_[users] @ model.item_factors_.T + model.item_bias_
+    pred += model.global_mean_ + model.user_bias_[users, None]
+    rank = pred + w * np.log1p(counts)
+    for u in users:
+        rank[u, X[[u]].indices] = -np.inf
+        n_unrated = 40 - X[[u]].nnz
+        np.testing.assert_array_equal(items[u, :n_unrated], np.argsort(-rank[u])[:n_unrated])
+        assert np.all(items[u, n_unrated:] == -1)
+        np.testing.assert_allclose(scores[u, :n_unrated], pred[u, items[u, :n_unrated]])
+
+
+def test_random_state_int_instance_or_none():
+    """An int and a RandomState seeded with it give the same model; None a fresh one."""
+    _, X = planted_ratings(n_users=60, n_items=40)
+    params = dict(n_components=3, max_iter=3, popularity_weight=0.0)
+    by_int = FunkSVD(random_state=5, **params).fit(X).item_factors_
+    by_instance = FunkSVD(random_state=RandomState(5), **params).fit(X).item_factors_
+    np.testing.assert_array_equal(by_int, by_instance)
+    unseeded = [FunkSVD(random_state=None, **params).fit(X).item_factors_ for _ in range(2)]
+    assert not np.array_equal(*unseeded)
