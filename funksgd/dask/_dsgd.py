@@ -20,12 +20,18 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from .. import _engine
+from .. import _engine, _inference
 from .._blocks import _balanced_groups
 from .._engine import Schedule, all_finite, initial_spread, normal_factors
 from .._inference import solve_users
 from .._kernels import sgd as _sgd
+from .._ranking import LEARN_SEED
 from ._cell import train_cell
+
+# the users whose ratings _ranking.fitted_popularity learns the popularity weight from: at
+# most this many, holding about this many ratings (its defaults)
+POPULARITY_MAX_USERS = 2000
+POPULARITY_MAX_RATINGS = 1 << 18
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
 # are the held-out ratings of early stopping (empty without it)
@@ -65,6 +71,9 @@ class Fitted:
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
     unstopped: bool = False
+    beta: float = 0.0  # the users' prior strength, learnt as FunkSVD's
+    item_counts: np.ndarray | None = None  # all the ratings of each item
+    popularity_sample: object = None  # CSR ratings of the users the popularity weight is learnt on
 
 
 @dataclass
@@ -104,10 +113,12 @@ def strata(rng, n_blocks, shuffle):
     return match[(np.arange(n_blocks)[None, :] + shift[:, None]) % n_blocks]
 
 
-def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
+def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=False):
     """Train on the ratings ``data`` (see ``_ingest.Ratings``) and solve the users.
 
     ``resume`` is a ``Fitted`` to continue from (warm start), else the factors start afresh.
+    With ``popularity``, the result holds the sample of users the popularity weight is
+    learnt from (:func:`popularity_users`), their ratings gathered to the client.
     """
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
     cells, reports = _make_cells(executor, data.triplets, grid, settings, rng)
@@ -132,8 +143,64 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
         executor, cells, users, items, grid, settings, schedule, global_mean, rng, n_train,
         limit, validate, out,
     )  # fmt: skip
-    _finish(executor, cells, users, items, grid, reports, settings, resume is None, out)
+    out.item_counts = data.item_counts
+    popularity_rows = popularity_users(data.user_counts) if popularity else None
+    _finish(executor, cells, users, items, grid, reports, settings, resume is None, out,
+            (data.user_counts, rng, popularity_rows))  # fmt: skip
     return out
+
+
+def prior_users(user_counts, rng):
+    """The users ``_inference.prior_strength`` samples, drawing from ``rng`` as it does.
+
+    Given the ratings of just these users, in this order, ``prior_strength`` takes them
+    all and goes on drawing from ``rng`` as it would on all the ratings: the same
+    ``beta`` from ``PRIOR_SAMPLE_ROWS`` users gathered to the client.
+    """
+    rows = np.flatnonzero(user_counts >= 2)
+    if len(rows) > _inference.PRIOR_SAMPLE_ROWS:
+        rows = np.sort(rng.choice(rows, _inference.PRIOR_SAMPLE_ROWS, replace=False))
+    return rows
+
+
+def popularity_users(user_counts):
+    """The users ``_ranking.fitted_popularity`` learns the popularity weight on, as it
+    chooses them from all the ratings (given just theirs, it takes them all)."""
+    n_users = len(user_counts)
+    if user_counts.sum() <= POPULARITY_MAX_RATINGS and n_users <= POPULARITY_MAX_USERS:
+        return np.arange(n_users)
+    users = np.random.RandomState(LEARN_SEED).permutation(n_users)
+    taken = np.searchsorted(np.cumsum(user_counts[users]), POPULARITY_MAX_RATINGS)
+    return np.sort(users[: max(1, min(int(taken), POPULARITY_MAX_USERS))])
+
+
+def gather_users(executor, cells, grid, rows, dtype):
+    """The ratings (training and held-out) of the users ``rows``, sorted, as CSR rows.
+
+    Each user block's worker picks its users' ratings out of its cells; only those come
+    to the client.
+    """
+    n_items = len(grid.item_block)
+    blocks = grid.user_block[rows]
+    parts = executor.gather([
+        executor.submit(_users_ratings, row, grid.user_local[rows[blocks == b]],
+                        worker=executor.owner(b))
+        for b, row in enumerate(cells)
+    ])  # fmt: skip
+    users, items, ratings = [], [], []
+    for b, part in enumerate(parts):
+        for j, (u, i, r) in enumerate(part):
+            users.append(np.searchsorted(rows, grid.user_members[b][u]))
+            items.append(grid.item_members[j][i])
+            ratings.append(r)
+    users, items = np.concatenate(users), np.concatenate(items)
+    ratings = np.concatenate(ratings).astype(dtype, copy=False)
+    order = np.lexsort((items, users))
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users, minlength=len(rows)), out=indptr[1:])
+    return sp.csr_array(
+        (ratings[order], items[order].astype(np.int32), indptr), shape=(len(rows), n_items)
+    )
 
 
 def rating_scale(data, settings):
@@ -335,8 +402,13 @@ def _validation_score(executor, cells, users, items, global_mean, settings):
     return -float(np.sqrt(sums[:, 0].sum() / sums[:, 1].sum()))
 
 
-def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
-    """Item blocks back to the client in id order; users solved exactly on their workers."""
+def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, learn):
+    """Item blocks back to the client in id order; users solved exactly on their workers.
+
+    Before the solve, the users' prior ``beta`` is learnt as ``FunkSVD`` does, from the
+    ratings of a sample of users gathered to the client along with those of the
+    popularity sample. ``learn`` is ``(user_counts, rng, popularity users or None)``.
+    """
     n_items = len(grid.item_block)
     k, dtype = settings.n_components, np.dtype(settings.dtype)
     item_states = executor.gather(items)
@@ -354,13 +426,23 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
             for j, local in enumerate(report["rated"]):
                 rated[grid.item_members[j][local]] = True
         item_factors[~rated] = 0
+    user_counts, rng, popularity_rows = learn
+    prior_rows = prior_users(user_counts, rng)
+    rows = prior_rows if popularity_rows is None else np.union1d(prior_rows, popularity_rows)
+    sample = gather_users(executor, cells, grid, rows, dtype)
+    if popularity_rows is not None:
+        out.popularity_sample = sample[np.searchsorted(rows, popularity_rows)]
+    out.beta = _inference.prior_strength(
+        sample[np.searchsorted(rows, prior_rows)], item_factors, item_bias, out.global_mean,
+        settings.alpha, settings.biased, settings.n_threads, rng,
+    )  # fmt: skip
     # broadcast once, in block order, so that a cell's item (j, i) is row offsets[j] + i
     order = np.concatenate(grid.item_members)
     offsets = np.cumsum([0] + [len(m) for m in grid.item_members])
     shared = executor.scatter((item_factors[order], item_bias[order], offsets), broadcast=True)
     solved = executor.gather([
         executor.submit(_solve_task, row, users[b], shared, out.global_mean, settings.alpha,
-                        settings.biased, worker=executor.owner(b))
+                        settings.biased, out.beta, worker=executor.owner(b))
         for b, row in enumerate(cells)
     ])  # fmt: skip
     n_users = len(grid.user_block)
@@ -490,7 +572,18 @@ def _validation_task(row, user_pair, item_states, global_mean, biased):
     return total, count
 
 
-def _solve_task(row, user_pair, shared, global_mean, alpha, biased):
+def _users_ratings(row, wanted):
+    """``(users, items, ratings)`` of each cell of a user block, for its rows ``wanted``."""
+    out = []
+    for cell in row:
+        users = np.r_[cell.users, cell.valid_users]
+        keep = np.isin(users, wanted)
+        items = np.r_[cell.items, cell.valid_items][keep]
+        out.append((users[keep], items, np.r_[cell.ratings, cell.valid_ratings][keep]))
+    return out
+
+
+def _solve_task(row, user_pair, shared, global_mean, alpha, biased, beta):
     """Exact user factors of a block from all its ratings, the items broadcast once."""
     user_state = user_pair[0]
     item_factors, item_bias, offsets = shared
@@ -508,5 +601,5 @@ def _solve_task(row, user_pair, shared, global_mean, alpha, biased):
         shape=(n_rows, len(item_factors)),
     )
     # the in-process solve, on this block's rows: its errors reach the client as they are
-    factors, bias = solve_users(X, item_factors, item_bias, global_mean, alpha, biased, 1)
+    factors, bias = solve_users(X, item_factors, item_bias, global_mean, alpha, biased, 1, beta)
     return factors, bias, user_state.grad_sq
