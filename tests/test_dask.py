@@ -452,6 +452,82 @@ def test_client_never_receives_the_ratings(client, monkeypatch):
     assert model.popularity_weight_ > 0 and model._beta > 0  # the samples were gathered
 
 
+def _start_tracing(chunk, dask_worker=None):
+    import tracemalloc
+
+    from funksgd.dask import _dsgd
+
+    _dsgd.SOLVE_CHUNK_RATINGS = chunk
+    tracemalloc.stop()
+    tracemalloc.start()
+
+
+def _traced(reset=False, dask_worker=None):
+    """(current, peak) bytes NumPy and Python allocated in this worker since tracing began."""
+    import tracemalloc
+
+    traced = tracemalloc.get_traced_memory()
+    if reset:
+        tracemalloc.reset_peak()
+    return traced
+
+
+def _settled(client):
+    """The workers' traced memory once it stops changing (Dask frees released data soon)."""
+    last = None
+    for _ in range(100):
+        now = {worker: current for worker, (current, _) in client.run(_traced).items()}
+        if now == last:
+            break
+        last = now
+        time.sleep(0.05)
+    return client.run(_traced, True)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Sending large graph")
+def test_memory_per_worker_is_its_share_of_the_ratings_plus_two_blocks(client):
+    """From the first epoch to the end of the users' solve, each worker holds its cells
+    (its share of the ratings, 12 bytes each), its user block and an item block, each
+    twice at most (a training task's input and output), and a few MiB of Dask's own."""
+    from distributed import wait
+
+    X = make_ratings(40_000, 1000, 1_600_000, random_state=7)
+    df = frame(X, npartitions=4).persist()
+    wait(df)
+    k = 8
+    client.run(_start_tracing, 1 << 12)  # the solve's copy of a chunk's ratings: ~0.2 MB
+    seen = {}
+    run_epochs = _dsgd._run_epochs
+
+    def spy(executor, cells, users, items, grid, *args):
+        seen["shuffle"] = _settled(client)  # (current, peak) since tracing began
+        seen["owner"] = {b: executor.owner(b) for b in range(grid.n_blocks)}
+        seen["grid"] = grid
+        return run_epochs(executor, cells, users, items, grid, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_dsgd, "_run_epochs", spy)
+        model = DaskFunkSVD(n_components=k, max_iter=3, random_state=0, client=client).fit(df)
+    steady = client.run(_traced)
+    client.run(_start_tracing, _dsgd.SOLVE_CHUNK_RATINGS)  # back to the default
+    grid, counts = seen["grid"], np.diff(X.indptr)
+    assert grid.n_blocks == 2 and len(set(seen["owner"].values())) == 2  # a block per worker
+    item_block = max(len(m) for m in grid.item_members) * (k + 2) * 4  # factors, bias, sums
+    slack = 4 << 20
+    for b, worker in seen["owner"].items():
+        cells = 12 * counts[grid.user_members[b]].sum()  # user, item (int32), rating (float32)
+        user_block = len(grid.user_members[b]) * (k + 2) * 4
+        bound = cells + 2 * (user_block + item_block) + slack
+        assert cells > 2 * slack  # the ratings dominate the bound
+        assert steady[worker][1] < bound, (b, steady[worker][1], bound)
+        # the one shuffle holds a partition's ratings in a few forms at once (input, cut by
+        # user block, sorted into cells): under 5 times the worker's share of the input
+        share = 16 * counts[grid.user_members[b]].sum()  # int32 ids, float64 ratings
+        assert seen["shuffle"][worker][1] < 5 * share
+    assert model.n_iter_ == 3
+
+
 class _FirstEpoch(io.StringIO):
     """Captures the fit's verbose lines and signals the first one."""
 

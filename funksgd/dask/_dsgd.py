@@ -32,6 +32,8 @@ from ._cell import train_cell
 # most this many, holding about this many ratings (its defaults)
 POPULARITY_MAX_USERS = 2000
 POPULARITY_MAX_RATINGS = 1 << 18
+# ratings per chunk of a user block's final solve: its memory beside the cells (~40 B each)
+SOLVE_CHUNK_RATINGS = 1 << 18
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
 # are the held-out ratings of early stopping (empty without it)
@@ -121,7 +123,7 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
     learnt from (:func:`popularity_users`), their ratings gathered to the client.
     """
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
-    cells, reports = _make_cells(executor, data.triplets, grid, settings, rng)
+    cells, reports = _make_cells(executor, data, grid, settings, rng)
     _check_reports(reports, grid, data.mapping, settings)
     if resume is None:
         global_mean = data.mean if settings.biased else 0.0
@@ -184,7 +186,7 @@ def gather_users(executor, cells, grid, rows, dtype):
     blocks = grid.user_block[rows]
     parts = executor.gather([
         executor.submit(_users_ratings, row, grid.user_local[rows[blocks == b]],
-                        worker=executor.owner(b))
+                        len(grid.user_members[b]), worker=executor.owner(b))
         for b, row in enumerate(cells)
     ])  # fmt: skip
     users, items, ratings = [], [], []
@@ -220,13 +222,20 @@ def _divergence_limit(data, global_mean, settings):
     return 10 * baseline + 1e-3 * data.max_abs + 1e-30
 
 
-def _make_cells(executor, triplets, grid, settings, rng):
-    """The one shuffle: every partition's ratings to the worker of their user block."""
+def _make_cells(executor, data, grid, settings, rng):
+    """The one shuffle: every partition's ratings to the worker of their user block.
+
+    ``data.triplets`` are let go once their splits are submitted, so that the workers
+    free each partition's triplets as soon as it is split.
+    """
     p = grid.n_blocks
     where = executor.scatter(
         (grid.user_block, grid.user_local, grid.item_block, grid.item_local), broadcast=True
     )
-    pieces = [executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in triplets]
+    pieces = [
+        executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in data.triplets
+    ]
+    data.triplets = None
     seeds = rng.randint(np.iinfo(np.int32).max, size=p)
     fraction = settings.validation_fraction if settings.early_stopping else 0.0
     cells, reports = [], []
@@ -465,7 +474,8 @@ def _split_by_user_block(triplets, where, n_blocks, dtype):
     user_block, user_local, item_block, item_local = where
     blocks = user_block[rows]
     order = np.argsort(blocks, kind="stable")
-    bounds = np.searchsorted(blocks[order], np.arange(n_blocks + 1))
+    blocks = blocks[order]
+    bounds = np.searchsorted(blocks, np.arange(n_blocks + 1, dtype=blocks.dtype))
     rows, cols, ratings = rows[order], cols[order], ratings[order].astype(dtype)
     return [
         (user_local[rows[a:z]], item_block[cols[a:z]], item_local[cols[a:z]], ratings[a:z])
@@ -479,38 +489,53 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
     Within a cell the ratings are sorted by user then item, whatever the partitioning of
     the input, so that a user's ratings come together (the kernel reuses p.q) and the
     result does not depend on the partitions. ``validation_fraction`` of the block's
-    ratings, drawn from ``seed``, are held out.
+    ratings, drawn from ``seed``, are held out. Each array is sorted and its unsorted
+    copy dropped in turn, and without a hold-out the cells are views of the sorted
+    arrays: the task needs little memory beyond its input and output.
     """
-    users, item_blocks, items, ratings = (
-        np.concatenate([piece[f] for piece in pieces]) for f in range(4)
-    )
+    users, item_blocks, items = (np.concatenate([piece[f] for piece in pieces]) for f in range(3))
     order = np.lexsort((items, users, item_blocks))
-    users, item_blocks, items, ratings = (a[order] for a in (users, item_blocks, items, ratings))
+    item_blocks, users, items = item_blocks[order], users[order], items[order]
+    ratings = np.concatenate([piece[3] for piece in pieces])[order]
+    del order
     repeated = np.flatnonzero(
         (users[1:] == users[:-1])
         & (items[1:] == items[:-1])
         & (item_blocks[1:] == item_blocks[:-1])
     )
-    held = np.zeros(len(ratings), dtype=bool)
     n_valid = round(validation_fraction * len(ratings))
+    held = None
     if n_valid:
+        held = np.zeros(len(ratings), dtype=bool)
         held[np.random.RandomState(seed).choice(len(ratings), n_valid, replace=False)] = True
-    bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1))
+    # needles of the haystack's dtype: else NumPy searches an int64 copy of it
+    bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1, dtype=item_blocks.dtype))
+    first = repeated[0] if len(repeated) else None
+    first = None if first is None else (users[first], item_blocks[first], items[first])
+    del item_blocks
     cells = []
     for a, z in zip(bounds[:-1], bounds[1:], strict=True):
-        train, valid = ~held[a:z], held[a:z]
         u, i, r = users[a:z], items[a:z], ratings[a:z]
+        if held is None:
+            cells.append(Cell(u, i, r, u[:0], i[:0], r[:0]))
+            continue
+        train, valid = ~held[a:z], held[a:z]
         cells.append(Cell(u[train], i[train], r[train], u[valid], i[valid], r[valid]))
-    first = repeated[0] if len(repeated) else None
     report = {
         "n_duplicates": len(repeated),
-        "first_duplicate": None if first is None else (users[first], item_blocks[first],
-                                                       items[first]),
+        "first_duplicate": first,
         "n_train": [len(cell.ratings) for cell in cells],
         "n_valid": [len(cell.valid_ratings) for cell in cells],
-        "rated": [np.unique(cell.items) for cell in cells],
-    }  # fmt: skip
+        "rated": [_distinct_items(cell.items) for cell in cells],
+    }
     return cells, report
+
+
+def _distinct_items(items):
+    """``np.unique(items)`` of non-negative ids, without sorting a copy of them."""
+    seen = np.zeros(int(items.max()) + 1 if len(items) else 0, dtype=bool)
+    seen[items] = True
+    return np.flatnonzero(seen)
 
 
 def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start, is_user):
@@ -572,34 +597,60 @@ def _validation_task(row, user_pair, item_states, global_mean, biased):
     return total, count
 
 
-def _users_ratings(row, wanted):
+def _users_ratings(row, wanted, n_rows):
     """``(users, items, ratings)`` of each cell of a user block, for its rows ``wanted``."""
+    chosen = np.zeros(n_rows, dtype=bool)  # a byte per user, not a sort of the ratings
+    chosen[wanted] = True
     out = []
     for cell in row:
-        users = np.r_[cell.users, cell.valid_users]
-        keep = np.isin(users, wanted)
-        items = np.r_[cell.items, cell.valid_items][keep]
-        out.append((users[keep], items, np.r_[cell.ratings, cell.valid_ratings][keep]))
+        train, valid = chosen[cell.users], chosen[cell.valid_users]
+        out.append((
+            np.r_[cell.users[train], cell.valid_users[valid]],
+            np.r_[cell.items[train], cell.valid_items[valid]],
+            np.r_[cell.ratings[train], cell.valid_ratings[valid]],
+        ))  # fmt: skip
     return out
 
 
 def _solve_task(row, user_pair, shared, global_mean, alpha, biased, beta):
-    """Exact user factors of a block from all its ratings, the items broadcast once."""
+    """Exact user factors of a block from all its ratings, the items broadcast once.
+
+    The users are solved in chunks of about ``SOLVE_CHUNK_RATINGS`` ratings, each chunk's
+    ratings copied out of the cells (sorted by user in each), so that the solve needs
+    little memory beyond the cells.
+    """
     user_state = user_pair[0]
     item_factors, item_bias, offsets = shared
-    n_rows = len(user_state.factors)
-    X = sp.csr_array(
-        (
-            np.concatenate([np.r_[c.ratings, c.valid_ratings] for c in row]),
-            (
-                np.concatenate([np.r_[c.users, c.valid_users] for c in row]),
-                np.concatenate(
-                    [offsets[j] + np.r_[c.items, c.valid_items] for j, c in enumerate(row)]
-                ),
-            ),
-        ),
-        shape=(n_rows, len(item_factors)),
-    )
-    # the in-process solve, on this block's rows: its errors reach the client as they are
-    factors, bias = solve_users(X, item_factors, item_bias, global_mean, alpha, biased, 1, beta)
+    n_rows, k = user_state.factors.shape
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for cell in row:  # sorted by user: no copy of the users to count them
+        for users in (cell.users, cell.valid_users):
+            indptr += np.searchsorted(users, np.arange(n_rows + 1, dtype=users.dtype))
+    factors = np.zeros((n_rows, k), dtype=item_factors.dtype)
+    bias = np.zeros(n_rows, dtype=item_factors.dtype)
+    for a, z in _inference.row_chunks(indptr, SOLVE_CHUNK_RATINGS):
+        X = _chunk_ratings(row, offsets, a, z, len(item_factors))
+        # the in-process solve, on these rows: its errors reach the client as they are
+        factors[a:z], bias[a:z] = solve_users(
+            X, item_factors, item_bias, global_mean, alpha, biased, 1, beta
+        )
     return factors, bias, user_state.grad_sq
+
+
+def _chunk_ratings(row, offsets, a, z, n_items):
+    """CSR ratings (training and held-out) of the block's users ``a`` to ``z - 1``."""
+    users, items, ratings = [], [], []
+    for j, cell in enumerate(row):
+        for u, i, r in [(cell.users, cell.items, cell.ratings),
+                        (cell.valid_users, cell.valid_items, cell.valid_ratings)]:  # fmt: skip
+            first, last = np.searchsorted(u, np.array([a, z], dtype=u.dtype))
+            users.append(u[first:last])
+            items.append(offsets[j] + i[first:last])
+            ratings.append(r[first:last])
+    users, items, ratings = np.concatenate(users), np.concatenate(items), np.concatenate(ratings)
+    order = np.lexsort((items, users))
+    indptr = np.zeros(z - a + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users - a, minlength=z - a), out=indptr[1:])
+    return sp.csr_array(
+        (ratings[order], items[order].astype(np.int32), indptr), shape=(z - a, n_items)
+    )
