@@ -22,6 +22,7 @@ da = pytest.importorskip("dask.array")
 from distributed import Client, LocalCluster  # noqa: E402
 from distributed.core import Status  # noqa: E402
 from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
 from funksgd.dask import (  # noqa: E402
@@ -358,6 +359,42 @@ def test_early_stopping_verbose_and_warm_start(client, small, capsys):
         first.fit(other_ids)
 
 
+def test_funk_one_factor_at_a_time_on_the_cluster(client, small):
+    """algorithm="funk": the same factors on 2 workers as in process, FunkSVD's accuracy."""
+    train, test = train_test_split_ratings(small, test_size=0.2, random_state=0)
+    df = frame(train)
+    params = dict(SMALL, algorithm="funk", n_components=4, n_blocks=3, max_iter=6)
+    model = DaskFunkSVD(client=client, **params).fit(df)
+    same_model(model, DaskFunkSVD(client="sync", **params).fit(df))
+    assert model.n_iter_ == len(model.loss_curve_) == model.t_ == 4 * 6  # tol: per factor
+    # each factor's epochs lower the training error below the previous factor's
+    curve = np.reshape(model.loss_curve_, (4, 6))
+    assert np.all(curve[1:, -1] < curve[:-1, -1])
+    local, mapping = model.to_local()
+    test = test.tocoo()
+    funk = FunkSVD(**{k: v for k, v in params.items() if k != "n_blocks"}).fit(train)
+
+    def rmse(m, u, i):
+        return float(np.sqrt(np.mean((m.predict_ratings(u, i) - test.data) ** 2)))
+
+    dask_rmse = rmse(local, mapping.user_index(test.row), mapping.item_index(test.col))
+    assert dask_rmse <= 1.02 * rmse(funk, test.row, test.col)
+    assert dask_rmse < 0.9 * np.std(test.data)
+    # early stopping per factor, and warm start, as in process
+    stopping = dict(params, max_iter=10, early_stopping=True, n_iter_no_change=2)
+    with pytest.warns(ConvergenceWarning, match="of the factors"):
+        stopped = DaskFunkSVD(client=client, **stopping).fit(df)
+    assert len(stopped.validation_scores_) == stopped.n_iter_ < 4 * 10
+    with pytest.warns(ConvergenceWarning, match="of the factors"):
+        same_model(stopped, DaskFunkSVD(client="sync", **stopping).fit(df))
+    params = dict(params, max_iter=3)
+    warm = DaskFunkSVD(client=client, warm_start=True, **params).fit(df)
+    first = warm.loss_curve_
+    warm.fit(df)
+    assert warm.t_ == 2 * 4 * 3 and warm.loss_curve_[0] < first[0]
+    same_model(warm, DaskFunkSVD(client="sync", warm_start=True, **params).fit(df).fit(df))
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.fixture
 def no_training(monkeypatch):
@@ -382,7 +419,6 @@ def table(**columns):
         (table(item=["a", "a", "a", "c"]), {}, ValueError, "user 1 rated item 'a' more than"),
         (table()[table()["rating"] > 10], {}, ValueError, "holds no ratings"),
         (table().compute(), {}, TypeError, "must be a dask.dataframe.DataFrame"),
-        (table(), dict(algorithm="funk"), ValueError, "algorithm='simultaneous' only"),
         (table(rating=[4.0, 3.0, 5.0, 1e300]), {}, ValueError, "too large for float32"),
     ],
 )

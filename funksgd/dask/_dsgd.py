@@ -141,14 +141,25 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
         def validate(users, items):
             return _validation_score(executor, cells, users, items, global_mean, settings)
 
-    users, items = _run_epochs(
-        executor, cells, users, items, grid, settings, schedule, global_mean, rng, n_train,
-        limit, validate, out,
-    )  # fmt: skip
+    if settings.algorithm == "funk":
+        from ._funk import run_funk
+
+        sums = schedule.user_grad_sq, schedule.item_grad_sq  # funk's own start afresh
+        users, items = run_funk(
+            executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+            n_train, limit, settings.early_stopping, resume is not None, out,
+        )  # fmt: skip
+    else:
+        users, items = _run_epochs(
+            executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+            n_train, limit, validate, out,
+        )  # fmt: skip
     out.item_counts = data.item_counts
     popularity_rows = popularity_users(data.user_counts) if popularity else None
     _finish(executor, cells, users, items, grid, reports, settings, resume is None, out,
             (data.user_counts, rng, popularity_rows))  # fmt: skip
+    if settings.algorithm == "funk":  # as in process: the model's schedule keeps its sums
+        out.schedule.user_grad_sq, out.schedule.item_grad_sq = sums
     return out
 
 

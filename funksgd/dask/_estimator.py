@@ -50,8 +50,10 @@ validation_fraction, n_iter_no_change, biased, clip, init_std, shuffle, warm_sta
 random_state, verbose, dtype
         As :class:`~funksgd.FunkSVD` (``early_stopping`` holds out a random share of each
         user block's ratings; ``verbose`` prints one line per epoch on the client).
-    algorithm : {"simultaneous"}, default="simultaneous"
-        Only Koren's simultaneous update is distributed; "funk" raises.
+    algorithm : {"simultaneous", "funk"}, default="simultaneous"
+        As :class:`~funksgd.FunkSVD`. "funk" trains one factor at a time over the same
+        strata; after each factor, its part of every prediction is added to a cache
+        kept beside each cell on the workers.
     n_jobs : int, default=None
         Threads of the model :meth:`to_local` returns (training uses one thread per
         Dask task; give workers more threads to run more cells at once).
@@ -202,11 +204,6 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
         self : DaskFunkSVD
             The fitted estimator.
         """
-        if self.algorithm != "simultaneous":
-            raise ValueError(
-                "DaskFunkSVD trains algorithm='simultaneous' only; fit algorithm='funk' "
-                "with FunkSVD on one machine."
-            )
         self._fit(X)  # sets the fitted attributes only once the fit has succeeded
         return self
 
