@@ -4,10 +4,11 @@ The ratings are shuffled once into cells ``(user block b, item block j)``, each 
 the worker that owns user block ``b``, beside that block's factors, biases and AdaGrad
 sums. Each epoch runs ``p`` strata; stratum ``s`` pairs every user block with a different
 item block, so its ``p`` cells share no user and no item and train at once. An item
-block's state then moves to the worker of its next cell. Every task is a pure function
-(arrays in, new arrays out), so Dask can recompute whatever a lost worker held, and the
-factors depend only on the seed and the grid: not on the number of workers, nor on
-where or when each task ran.
+block's state then moves to the worker of its next cell. Every task returns new arrays
+and leaves its inputs as they were, but one: a training task trains in place the copy of
+its user block that a task of its own made for it alone, while the item block was on its
+way. So Dask can rerun any task, and the factors depend only on the seed and the grid:
+not on the number of workers, nor on where or when each task ran.
 """
 
 import copy
@@ -389,10 +390,11 @@ def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, 
     users, items = list(users), list(items)
     for s, pairs in enumerate(strata(rng, n_blocks, settings.shuffle)):
         for b, j in enumerate(pairs):
+            fresh = executor.submit(_fresh_user_copy, users[b], worker=executor.owner(b),
+                                    priority=1)  # fmt: skip
             trained = executor.submit(
-                _train_task, cells[b][j], users[b], items[j], global_mean, rate,
-                settings.alpha, settings.biased, settings.learning_rate, s == 0,
-                s == n_blocks - 1, worker=executor.owner(b),
+                _train_task, cells[b][j], fresh, items[j], global_mean, rate, settings.alpha,
+                settings.biased, settings.learning_rate, s == 0, worker=executor.owner(b),
             )  # fmt: skip
             users[b] = trained
             items[j] = executor.part(trained, 1)
@@ -561,7 +563,11 @@ def _as_pair(state, is_user):
 
 
 def _squared_errors(pair):
-    return pair[0].sse
+    """The epoch's squared errors of a user block, from its last stratum's pair; NaN if its
+    factors, or those of the item block it trained with, overflowed (the last stratum
+    sees every block once). Off the critical path: it runs while item blocks move."""
+    blocks = [pair[0].factors, pair[0].bias, pair[1].factors, pair[1].bias]
+    return pair[0].sse if all(all_finite(a) for a in blocks) else np.nan
 
 
 def _copy(state):
@@ -571,24 +577,29 @@ def _copy(state):
     })  # fmt: skip
 
 
-def _train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, learning_rate,
-                first_stratum, last_stratum):  # fmt: skip
-    """A cell's SGD pass on copies of the two blocks' states: pure, so Dask may rerun it.
+def _fresh_user_copy(user_pair):
+    """A copy of a user block's state for the next cell to train in place.
+
+    A task of its own, so that the worker copies the block while the item block of the
+    next cell is on its way; its one consumer is that ``_train_task``.
+    """
+    return _copy(user_pair[0])
+
+
+def _train_task(cell, user, item_state, global_mean, rate, alpha, biased, learning_rate,
+                first_stratum):  # fmt: skip
+    """A cell's SGD pass on ``user``, a copy of the user block's state made for it alone
+    (``_fresh_user_copy``), and on a copy of the item block's state: Dask may rerun it.
 
     Returns the pair (new user state, new item state). The user block's ``sse`` adds this
-    cell's squared errors (afresh in an epoch's first stratum). In an epoch's last stratum,
-    which sees every block once, it becomes NaN if the factors overflowed.
+    cell's squared errors (afresh in an epoch's first stratum).
     """
-    user_state = user_pair[0]
-    user, item = _copy(user_state), _copy(item_state)
+    item = _copy(item_state)
     sse = train_cell(
         cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
         user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
     )  # fmt: skip
-    blocks = (user.factors, user.bias, item.factors, item.bias)
-    if last_stratum and not all(all_finite(a) for a in blocks):
-        sse = np.nan
-    return user._replace(sse=sse + (0.0 if first_stratum else user_state.sse)), item
+    return user._replace(sse=sse + (0.0 if first_stratum else user.sse)), item
 
 
 def _validation_task(row, user_pair, item_states, global_mean, biased):
