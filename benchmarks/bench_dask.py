@@ -168,7 +168,7 @@ def main():
             training = [
                 (start, stop)
                 for task in best_stream.data
-                if str(task["key"]).startswith("_train_task")
+                if str(task["key"]).startswith(("_train_task", "_fresh_user_copy"))
                 for action, start, stop in
                 ((s["action"], s["start"], s["stop"]) for s in task["startstops"])
                 if action == "compute"
@@ -194,7 +194,7 @@ def main():
             f"{predicted / 1e6:.1f} MB = p^2 item blocks x (W-1)/W of {item_block / 1e6:.2f} MB"
         )
         print(f"  training tasks run by each worker: {sorted(per_worker.values())}")
-        print(f"  inside training tasks per worker per epoch {busy_per_worker:.3f} s; "
+        print(f"  inside training and copy tasks per worker per epoch {busy_per_worker:.3f} s; "
               f"overhead per stratum {(wall - busy_per_worker) / p * 1e3:.1f} ms")  # fmt: skip
         cell = busy / epochs / p / p
         print(
