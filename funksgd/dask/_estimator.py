@@ -310,14 +310,18 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
 def local_model(fitted):
     """A fitted ``FunkSVD`` with the parameters and fitted attributes of ``fitted``."""
     model = FunkSVD(**_local_params(fitted))
+    counts = getattr(fitted, "item_counts_", None)
     model._fitted = LocalFitted(
         user_factors=fitted.user_factors_.copy(), item_factors=fitted.item_factors_.copy(),
         user_bias=fitted.user_bias_.copy(), item_bias=fitted.item_bias_.copy(),
         global_mean=fitted.global_mean_, biased=fitted.biased, alpha=fitted.alpha,
         schedule=copy.deepcopy(fitted._schedule_state), n_iter=fitted.n_iter_, t=fitted.t_,
         loss_curve=list(fitted.loss_curve_), validation_scores=fitted.validation_scores_,
-        rating_range=fitted.rating_range_, item_counts=fitted.item_counts_.copy(),
-        popularity_weight=fitted.popularity_weight_, beta=fitted._beta,
+        rating_range=fitted.rating_range_,
+        # a model pickled before they were learnt has none: no counts, weight 0, beta 0
+        item_counts=None if counts is None else counts.copy(),
+        popularity_weight=getattr(fitted, "popularity_weight_", 0.0),
+        beta=getattr(fitted, "_beta", 0.0),
     )  # fmt: skip
     model.n_features_in_ = len(fitted.item_factors_)
     return model
