@@ -168,19 +168,23 @@ def main():
             training = [
                 (start, stop)
                 for task in best_stream.data
-                if str(task["key"]).startswith("_train_task")
+                if str(task["key"]).startswith(("_train_task", "_fresh_user_copy"))
                 for action, start, stop in
                 ((s["action"], s["start"], s["stop"]) for s in task["startstops"])
                 if action == "compute"
             ]  # fmt: skip
             window = (min(a for a, _ in training), max(z for _, z in training))
+            per_worker = {}
+            for task in best_stream.data:
+                if str(task["key"]).startswith("_train_task"):
+                    per_worker[task["worker"]] = per_worker.get(task["worker"], 0) + 1
             moved = received(window) / epochs
         print(f"in-process FunkSVD n_jobs=2: {local:.3f} s/epoch")
         W = args.workers
         item_block = (N_ITEMS / p) * (k + 2) * 4  # factors, bias and AdaGrad sums, float32
         predicted = p * p * item_block * (W - 1) / W
         busy = sum(stop - start for start, stop in training)
-        per_worker = busy / epochs / W
+        busy_per_worker = busy / epochs / W
         wall = (window[1] - window[0]) / epochs
         print(f"DaskFunkSVD {W} workers x 1 thread: {epoch:.3f} s/epoch "
               f"({epoch / local:.2f}x in-process n_jobs=2); mean over the training window "
@@ -189,8 +193,9 @@ def main():
             f"  moved per epoch {moved / 1e6:.1f} MB (workers' logs); predicted "
             f"{predicted / 1e6:.1f} MB = p^2 item blocks x (W-1)/W of {item_block / 1e6:.2f} MB"
         )
-        print(f"  inside training tasks per worker per epoch {per_worker:.3f} s; "
-              f"overhead per stratum {(wall - per_worker) / p * 1e3:.1f} ms")  # fmt: skip
+        print(f"  training tasks run by each worker: {sorted(per_worker.values())}")
+        print(f"  inside training and copy tasks per worker per epoch {busy_per_worker:.3f} s; "
+              f"overhead per stratum {(wall - busy_per_worker) / p * 1e3:.1f} ms")  # fmt: skip
         cell = busy / epochs / p / p
         print(
             f"  per cell: {X.nnz / p / p:,.0f} ratings in {cell * 1e3:.1f} ms "

@@ -22,6 +22,7 @@ da = pytest.importorskip("dask.array")
 from distributed import Client, LocalCluster  # noqa: E402
 from distributed.core import Status  # noqa: E402
 from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 
 from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
 from funksgd.dask import (  # noqa: E402
@@ -63,10 +64,21 @@ SMALL = dict(n_components=6, n_blocks=4, max_iter=4, random_state=0)
 
 
 def same_model(a, b):
-    for name in ["user_factors_", "item_factors_", "user_bias_", "item_bias_"]:
+    for name in ["user_factors_", "item_factors_", "user_bias_", "item_bias_", "item_counts_"]:
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
     assert a.global_mean_ == b.global_mean_
     assert a.loss_curve_ == b.loss_curve_
+    assert a._beta == b._beta and a.popularity_weight_ == b.popularity_weight_
+
+
+def mapped(X, mapping, ids=None):
+    """The ratings of CSR ``X`` with rows and columns in the order of a fit's ``mapping``."""
+    coo = X.tocoo()
+    users, items = coo.row, coo.col
+    if ids is not None:
+        users, items = ids[0][users], ids[1][items]
+    rows, cols = mapping.user_index(users), mapping.item_index(items)
+    return sp.csr_array((coo.data, (rows, cols)), shape=mapping.shape)
 
 
 # --------------------------------------------------------------------------- the cell kernel
@@ -252,6 +264,78 @@ def test_to_local_gives_a_working_funksvd_with_ids(client):
     assert not hasattr(copy, "item_factors_")
 
 
+@pytest.fixture(scope="module")
+def many_users():
+    # more than the 2,000 users the popularity weight is learnt on: a sample is drawn
+    return make_ratings(5000, 250, 50_000, random_state=6)
+
+
+def test_learns_prior_and_popularity_weight_as_funksvd(client, many_users, monkeypatch):
+    """beta and the popularity weight are FunkSVD's functions' on the same users' ratings."""
+    from funksgd import _inference, _ranking
+
+    monkeypatch.setattr(_inference, "PRIOR_SAMPLE_ROWS", 700)  # so that the prior samples too
+    states = []
+
+    def spy(user_counts, rng):  # the client's random state where the prior's sample is drawn
+        states.append(rng.get_state())
+        return prior_users(user_counts, rng)
+
+    prior_users = _dsgd.prior_users
+    monkeypatch.setattr(_dsgd, "prior_users", spy)
+    params = dict(n_components=5, n_blocks=3, max_iter=5, random_state=0)
+    model = DaskFunkSVD(client=client, **params).fit(frame(many_users))
+    X = mapped(many_users, model.mapping_).astype(np.float32)  # FunkSVD's own input
+    rng = np.random.RandomState()
+    rng.set_state(states[-1])
+    beta = _inference.prior_strength(X, model.item_factors_, model.item_bias_,
+                                     model.global_mean_, model.alpha, True, 1, rng)  # fmt: skip
+    assert model._beta == beta > 0
+    local_params = {name: value for name, value in model.get_params().items()
+                    if name in FunkSVD._parameter_constraints}  # fmt: skip
+    weight, counts = _ranking.fitted_popularity(FunkSVD(**local_params), X, None, False)
+    assert model.popularity_weight_ == weight > 0
+    np.testing.assert_array_equal(model.item_counts_, counts)
+    # the same on one process, and a fixed weight is not learnt
+    same_model(model, DaskFunkSVD(client="sync", **params).fit(frame(many_users)))
+    fixed = DaskFunkSVD(client="sync", **params)
+    if "popularity_weight" in fixed.get_params():  # FunkSVD's parameter
+        fixed.set_params(popularity_weight=0.5).fit(frame(many_users))
+        assert fixed.popularity_weight_ == 0.5 and fixed._beta == model._beta
+
+
+def test_to_local_ranks_and_folds_in_with_the_learnt_prior_and_weight(client, many_users):
+    import dataclasses
+
+    model = DaskFunkSVD(n_components=5, n_blocks=3, max_iter=5, random_state=0,
+                        client=client).fit(frame(many_users))  # fmt: skip
+    local, mapping = model.to_local()
+    X = mapped(many_users, mapping)
+    assert local._fitted.beta == model._beta > 0
+    assert local.popularity_weight_ == model.popularity_weight_ > 0
+    np.testing.assert_array_equal(local.item_counts_, np.bincount(X.indices, minlength=X.shape[1]))
+    # recommend ranks by predicted rating + weight * log(1 + n_i), the rated items left out
+    users = np.arange(0, X.shape[0], 97)
+    items, scores = local.recommend(users, X[users], n=5)
+    P, Q = local.user_factors_.astype(np.float64), local.item_factors_.astype(np.float64)
+    predicted = (P[users] @ Q.T + local.item_bias_ + local.user_bias_[users, None]
+                 + local.global_mean_)  # fmt: skip
+    ranking = predicted + local.popularity_weight_ * np.log1p(local.item_counts_)
+    rated = X[users].toarray() != 0
+    ranking[rated] = -np.inf
+    expected = np.argsort(-ranking, axis=1, kind="stable")[:, :5]
+    np.testing.assert_array_equal(items, expected)
+    np.testing.assert_allclose(scores, np.take_along_axis(predicted, expected, 1), rtol=1e-5)
+    predicted[rated] = -np.inf  # the weight changes the lists
+    assert not np.array_equal(items, np.argsort(-predicted, axis=1, kind="stable")[:, :5])
+    # the fold-in shrinks with the learnt prior, as the workers' solve did
+    np.testing.assert_allclose(local.transform(X), local.user_factors_, atol=2e-4)
+    without = FunkSVD()
+    without._fitted = dataclasses.replace(local._fitted, beta=0.0)
+    without.n_features_in_ = local.n_features_in_
+    assert np.abs(without.transform(X) - local.user_factors_).max() > 1e-2
+
+
 def test_early_stopping_verbose_and_warm_start(client, small, capsys):
     df = frame(small)
     params = dict(SMALL, max_iter=30, early_stopping=True, n_iter_no_change=2, tol=1e-3)
@@ -273,6 +357,42 @@ def test_early_stopping_verbose_and_warm_start(client, small, capsys):
     other_ids = frame(small[:500])
     with pytest.raises(ValueError, match="warm_start=True continues a model of 600 users"):
         first.fit(other_ids)
+
+
+def test_funk_one_factor_at_a_time_on_the_cluster(client, small):
+    """algorithm="funk": the same factors on 2 workers as in process, FunkSVD's accuracy."""
+    train, test = train_test_split_ratings(small, test_size=0.2, random_state=0)
+    df = frame(train)
+    params = dict(SMALL, algorithm="funk", n_components=4, n_blocks=3, max_iter=6)
+    model = DaskFunkSVD(client=client, **params).fit(df)
+    same_model(model, DaskFunkSVD(client="sync", **params).fit(df))
+    assert model.n_iter_ == len(model.loss_curve_) == model.t_ == 4 * 6  # tol: per factor
+    # each factor's epochs lower the training error below the previous factor's
+    curve = np.reshape(model.loss_curve_, (4, 6))
+    assert np.all(curve[1:, -1] < curve[:-1, -1])
+    local, mapping = model.to_local()
+    test = test.tocoo()
+    funk = FunkSVD(**{k: v for k, v in params.items() if k != "n_blocks"}).fit(train)
+
+    def rmse(m, u, i):
+        return float(np.sqrt(np.mean((m.predict_ratings(u, i) - test.data) ** 2)))
+
+    dask_rmse = rmse(local, mapping.user_index(test.row), mapping.item_index(test.col))
+    assert dask_rmse <= 1.02 * rmse(funk, test.row, test.col)
+    assert dask_rmse < 0.9 * np.std(test.data)
+    # early stopping per factor, and warm start, as in process
+    stopping = dict(params, max_iter=10, early_stopping=True, n_iter_no_change=2)
+    with pytest.warns(ConvergenceWarning, match="of the factors"):
+        stopped = DaskFunkSVD(client=client, **stopping).fit(df)
+    assert len(stopped.validation_scores_) == stopped.n_iter_ < 4 * 10
+    with pytest.warns(ConvergenceWarning, match="of the factors"):
+        same_model(stopped, DaskFunkSVD(client="sync", **stopping).fit(df))
+    params = dict(params, max_iter=3)
+    warm = DaskFunkSVD(client=client, warm_start=True, **params).fit(df)
+    first = warm.loss_curve_
+    warm.fit(df)
+    assert warm.t_ == 2 * 4 * 3 and warm.loss_curve_[0] < first[0]
+    same_model(warm, DaskFunkSVD(client="sync", warm_start=True, **params).fit(df).fit(df))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -299,7 +419,6 @@ def table(**columns):
         (table(item=["a", "a", "a", "c"]), {}, ValueError, "user 1 rated item 'a' more than"),
         (table()[table()["rating"] > 10], {}, ValueError, "holds no ratings"),
         (table().compute(), {}, TypeError, "must be a dask.dataframe.DataFrame"),
-        (table(), dict(algorithm="funk"), ValueError, "algorithm='simultaneous' only"),
         (table(rating=[4.0, 3.0, 5.0, 1e300]), {}, ValueError, "too large for float32"),
     ],
 )
@@ -338,7 +457,7 @@ def test_no_client(client, monkeypatch):
 
 # --------------------------------------------------------------------------- the cluster
 def test_client_never_receives_the_ratings(client, monkeypatch):
-    """What the client gathers: statistics, ids and factors, a fraction of the ratings."""
+    """What the client gathers: statistics, ids, counts, factors and bounded samples of users."""
     from dask.sizeof import sizeof
     from distributed.client import Client as ClientClass
 
@@ -351,15 +470,98 @@ def test_client_never_receives_the_ratings(client, monkeypatch):
         return result
 
     monkeypatch.setattr(ClientClass, "_gather", counting)
-    X = make_ratings(2000, 300, 200_000, random_state=3)
+    # 100k users: the 5,000 (prior) and 2,000 (popularity) users sampled hold 7% of the ratings
+    X = make_ratings(100_000, 300, 1_000_000, random_state=3)
     df = frame(X, npartitions=4)
     ratings_bytes = X.nnz * (8 + 8 + 8)  # the DataFrame's three int64/float64 columns
     model = DaskFunkSVD(n_components=4, n_blocks=4, max_iter=2, random_state=0,
                         client=client).fit(df)  # fmt: skip
-    factor_bytes = sum(a.nbytes for a in [model.user_factors_, model.item_factors_])
+    arrays = [model.user_factors_, model.item_factors_, model.user_bias_, model.item_bias_,
+              model.mapping_.user_ids, model.mapping_.item_ids, model.item_counts_]  # fmt: skip
+    # and the users' counts and AdaGrad sums
+    model_bytes = sum(a.nbytes for a in arrays) + (8 + 4) * X.shape[0] + 4 * X.shape[1]
     assert received, "the spy saw no gather"
-    assert sum(received) < factor_bytes + 0.1 * ratings_bytes
-    assert max(received) < 0.05 * ratings_bytes
+    assert sum(received) - model_bytes < 0.1 * ratings_bytes
+    *others, solved = received  # the last: the users' factors, biases and AdaGrad sums
+    assert solved < (4 + 1 + 1) * 4 * X.shape[0] + 10_000
+    assert max(others) < 0.05 * ratings_bytes  # the largest: the samples' 4% of the ratings
+    assert model.popularity_weight_ > 0 and model._beta > 0  # the samples were gathered
+
+
+def _start_tracing(chunk, dask_worker=None):
+    import tracemalloc
+
+    from funksgd.dask import _dsgd
+
+    _dsgd.SOLVE_CHUNK_RATINGS = chunk
+    tracemalloc.stop()
+    tracemalloc.start()
+
+
+def _traced(reset=False, dask_worker=None):
+    """(current, peak) bytes NumPy and Python allocated in this worker since tracing began."""
+    import tracemalloc
+
+    traced = tracemalloc.get_traced_memory()
+    if reset:
+        tracemalloc.reset_peak()
+    return traced
+
+
+def _settled(client):
+    """The workers' traced memory once it stops changing (Dask frees released data soon)."""
+    last = None
+    for _ in range(100):
+        now = {worker: current for worker, (current, _) in client.run(_traced).items()}
+        if now == last:
+            break
+        last = now
+        time.sleep(0.05)
+    return client.run(_traced, True)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Sending large graph")
+def test_memory_per_worker_is_its_share_of_the_ratings_plus_two_blocks(client):
+    """From the first epoch to the end of the users' solve, each worker holds its cells
+    (its share of the ratings, 12 bytes each), its user block and an item block, each
+    twice at most (a training task's input and output), and a few MiB of Dask's own."""
+    from distributed import wait
+
+    X = make_ratings(40_000, 1000, 1_600_000, random_state=7)
+    df = frame(X, npartitions=4).persist()
+    wait(df)
+    k = 8
+    client.run(_start_tracing, 1 << 12)  # the solve's copy of a chunk's ratings: ~0.2 MB
+    seen = {}
+    run_epochs = _dsgd._run_epochs
+
+    def spy(executor, cells, users, items, grid, *args):
+        seen["shuffle"] = _settled(client)  # (current, peak) since tracing began
+        seen["owner"] = {b: executor.owner(b) for b in range(grid.n_blocks)}
+        seen["grid"] = grid
+        return run_epochs(executor, cells, users, items, grid, *args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_dsgd, "_run_epochs", spy)
+        model = DaskFunkSVD(n_components=k, max_iter=3, random_state=0, client=client).fit(df)
+    steady = client.run(_traced)
+    client.run(_start_tracing, _dsgd.SOLVE_CHUNK_RATINGS)  # back to the default
+    grid, counts = seen["grid"], np.diff(X.indptr)
+    assert grid.n_blocks == 2 and len(set(seen["owner"].values())) == 2  # a block per worker
+    item_block = max(len(m) for m in grid.item_members) * (k + 2) * 4  # factors, bias, sums
+    slack = 4 << 20
+    for b, worker in seen["owner"].items():
+        cells = 12 * counts[grid.user_members[b]].sum()  # user, item (int32), rating (float32)
+        user_block = len(grid.user_members[b]) * (k + 2) * 4
+        bound = cells + 2 * (user_block + item_block) + slack
+        assert cells > 2 * slack  # the ratings dominate the bound
+        assert steady[worker][1] < bound, (b, steady[worker][1], bound)
+        # the one shuffle holds a partition's ratings in a few forms at once (input, cut by
+        # user block, sorted into cells): under 5 times the worker's share of the input
+        share = 16 * counts[grid.user_members[b]].sum()  # int32 ids, float64 ratings
+        assert seen["shuffle"][worker][1] < 5 * share
+    assert model.n_iter_ == 3
 
 
 class _FirstEpoch(io.StringIO):

@@ -4,10 +4,11 @@ The ratings are shuffled once into cells ``(user block b, item block j)``, each 
 the worker that owns user block ``b``, beside that block's factors, biases and AdaGrad
 sums. Each epoch runs ``p`` strata; stratum ``s`` pairs every user block with a different
 item block, so its ``p`` cells share no user and no item and train at once. An item
-block's state then moves to the worker of its next cell. Every task is a pure function
-(arrays in, new arrays out), so Dask can recompute whatever a lost worker held, and the
-factors depend only on the seed and the grid: not on the number of workers, nor on
-where or when each task ran.
+block's state then moves to the worker of its next cell. Every task returns new arrays
+and leaves its inputs as they were, but one: a training task trains in place the copy of
+its user block that a task of its own made for it alone, while the item block was on its
+way. So Dask can rerun any task, and the factors depend only on the seed and the grid:
+not on the number of workers, nor on where or when each task ran.
 """
 
 import copy
@@ -20,12 +21,20 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
-from .. import _engine
+from .. import _engine, _inference
 from .._blocks import _balanced_groups
 from .._engine import Schedule, all_finite, initial_spread, normal_factors
 from .._inference import solve_users
 from .._kernels import sgd as _sgd
+from .._ranking import LEARN_SEED
 from ._cell import train_cell
+
+# the users whose ratings _ranking.fitted_popularity learns the popularity weight from: at
+# most this many, holding about this many ratings (its defaults)
+POPULARITY_MAX_USERS = 2000
+POPULARITY_MAX_RATINGS = 1 << 18
+# ratings per chunk of a user block's final solve: its memory beside the cells (~40 B each)
+SOLVE_CHUNK_RATINGS = 1 << 18
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
 # are the held-out ratings of early stopping (empty without it)
@@ -65,6 +74,9 @@ class Fitted:
     loss_curve: list = field(default_factory=list)
     validation_scores: list = field(default_factory=list)
     unstopped: bool = False
+    beta: float = 0.0  # the users' prior strength, learnt as FunkSVD's
+    item_counts: np.ndarray | None = None  # all the ratings of each item
+    popularity_sample: object = None  # CSR ratings of the users the popularity weight is learnt on
 
 
 @dataclass
@@ -104,13 +116,15 @@ def strata(rng, n_blocks, shuffle):
     return match[(np.arange(n_blocks)[None, :] + shift[:, None]) % n_blocks]
 
 
-def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
+def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=False):
     """Train on the ratings ``data`` (see ``_ingest.Ratings``) and solve the users.
 
     ``resume`` is a ``Fitted`` to continue from (warm start), else the factors start afresh.
+    With ``popularity``, the result holds the sample of users the popularity weight is
+    learnt from (:func:`popularity_users`), their ratings gathered to the client.
     """
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
-    cells, reports = _make_cells(executor, data.triplets, grid, settings, rng)
+    cells, reports = _make_cells(executor, data, grid, settings, rng)
     _check_reports(reports, grid, data.mapping, settings)
     if resume is None:
         global_mean = data.mean if settings.biased else 0.0
@@ -128,12 +142,79 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None):
         def validate(users, items):
             return _validation_score(executor, cells, users, items, global_mean, settings)
 
-    users, items = _run_epochs(
-        executor, cells, users, items, grid, settings, schedule, global_mean, rng, n_train,
-        limit, validate, out,
-    )  # fmt: skip
-    _finish(executor, cells, users, items, grid, reports, settings, resume is None, out)
+    if settings.algorithm == "funk":
+        from ._funk import run_funk
+
+        sums = schedule.user_grad_sq, schedule.item_grad_sq  # funk's own start afresh
+        users, items = run_funk(
+            executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+            n_train, limit, settings.early_stopping, resume is not None, out,
+        )  # fmt: skip
+    else:
+        users, items = _run_epochs(
+            executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+            n_train, limit, validate, out,
+        )  # fmt: skip
+    out.item_counts = data.item_counts
+    popularity_rows = popularity_users(data.user_counts) if popularity else None
+    _finish(executor, cells, users, items, grid, reports, settings, resume is None, out,
+            (data.user_counts, rng, popularity_rows))  # fmt: skip
+    if settings.algorithm == "funk":  # as in process: the model's schedule keeps its sums
+        out.schedule.user_grad_sq, out.schedule.item_grad_sq = sums
     return out
+
+
+def prior_users(user_counts, rng):
+    """The users ``_inference.prior_strength`` samples, drawing from ``rng`` as it does.
+
+    Given the ratings of just these users, in this order, ``prior_strength`` takes them
+    all and goes on drawing from ``rng`` as it would on all the ratings: the same
+    ``beta`` from ``PRIOR_SAMPLE_ROWS`` users gathered to the client.
+    """
+    rows = np.flatnonzero(user_counts >= 2)
+    if len(rows) > _inference.PRIOR_SAMPLE_ROWS:
+        rows = np.sort(rng.choice(rows, _inference.PRIOR_SAMPLE_ROWS, replace=False))
+    return rows
+
+
+def popularity_users(user_counts):
+    """The users ``_ranking.fitted_popularity`` learns the popularity weight on, as it
+    chooses them from all the ratings (given just theirs, it takes them all)."""
+    n_users = len(user_counts)
+    if user_counts.sum() <= POPULARITY_MAX_RATINGS and n_users <= POPULARITY_MAX_USERS:
+        return np.arange(n_users)
+    users = np.random.RandomState(LEARN_SEED).permutation(n_users)
+    taken = np.searchsorted(np.cumsum(user_counts[users]), POPULARITY_MAX_RATINGS)
+    return np.sort(users[: max(1, min(int(taken), POPULARITY_MAX_USERS))])
+
+
+def gather_users(executor, cells, grid, rows, dtype):
+    """The ratings (training and held-out) of the users ``rows``, sorted, as CSR rows.
+
+    Each user block's worker picks its users' ratings out of its cells; only those come
+    to the client.
+    """
+    n_items = len(grid.item_block)
+    blocks = grid.user_block[rows]
+    parts = executor.gather([
+        executor.submit(_users_ratings, row, grid.user_local[rows[blocks == b]],
+                        len(grid.user_members[b]), worker=executor.owner(b))
+        for b, row in enumerate(cells)
+    ])  # fmt: skip
+    users, items, ratings = [], [], []
+    for b, part in enumerate(parts):
+        for j, (u, i, r) in enumerate(part):
+            users.append(np.searchsorted(rows, grid.user_members[b][u]))
+            items.append(grid.item_members[j][i])
+            ratings.append(r)
+    users, items = np.concatenate(users), np.concatenate(items)
+    ratings = np.concatenate(ratings).astype(dtype, copy=False)
+    order = np.lexsort((items, users))
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users, minlength=len(rows)), out=indptr[1:])
+    return sp.csr_array(
+        (ratings[order], items[order].astype(np.int32), indptr), shape=(len(rows), n_items)
+    )
 
 
 def rating_scale(data, settings):
@@ -153,13 +234,20 @@ def _divergence_limit(data, global_mean, settings):
     return 10 * baseline + 1e-3 * data.max_abs + 1e-30
 
 
-def _make_cells(executor, triplets, grid, settings, rng):
-    """The one shuffle: every partition's ratings to the worker of their user block."""
+def _make_cells(executor, data, grid, settings, rng):
+    """The one shuffle: every partition's ratings to the worker of their user block.
+
+    ``data.triplets`` are let go once their splits are submitted, so that the workers
+    free each partition's triplets as soon as it is split.
+    """
     p = grid.n_blocks
     where = executor.scatter(
         (grid.user_block, grid.user_local, grid.item_block, grid.item_local), broadcast=True
     )
-    pieces = [executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in triplets]
+    pieces = [
+        executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in data.triplets
+    ]
+    data.triplets = None
     seeds = rng.randint(np.iinfo(np.int32).max, size=p)
     fraction = settings.validation_fraction if settings.early_stopping else 0.0
     cells, reports = [], []
@@ -302,10 +390,11 @@ def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, 
     users, items = list(users), list(items)
     for s, pairs in enumerate(strata(rng, n_blocks, settings.shuffle)):
         for b, j in enumerate(pairs):
+            fresh = executor.submit(_fresh_user_copy, users[b], worker=executor.owner(b),
+                                    priority=1)  # fmt: skip
             trained = executor.submit(
-                _train_task, cells[b][j], users[b], items[j], global_mean, rate,
-                settings.alpha, settings.biased, settings.learning_rate, s == 0,
-                s == n_blocks - 1, worker=executor.owner(b),
+                _train_task, cells[b][j], fresh, items[j], global_mean, rate, settings.alpha,
+                settings.biased, settings.learning_rate, s == 0, worker=executor.owner(b),
             )  # fmt: skip
             users[b] = trained
             items[j] = executor.part(trained, 1)
@@ -335,8 +424,13 @@ def _validation_score(executor, cells, users, items, global_mean, settings):
     return -float(np.sqrt(sums[:, 0].sum() / sums[:, 1].sum()))
 
 
-def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
-    """Item blocks back to the client in id order; users solved exactly on their workers."""
+def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, learn):
+    """Item blocks back to the client in id order; users solved exactly on their workers.
+
+    Before the solve, the users' prior ``beta`` is learnt as ``FunkSVD`` does, from the
+    ratings of a sample of users gathered to the client along with those of the
+    popularity sample. ``learn`` is ``(user_counts, rng, popularity users or None)``.
+    """
     n_items = len(grid.item_block)
     k, dtype = settings.n_components, np.dtype(settings.dtype)
     item_states = executor.gather(items)
@@ -354,13 +448,23 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out):
             for j, local in enumerate(report["rated"]):
                 rated[grid.item_members[j][local]] = True
         item_factors[~rated] = 0
+    user_counts, rng, popularity_rows = learn
+    prior_rows = prior_users(user_counts, rng)
+    rows = prior_rows if popularity_rows is None else np.union1d(prior_rows, popularity_rows)
+    sample = gather_users(executor, cells, grid, rows, dtype)
+    if popularity_rows is not None:
+        out.popularity_sample = sample[np.searchsorted(rows, popularity_rows)]
+    out.beta = _inference.prior_strength(
+        sample[np.searchsorted(rows, prior_rows)], item_factors, item_bias, out.global_mean,
+        settings.alpha, settings.biased, settings.n_threads, rng,
+    )  # fmt: skip
     # broadcast once, in block order, so that a cell's item (j, i) is row offsets[j] + i
     order = np.concatenate(grid.item_members)
     offsets = np.cumsum([0] + [len(m) for m in grid.item_members])
     shared = executor.scatter((item_factors[order], item_bias[order], offsets), broadcast=True)
     solved = executor.gather([
         executor.submit(_solve_task, row, users[b], shared, out.global_mean, settings.alpha,
-                        settings.biased, worker=executor.owner(b))
+                        settings.biased, out.beta, worker=executor.owner(b))
         for b, row in enumerate(cells)
     ])  # fmt: skip
     n_users = len(grid.user_block)
@@ -383,7 +487,8 @@ def _split_by_user_block(triplets, where, n_blocks, dtype):
     user_block, user_local, item_block, item_local = where
     blocks = user_block[rows]
     order = np.argsort(blocks, kind="stable")
-    bounds = np.searchsorted(blocks[order], np.arange(n_blocks + 1))
+    blocks = blocks[order]
+    bounds = np.searchsorted(blocks, np.arange(n_blocks + 1, dtype=blocks.dtype))
     rows, cols, ratings = rows[order], cols[order], ratings[order].astype(dtype)
     return [
         (user_local[rows[a:z]], item_block[cols[a:z]], item_local[cols[a:z]], ratings[a:z])
@@ -397,38 +502,53 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
     Within a cell the ratings are sorted by user then item, whatever the partitioning of
     the input, so that a user's ratings come together (the kernel reuses p.q) and the
     result does not depend on the partitions. ``validation_fraction`` of the block's
-    ratings, drawn from ``seed``, are held out.
+    ratings, drawn from ``seed``, are held out. Each array is sorted and its unsorted
+    copy dropped in turn, and without a hold-out the cells are views of the sorted
+    arrays: the task needs little memory beyond its input and output.
     """
-    users, item_blocks, items, ratings = (
-        np.concatenate([piece[f] for piece in pieces]) for f in range(4)
-    )
+    users, item_blocks, items = (np.concatenate([piece[f] for piece in pieces]) for f in range(3))
     order = np.lexsort((items, users, item_blocks))
-    users, item_blocks, items, ratings = (a[order] for a in (users, item_blocks, items, ratings))
+    item_blocks, users, items = item_blocks[order], users[order], items[order]
+    ratings = np.concatenate([piece[3] for piece in pieces])[order]
+    del order
     repeated = np.flatnonzero(
         (users[1:] == users[:-1])
         & (items[1:] == items[:-1])
         & (item_blocks[1:] == item_blocks[:-1])
     )
-    held = np.zeros(len(ratings), dtype=bool)
     n_valid = round(validation_fraction * len(ratings))
+    held = None
     if n_valid:
+        held = np.zeros(len(ratings), dtype=bool)
         held[np.random.RandomState(seed).choice(len(ratings), n_valid, replace=False)] = True
-    bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1))
+    # needles of the haystack's dtype: else NumPy searches an int64 copy of it
+    bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1, dtype=item_blocks.dtype))
+    first = repeated[0] if len(repeated) else None
+    first = None if first is None else (users[first], item_blocks[first], items[first])
+    del item_blocks
     cells = []
     for a, z in zip(bounds[:-1], bounds[1:], strict=True):
-        train, valid = ~held[a:z], held[a:z]
         u, i, r = users[a:z], items[a:z], ratings[a:z]
+        if held is None:
+            cells.append(Cell(u, i, r, u[:0], i[:0], r[:0]))
+            continue
+        train, valid = ~held[a:z], held[a:z]
         cells.append(Cell(u[train], i[train], r[train], u[valid], i[valid], r[valid]))
-    first = repeated[0] if len(repeated) else None
     report = {
         "n_duplicates": len(repeated),
-        "first_duplicate": None if first is None else (users[first], item_blocks[first],
-                                                       items[first]),
+        "first_duplicate": first,
         "n_train": [len(cell.ratings) for cell in cells],
         "n_valid": [len(cell.valid_ratings) for cell in cells],
-        "rated": [np.unique(cell.items) for cell in cells],
-    }  # fmt: skip
+        "rated": [_distinct_items(cell.items) for cell in cells],
+    }
     return cells, report
+
+
+def _distinct_items(items):
+    """``np.unique(items)`` of non-negative ids, without sorting a copy of them."""
+    seen = np.zeros(int(items.max()) + 1 if len(items) else 0, dtype=bool)
+    seen[items] = True
+    return np.flatnonzero(seen)
 
 
 def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start, is_user):
@@ -443,7 +563,11 @@ def _as_pair(state, is_user):
 
 
 def _squared_errors(pair):
-    return pair[0].sse
+    """The epoch's squared errors of a user block, from its last stratum's pair; NaN if its
+    factors, or those of the item block it trained with, overflowed (the last stratum
+    sees every block once). Off the critical path: it runs while item blocks move."""
+    blocks = [pair[0].factors, pair[0].bias, pair[1].factors, pair[1].bias]
+    return pair[0].sse if all(all_finite(a) for a in blocks) else np.nan
 
 
 def _copy(state):
@@ -453,24 +577,29 @@ def _copy(state):
     })  # fmt: skip
 
 
-def _train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, learning_rate,
-                first_stratum, last_stratum):  # fmt: skip
-    """A cell's SGD pass on copies of the two blocks' states: pure, so Dask may rerun it.
+def _fresh_user_copy(user_pair):
+    """A copy of a user block's state for the next cell to train in place.
+
+    A task of its own, so that the worker copies the block while the item block of the
+    next cell is on its way; its one consumer is that ``_train_task``.
+    """
+    return _copy(user_pair[0])
+
+
+def _train_task(cell, user, item_state, global_mean, rate, alpha, biased, learning_rate,
+                first_stratum):  # fmt: skip
+    """A cell's SGD pass on ``user``, a copy of the user block's state made for it alone
+    (``_fresh_user_copy``), and on a copy of the item block's state: Dask may rerun it.
 
     Returns the pair (new user state, new item state). The user block's ``sse`` adds this
-    cell's squared errors (afresh in an epoch's first stratum). In an epoch's last stratum,
-    which sees every block once, it becomes NaN if the factors overflowed.
+    cell's squared errors (afresh in an epoch's first stratum).
     """
-    user_state = user_pair[0]
-    user, item = _copy(user_state), _copy(item_state)
+    item = _copy(item_state)
     sse = train_cell(
         cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
         user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
     )  # fmt: skip
-    blocks = (user.factors, user.bias, item.factors, item.bias)
-    if last_stratum and not all(all_finite(a) for a in blocks):
-        sse = np.nan
-    return user._replace(sse=sse + (0.0 if first_stratum else user_state.sse)), item
+    return user._replace(sse=sse + (0.0 if first_stratum else user.sse)), item
 
 
 def _validation_task(row, user_pair, item_states, global_mean, biased):
@@ -490,23 +619,60 @@ def _validation_task(row, user_pair, item_states, global_mean, biased):
     return total, count
 
 
-def _solve_task(row, user_pair, shared, global_mean, alpha, biased):
-    """Exact user factors of a block from all its ratings, the items broadcast once."""
+def _users_ratings(row, wanted, n_rows):
+    """``(users, items, ratings)`` of each cell of a user block, for its rows ``wanted``."""
+    chosen = np.zeros(n_rows, dtype=bool)  # a byte per user, not a sort of the ratings
+    chosen[wanted] = True
+    out = []
+    for cell in row:
+        train, valid = chosen[cell.users], chosen[cell.valid_users]
+        out.append((
+            np.r_[cell.users[train], cell.valid_users[valid]],
+            np.r_[cell.items[train], cell.valid_items[valid]],
+            np.r_[cell.ratings[train], cell.valid_ratings[valid]],
+        ))  # fmt: skip
+    return out
+
+
+def _solve_task(row, user_pair, shared, global_mean, alpha, biased, beta):
+    """Exact user factors of a block from all its ratings, the items broadcast once.
+
+    The users are solved in chunks of about ``SOLVE_CHUNK_RATINGS`` ratings, each chunk's
+    ratings copied out of the cells (sorted by user in each), so that the solve needs
+    little memory beyond the cells.
+    """
     user_state = user_pair[0]
     item_factors, item_bias, offsets = shared
-    n_rows = len(user_state.factors)
-    X = sp.csr_array(
-        (
-            np.concatenate([np.r_[c.ratings, c.valid_ratings] for c in row]),
-            (
-                np.concatenate([np.r_[c.users, c.valid_users] for c in row]),
-                np.concatenate(
-                    [offsets[j] + np.r_[c.items, c.valid_items] for j, c in enumerate(row)]
-                ),
-            ),
-        ),
-        shape=(n_rows, len(item_factors)),
-    )
-    # the in-process solve, on this block's rows: its errors reach the client as they are
-    factors, bias = solve_users(X, item_factors, item_bias, global_mean, alpha, biased, 1)
+    n_rows, k = user_state.factors.shape
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    for cell in row:  # sorted by user: no copy of the users to count them
+        for users in (cell.users, cell.valid_users):
+            indptr += np.searchsorted(users, np.arange(n_rows + 1, dtype=users.dtype))
+    factors = np.zeros((n_rows, k), dtype=item_factors.dtype)
+    bias = np.zeros(n_rows, dtype=item_factors.dtype)
+    for a, z in _inference.row_chunks(indptr, SOLVE_CHUNK_RATINGS):
+        X = _chunk_ratings(row, offsets, a, z, len(item_factors))
+        # the in-process solve, on these rows: its errors reach the client as they are
+        factors[a:z], bias[a:z] = solve_users(
+            X, item_factors, item_bias, global_mean, alpha, biased, 1, beta
+        )
     return factors, bias, user_state.grad_sq
+
+
+def _chunk_ratings(row, offsets, a, z, n_items):
+    """CSR ratings (training and held-out) of the block's users ``a`` to ``z - 1``."""
+    users, items, ratings = [], [], []
+    for j, cell in enumerate(row):
+        for u, i, r in [(cell.users, cell.items, cell.ratings),
+                        (cell.valid_users, cell.valid_items, cell.valid_ratings)]:  # fmt: skip
+            first, last = np.searchsorted(u, np.array([a, z], dtype=u.dtype))
+            users.append(u[first:last])
+            items.append(offsets[j] + i[first:last])
+            ratings.append(r[first:last])
+    users, items, ratings = np.concatenate(users), np.concatenate(items), np.concatenate(ratings)
+    order = np.lexsort((items, users))
+    indptr = np.zeros(z - a + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users - a, minlength=z - a), out=indptr[1:])
+    return sp.csr_array(
+        (ratings[order], items[order].astype(np.int32), indptr), shape=(z - a, n_items)
+    )

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._funk_svd import FunkSVD
 from .._inference import Fitted as LocalFitted
+from .._ranking import fitted_popularity
 from ._dsgd import Fitted, Settings, fit_grid
 from ._executors import InProcess, OnCluster, WorkerLost
 from ._ingest import ingest
@@ -30,9 +31,13 @@ class DaskFunkSVD(BaseEstimator):
     Each epoch runs ``n_blocks`` strata; in a stratum every user block trains with a
     different item block, all at once, with the same compiled kernel as
     :class:`~funksgd.FunkSVD`, and then the item blocks move on. Only statistics, the
-    distinct ids and the fitted factors reach the client, never the ratings. After the
-    last epoch each worker solves its users exactly, with the item factors broadcast
-    once. :meth:`to_local` returns an ordinary fitted :class:`~funksgd.FunkSVD`.
+    distinct ids, per-id counts, the fitted factors and the ratings of a bounded sample
+    of users reach the client, never all the ratings. After the last epoch the client
+    learns, as ``FunkSVD.fit`` does and with the same functions, the users' prior (on at
+    most 5,000 users) and ``recommend``'s popularity weight (on at most 2,000 users);
+    then each worker solves its users exactly with that prior, the item factors broadcast
+    once. :meth:`to_local` returns an ordinary fitted :class:`~funksgd.FunkSVD`, which
+    folds in and ranks as one fitted on the same data.
 
     For a given ``random_state`` and ``n_blocks`` the factors are bit-identical on any
     number of workers, and with ``client="sync"`` (the same tasks run in this
@@ -46,8 +51,10 @@ validation_fraction, n_iter_no_change, biased, clip, popularity_weight, init_std
 warm_start, random_state, verbose, dtype
         As :class:`~funksgd.FunkSVD` (``early_stopping`` holds out a random share of each
         user block's ratings; ``verbose`` prints one line per epoch on the client).
-    algorithm : {"simultaneous"}, default="simultaneous"
-        Only Koren's simultaneous update is distributed; "funk" raises.
+    algorithm : {"simultaneous", "funk"}, default="simultaneous"
+        As :class:`~funksgd.FunkSVD`. "funk" trains one factor at a time over the same
+        strata; after each factor, its part of every prediction is added to a cache
+        kept beside each cell on the workers.
     n_jobs : int, default=None
         Threads of the model :meth:`to_local` returns (training uses one thread per
         Dask task; give workers more threads to run more cells at once).
@@ -75,6 +82,13 @@ warm_start, random_state, verbose, dtype
     user_factors_, item_factors_, user_bias_, item_bias_, global_mean_, n_iter_, t_, \
 loss_curve_, validation_scores_, best_validation_score_, rating_range_
         As :class:`~funksgd.FunkSVD`; rows and columns follow ``mapping_``.
+    item_counts_ : ndarray of shape (n_items,)
+        Ratings of each item (counted on the workers), for ``recommend``'s popularity
+        offset.
+    popularity_weight_ : float
+        Weight of ``log(1 + item_counts_)`` in ``recommend``'s ranking: learnt as
+        :class:`~funksgd.FunkSVD`'s ``popularity_weight="auto"`` (a clone of the model
+        fitted on the client on the ratings of at most 2,000 users).
     mapping_ : funksgd.datasets.IdMapping
         The user and item ids of the rows of ``user_factors_`` and ``item_factors_``.
     n_blocks_ : int
@@ -158,11 +172,6 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
         self : DaskFunkSVD
             The fitted estimator.
         """
-        if self.algorithm != "simultaneous":
-            raise ValueError(
-                "DaskFunkSVD trains algorithm='simultaneous' only; fit algorithm='funk' "
-                "with FunkSVD on one machine."
-            )
         self._fit(X)  # sets the fitted attributes only once the fit has succeeded
         return self
 
@@ -184,7 +193,8 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
                 n_blocks = n_blocks or max(1, min(executor.n_threads(), n_users, n_items))
                 rng = np.random.RandomState(seed)
                 resume = self._resume() if warm else None
-                fitted = fit_grid(executor, data, settings, rng, n_blocks, resume)
+                fitted = fit_grid(executor, data, settings, rng, n_blocks, resume,
+                                  popularity=self._popularity_weight() == "auto")  # fmt: skip
                 break
             except WorkerLost as error:
                 if attempt == ATTEMPTS:
@@ -198,7 +208,19 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
                     RuntimeWarning,
                     stacklevel=3,
                 )
-        self._store(fitted, data.mapping)
+        self._store(fitted, data.mapping, self._learn_popularity(fitted))
+
+    def _popularity_weight(self):
+        # FunkSVD's parameter, "auto" where this estimator's signature lacks it
+        return self.get_params().get("popularity_weight", "auto")
+
+    def _learn_popularity(self, fitted):
+        """``FunkSVD``'s popularity weight, learnt on the client from the fit's sample."""
+        weight = self._popularity_weight()
+        if weight != "auto":
+            return float(weight)
+        learner = FunkSVD(**_local_params(self))
+        return fitted_popularity(learner, fitted.popularity_sample, None, False)[0]
 
     def _resume(self):
         return Fitted(
@@ -206,7 +228,7 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
             self.global_mean_, copy.deepcopy(self._schedule_state), self.n_blocks_,
         )  # fmt: skip
 
-    def _store(self, fitted, mapping):
+    def _store(self, fitted, mapping, popularity_weight):
         self.user_factors_, self.user_bias_ = fitted.user_factors, fitted.user_bias
         self.item_factors_, self.item_bias_ = fitted.item_factors, fitted.item_bias
         self.global_mean_ = fitted.global_mean
@@ -219,6 +241,9 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
         self.best_validation_score_ = max(scores) if scores else None
         self.mapping_ = mapping
         self.n_blocks_ = fitted.n_blocks
+        self.item_counts_ = fitted.item_counts
+        self.popularity_weight_ = popularity_weight
+        self._beta = fitted.beta
 
     def __sklearn_clone__(self):
         # a distributed.Client cannot be deep-copied: the clone shares it
@@ -252,9 +277,8 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
 
 def local_model(fitted):
     """A fitted ``FunkSVD`` with the parameters and fitted attributes of ``fitted``."""
-    params = {name: value for name, value in fitted.get_params().items()
-              if name in FunkSVD._parameter_constraints}  # fmt: skip
-    model = FunkSVD(**params)
+    model = FunkSVD(**_local_params(fitted))
+    counts = getattr(fitted, "item_counts_", None)
     model._fitted = LocalFitted(
         user_factors=fitted.user_factors_.copy(), item_factors=fitted.item_factors_.copy(),
         user_bias=fitted.user_bias_.copy(), item_bias=fitted.item_bias_.copy(),
@@ -262,9 +286,19 @@ def local_model(fitted):
         schedule=copy.deepcopy(fitted._schedule_state), n_iter=fitted.n_iter_, t=fitted.t_,
         loss_curve=list(fitted.loss_curve_), validation_scores=fitted.validation_scores_,
         rating_range=fitted.rating_range_,
+        # a model pickled before they were learnt has none: no counts, weight 0, beta 0
+        item_counts=None if counts is None else counts.copy(),
+        popularity_weight=getattr(fitted, "popularity_weight_", 0.0),
+        beta=getattr(fitted, "_beta", 0.0),
     )  # fmt: skip
     model.n_features_in_ = len(fitted.item_factors_)
     return model
+
+
+def _local_params(estimator):
+    """The parameters of ``estimator`` that ``FunkSVD`` takes."""
+    return {name: value for name, value in estimator.get_params().items()
+            if name in FunkSVD._parameter_constraints}  # fmt: skip
 
 
 def _executor(client, timeout):
