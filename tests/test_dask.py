@@ -298,10 +298,8 @@ def test_learns_prior_and_popularity_weight_as_funksvd(client, many_users, monke
     np.testing.assert_array_equal(model.item_counts_, counts)
     # the same on one process, and a fixed weight is not learnt
     same_model(model, DaskFunkSVD(client="sync", **params).fit(frame(many_users)))
-    fixed = DaskFunkSVD(client="sync", **params)
-    if "popularity_weight" in fixed.get_params():  # FunkSVD's parameter
-        fixed.set_params(popularity_weight=0.5).fit(frame(many_users))
-        assert fixed.popularity_weight_ == 0.5 and fixed._beta == model._beta
+    fixed = DaskFunkSVD(client="sync", popularity_weight=0.5, **params).fit(frame(many_users))
+    assert fixed.popularity_weight_ == 0.5 and fixed._beta == model._beta
 
 
 def test_to_local_ranks_and_folds_in_with_the_learnt_prior_and_weight(client, many_users):

@@ -194,7 +194,7 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
                 rng = np.random.RandomState(seed)
                 resume = self._resume() if warm else None
                 fitted = fit_grid(executor, data, settings, rng, n_blocks, resume,
-                                  popularity=self._popularity_weight() == "auto")  # fmt: skip
+                                  popularity=self.popularity_weight == "auto")  # fmt: skip
                 break
             except WorkerLost as error:
                 if attempt == ATTEMPTS:
@@ -210,13 +210,9 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
                 )
         self._store(fitted, data.mapping, self._learn_popularity(fitted))
 
-    def _popularity_weight(self):
-        # FunkSVD's parameter, "auto" where this estimator's signature lacks it
-        return self.get_params().get("popularity_weight", "auto")
-
     def _learn_popularity(self, fitted):
         """``FunkSVD``'s popularity weight, learnt on the client from the fit's sample."""
-        weight = self._popularity_weight()
+        weight = self.popularity_weight
         if weight != "auto":
             return float(weight)
         learner = FunkSVD(**_local_params(self))
