@@ -238,7 +238,7 @@ def resumed_factors(fitted, X, settings):
 def train(X, factors, settings, rng, *, resume, incremental, validation_fraction, on_epoch):
     """Train ``factors`` on the CSR ratings ``X``: the epochs of one fit, or of one
     ``partial_fit`` call (``incremental``). Returns the factors in the ids' order and the
-    record; ``user_factors`` is None unless ``incremental`` (``fit`` solves the users).
+    record (``fit`` then solves the users, from their factors here).
 
     With ``validation_fraction``, that share of the ratings is held out, the epochs stop
     on their RMSE and the best epoch's factors are kept. ``on_epoch(info)`` is called
@@ -268,10 +268,8 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
         run.train_funk(resume)
     else:
         run.train_simultaneous()
-    # back to id order; fit solves the users afresh, so their SGD factors are dropped
-    if not incremental:
-        factors.user_factors = factors.user_bias = None
-    reorder(factors, blocks.user_position(), blocks.item_position(), users=incremental)
+    # back to id order, users too: fit's final solve starts from their SGD factors
+    reorder(factors, blocks.user_position(), blocks.item_position(), users=True)
     if not (resume or incremental):
         # items nobody rated were never updated: zero, not their random start, so that
         # their predicted rating is the bias-only global_mean_ + user bias. Not in

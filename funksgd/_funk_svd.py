@@ -393,11 +393,13 @@ class FunkSVD(
             beta = self._fitted.beta if resume else 0.0
         else:
             items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
+            # from the users' SGD factors, close to the answer: a few steps of the solve
+            start, tol = (factors.user_factors, factors.user_bias), _inference.FIT_SOLVE_TOL
             beta = _inference.prior_strength(
-                X, *items, self.biased, settings.n_threads, rng
+                X, *items, self.biased, settings.n_threads, rng, start, tol
             )
             users = _inference.solve_users(
-                X, *items, self.biased, settings.n_threads, beta
+                X, *items, self.biased, settings.n_threads, beta, start, tol
             )
         extended = self._fitted if incremental and resume else None  # partial_fit adds to it
         popularity = _ranking.fitted_popularity(self, X, extended, incremental)
