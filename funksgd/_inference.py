@@ -49,6 +49,7 @@ class Fitted:
         if not self.popularity_weight or self.item_counts is None:
             return None
         return self.popularity_weight * np.log1p(self.item_counts.astype(np.float64))
+
     beta: float = 0.0  # the users' prior, see prior_strength
 
     @property

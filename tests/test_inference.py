@@ -205,8 +205,9 @@ def test_prior_strength_from_a_start_matches_the_cold_solve():
         X.shape[0])  # fmt: skip
     kept = start[0].copy()
     betas = [
-        _inference.prior_strength(X, Q, zeros, 0.0, 0.0, False, 1, np.random.RandomState(0),
-                                  begin, 1e-8)  # fmt: skip
+        _inference.prior_strength(
+            X, Q, zeros, 0.0, 0.0, False, 1, np.random.RandomState(0), begin, 1e-8
+        )  # fmt: skip
         for begin in (None, start)
     ]
     assert betas[0] == betas[1] > 0
