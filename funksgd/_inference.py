@@ -255,8 +255,9 @@ def prior_strength(
     ``rng``, a fifth of each row's ratings (at least one) is held out, the rest solved
     with each ``beta`` of ``PRIOR_GRID`` times the mean squared norm of the item factors
     (items fixed), and the ``beta`` that predicts the held-out ratings best is kept.
-    Each solve starts from ``start`` (the rows' factors and biases, as in
-    :func:`solve_users`; zeros when None) and runs to ``tol``.
+    The first solve starts from ``start`` (the rows' factors and biases, as in
+    :func:`solve_users`; zeros when None), each next one from the last one's answer;
+    all run to ``tol``.
     Returns 0.0 when no row has two ratings.
     """
     rows = np.flatnonzero(np.diff(X.indptr) >= 2)
@@ -271,13 +272,15 @@ def prior_strength(
     # and factors scaled alike
     unit = float(np.mean(np.square(item_factors, dtype=np.float64).sum(axis=1))) or 1.0
     errors = []
+    # the rows' own (copied: the solve overwrites its start), then each value's solution
+    # for the next: the answers move little from one value to the next
+    begin = None if start is None else (start[0][rows], start[1][rows])
     for beta in PRIOR_GRID * unit:
-        # each from the same start (rows taken anew: the solve overwrites its start)
-        begin = None if start is None else (start[0][rows], start[1][rows])
         W, bias = solve_users(
             known, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta,
             begin, tol,
         )  # fmt: skip
+        begin = W, bias
         pred = np.einsum("ij,ij->i", W[held_rows].astype(np.float64), item_factors[held.indices])
         if biased:
             pred += global_mean + bias[held_rows] + item_bias[held.indices]
