@@ -396,7 +396,8 @@ class FunkSVD(
         else:
             items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
             # from the users' SGD factors, close to the answer: a few steps of the solve
-            start, tol = (factors.user_factors, factors.user_bias), _inference.FIT_SOLVE_TOL
+            start = factors.user_factors, factors.user_bias, factors.user_rows
+            tol = _inference.FIT_SOLVE_TOL
             beta = _inference.prior_strength(
                 X, *items, self.biased, settings.n_threads, rng, start, tol
             )

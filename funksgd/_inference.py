@@ -187,9 +187,10 @@ def solve_users(
 
     Each row is a ridge regression whose penalty is ``alpha`` times its number of
     ratings plus ``beta`` (see :func:`prior_strength`), solved by conjugate gradient until
-    its residual is under ``tol`` times its right-hand side. It starts from ``start``,
-    ``(user_factors, user_bias)`` with a row per row of ``X``, which it may overwrite,
-    or from zeros (None). Returns ``(user_factors, user_bias)``.
+    its residual is under ``tol`` times its right-hand side. It starts from zeros, or
+    from ``start``: ``(factors, bias)`` with a row per row of ``X``, or ``(factors, bias,
+    rows)`` where row ``u`` of ``X`` starts from row ``rows[u]`` (training's order).
+    Returns ``(user_factors, user_bias)``.
     """
     n_rows, n_components = X.shape[0], item_factors.shape[1]
     if X.shape[1] != len(item_factors):
@@ -199,20 +200,24 @@ def solve_users(
         n_rows * (n_components + 1) * dtype.itemsize,
         f"Folding in rows of {n_rows} users with n_components={n_components}",
     )
+    user_factors = np.empty((n_rows, n_components), dtype)
+    user_bias = np.empty(n_rows, dtype)
     if start is None or X.nnz == 0:
-        start = np.zeros((n_rows, n_components), dtype), np.zeros(n_rows, dtype)
-    user_factors = np.ascontiguousarray(start[0], dtype)
-    user_bias = np.ascontiguousarray(start[1], dtype)
-    if X.nnz == 0:
-        return user_factors, user_bias
+        start = np.empty((0, n_components), dtype), np.empty(0, dtype), np.empty(0, np.int32)
+    elif len(start) == 2:
+        start = (*start, np.arange(n_rows, dtype=np.int32))
+    start_factors = np.ascontiguousarray(start[0], dtype)
+    start_bias = np.ascontiguousarray(start[1], dtype)
+    start_rows = np.ascontiguousarray(start[2], np.int32)
     max_steps = SOLVE_MAX_STEPS_PER_DIM * (n_components + 1)
     indptr, indices, data = csr_arrays(X)
     failures = 0
     for first, stop in row_chunks(indptr, SOLVE_CHUNK_RATINGS):
         _, failed, no_memory = _sgd.fold_in(
             indptr[first : stop + 1], indices, data, item_factors, item_bias, global_mean,
-            alpha, beta, biased, max_steps, tol, n_threads, user_factors[first:stop],
-            user_bias[first:stop],
+            alpha, beta, biased, max_steps, tol, n_threads, start_factors, start_bias,
+            start_rows[first:stop] if len(start_rows) else start_rows,
+            user_factors[first:stop], user_bias[first:stop],
         )  # fmt: skip
         if no_memory:
             raise MemoryError(
@@ -255,8 +260,8 @@ def prior_strength(
     ``rng``, a fifth of each row's ratings (at least one) is held out, the rest solved
     with each ``beta`` of ``PRIOR_GRID`` times the mean squared norm of the item factors
     (items fixed), and the ``beta`` that predicts the held-out ratings best is kept.
-    The first solve starts from ``start`` (the rows' factors and biases, as in
-    :func:`solve_users`; zeros when None), each next one from the last one's answer;
+    The first solve starts from ``start`` (as in :func:`solve_users`; zeros when None),
+    each next one from the last one's answer;
     all run to ``tol``.
     Returns 0.0 when no row has two ratings.
     """
@@ -272,9 +277,13 @@ def prior_strength(
     # and factors scaled alike
     unit = float(np.mean(np.square(item_factors, dtype=np.float64).sum(axis=1))) or 1.0
     errors = []
-    # the rows' own (copied: the solve overwrites its start), then each value's solution
-    # for the next: the answers move little from one value to the next
-    begin = None if start is None else (start[0][rows], start[1][rows])
+    # the rows' own start, then each value's solution for the next: the answers move
+    # little from one value to the next
+    if start is not None:
+        at = rows if len(start) == 2 else start[2][rows]
+        begin = start[0][at], start[1][at]
+    else:
+        begin = None
     for beta in PRIOR_GRID * unit:
         W, bias = solve_users(
             known, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta,

@@ -558,23 +558,28 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
 def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1] data,
             const floating[:, ::1] item_factors, const floating[::1] item_bias,
             double global_mean, double alpha, double beta, bint biased,
-            int max_steps, double tol, int n_threads, floating[:, ::1] user_factors,
+            int max_steps, double tol, int n_threads,
+            const floating[:, ::1] start_factors, const floating[::1] start_bias,
+            const int[::1] start_rows, floating[:, ::1] user_factors,
             floating[::1] user_bias):
     """Regularised least-squares user factors (and biases) for each CSR row, by conjugate
-    gradient from the values in ``user_factors`` and ``user_bias``.
+    gradient, written into ``user_factors`` and ``user_bias``.
 
     Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
-    and biases are held fixed. Each row runs until its residual is under ``tol`` times
-    its A'y, or for ``max_steps`` steps. Rows without ratings get zeros. Returns
-    ``(steps, failures, no_memory)``: the steps taken in all, the number of rows whose
-    arithmetic overflowed (huge item factors), and the number of rows left unsolved
-    (zeros) because scratch memory could not be allocated.
+    and biases are held fixed. Row ``u`` starts from row ``start_rows[u]`` of
+    ``start_factors`` and ``start_bias`` (from zeros when ``start_rows`` is empty) and
+    runs until its residual is under ``tol`` times its A'y, or for ``max_steps`` steps.
+    Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps
+    taken in all, the number of rows whose arithmetic overflowed (huge item factors),
+    and the number of rows left unsolved (zeros) because scratch memory could not be
+    allocated.
     """
     cdef int k = item_factors.shape[1]
     cdef int dim = k + biased
     cdef Py_ssize_t row, f, n_rows = indptr.shape[0] - 1
     cdef int64 steps = 0
     cdef int n_values, step, failures = 0, no_memory = 0
+    cdef bint warm = start_rows.shape[0] > 0
     cdef floating mu = global_mean
     cdef floating reg = alpha
     cdef floating prior = beta
@@ -583,6 +588,10 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     with nogil, parallel(num_threads=n_threads):
         scratch = <floating*> malloc(<size_t> 4 * dim * sizeof(floating))
         for row in prange(n_rows, schedule="dynamic", chunksize=64):
+            # the start rows come in another order (training's): fetch the next one while
+            # this row is solved, rather than wait for it
+            if warm and row + 1 < n_rows:
+                _prefetch_row(&start_factors[start_rows[row + 1], 0], k)
             n_values = <int> (indptr[row + 1] - indptr[row])
             if n_values > 0 and scratch == NULL:
                 no_memory += 1
@@ -592,9 +601,9 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 user_bias[row] = 0
                 continue
             for f in range(k):
-                scratch[f] = user_factors[row, f]
+                scratch[f] = start_factors[start_rows[row], f] if warm else 0
             if biased:
-                scratch[k] = user_bias[row]
+                scratch[k] = start_bias[start_rows[row]] if warm else 0
             step = _conjugate_gradient(
                 &indices[indptr[row]], &data[indptr[row]], n_values, &item_factors[0, 0],
                 &item_bias[0], k, mu, reg * n_values + prior, biased, max_steps, tol,

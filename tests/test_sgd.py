@@ -192,12 +192,20 @@ def solve_inputs(dtype, k=10, n_items=40, seed=0):
 
 
 def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_steps=100):
-    """The kernel's solve from ``start`` (zeros when None); returns P, bu and the steps."""
+    """The kernel's solve from ``start`` (zeros when None); returns P, bu and the steps.
+
+    The start rows are handed over in reverse order, with ``start_rows`` to find them."""
     n_rows, k = X.shape[0], Q.shape[1]
-    P = np.zeros((n_rows, k), Q.dtype) if start is None else start[0].copy()
-    bu = np.zeros(n_rows, Q.dtype) if start is None else start[1].copy()
-    steps, failures, no_memory = kernel.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased,
-                                                max_steps, tol, n_threads, P, bu)  # fmt: skip
+    P, bu = np.full((n_rows, k), np.nan, Q.dtype), np.full(n_rows, np.nan, Q.dtype)
+    if start is None:
+        start = np.empty((0, k), Q.dtype), np.empty(0, Q.dtype), np.empty(0, np.int32)
+    else:
+        rows = np.arange(n_rows - 1, -1, -1, dtype=np.int32)
+        start = start[0][rows].astype(Q.dtype), start[1][rows].astype(Q.dtype), rows
+    steps, failures, no_memory = kernel.fold_in(
+        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads, *start,
+        P, bu,
+    )  # fmt: skip
     assert failures == no_memory == 0
     return P, bu, steps
 
