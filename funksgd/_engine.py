@@ -63,6 +63,8 @@ class Factors:
     item_bias: np.ndarray
     global_mean: float
     schedule: "Schedule"
+    # set when the user arrays are in training's order: user u is at row user_rows[u]
+    user_rows: np.ndarray | None = None
 
 
 @dataclass
@@ -238,7 +240,8 @@ def resumed_factors(fitted, X, settings):
 def train(X, factors, settings, rng, *, resume, incremental, validation_fraction, on_epoch):
     """Train ``factors`` on the CSR ratings ``X``: the epochs of one fit, or of one
     ``partial_fit`` call (``incremental``). Returns the factors in the ids' order and the
-    record; ``user_factors`` is None unless ``incremental`` (``fit`` solves the users).
+    record. Without ``incremental`` the users stay in training's order, ``user_rows``
+    giving each one's row (``fit`` then solves the users, starting from them).
 
     With ``validation_fraction``, that share of the ratings is held out, the epochs stop
     on their RMSE and the best epoch's factors are kept. ``on_epoch(info)`` is called
@@ -268,10 +271,11 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
         run.train_funk(resume)
     else:
         run.train_simultaneous()
-    # back to id order; fit solves the users afresh, so their SGD factors are dropped
-    if not incremental:
-        factors.user_factors = factors.user_bias = None
+    # back to id order; fit's final solve reads the users' SGD factors in training's order
+    # (reordering them here would cost more than the solve, for rows scattered in memory)
     reorder(factors, blocks.user_position(), blocks.item_position(), users=incremental)
+    if not incremental:
+        factors.user_rows = blocks.user_position()
     if not (resume or incremental):
         # items nobody rated were never updated: zero, not their random start, so that
         # their predicted rating is the bias-only global_mean_ + user bias. Not in

@@ -315,7 +315,9 @@ class FunkSVD(
     def fit_transform(self, X, y=None, *, callback=None):
         """Fit to ``X`` and return the training users' factors.
 
-        Equal to ``fit(X).transform(X)``, without solving the user side twice.
+        Equal to ``fit(X).transform(X)`` to within the solve's tolerance (``fit``
+        solves the users from their SGD factors, to a looser tolerance), without
+        solving the user side twice.
 
         Parameters
         ----------
@@ -343,7 +345,7 @@ class FunkSVD(
         keep the global mean, the schedule's state and the factors.
         ``early_stopping`` and ``max_iter`` are not used, and ``user_factors_``
         stay the SGD factors, since one call sees only part of each user's
-        ratings: :meth:`transform` all of a user's ratings for the exact solve.
+        ratings: :meth:`transform` all of a user's ratings for the solve.
 
         Parameters
         ----------
@@ -389,13 +391,20 @@ class FunkSVD(
         printer.close()
         if early_stopping:
             _engine.warn_unstopped(record, settings)
-        if incremental:  # a batch holds only part of each user's ratings: no exact solve
+        if incremental:  # a batch holds only part of each user's ratings: no solve
             users = factors.user_factors, factors.user_bias
             beta = self._fitted.beta if resume else 0.0
         else:
             items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
-            beta = _inference.prior_strength(X, *items, self.biased, settings.n_threads, rng)
-            users = _inference.solve_users(X, *items, self.biased, settings.n_threads, beta)
+            # from the users' SGD factors, close to the answer: a few steps of the solve
+            start = factors.user_factors, factors.user_bias, factors.user_rows
+            tol = _inference.FIT_SOLVE_TOL
+            beta = _inference.prior_strength(
+                X, *items, self.biased, settings.n_threads, rng, start, tol
+            )
+            users = _inference.solve_users(
+                X, *items, self.biased, settings.n_threads, beta, start, tol
+            )
         extended = self._fitted if incremental and resume else None  # partial_fit adds to it
         popularity = _ranking.fitted_popularity(self, X, extended, incremental)
         fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
@@ -426,12 +435,14 @@ class FunkSVD(
         return check_n_jobs(self.n_jobs)
 
     def transform(self, X):
-        """Factors of the users in ``X``, by exact fold-in.
+        """Factors of the users in ``X``, by fold-in.
 
         Each row's factors (and bias) minimise the same regularised squared
         error as training, with the items held fixed: a ridge regression per
         row whose penalty is ``alpha`` times the row's number of ratings, as
-        the per-update L2 of SGD implies. Rows may be new users.
+        the per-update L2 of SGD implies, plus the prior learnt by ``fit``.
+        It is solved by conjugate gradient to a residual of 1e-6 of its
+        right-hand side. Rows may be new users.
 
         Parameters
         ----------

@@ -11,7 +11,6 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from ._kernels import sgd as _sgd
 from ._validation import check_memory, csr_arrays, row_indices
@@ -167,58 +166,72 @@ def check_output_memory(fitted, n_rows):
 
 # rows solved per call of the compiled solve: Python runs in between, so Ctrl-C is honoured
 SOLVE_CHUNK_RATINGS = 1 << 20
+# conjugate gradient: each row's residual is brought under a tolerance times its A'y
+# (SOLVE_TOL: transform, score, recommend; FIT_SOLVE_TOL: fit, which starts from the SGD
+# factors, already close), in at most SOLVE_MAX_STEPS_PER_DIM * (n_components + 1) steps
+# (exact arithmetic needs at most n_components + 1; rounding may need a few more)
+SOLVE_TOL = 1e-6
+FIT_SOLVE_TOL = 1e-3
+SOLVE_MAX_STEPS_PER_DIM = 2
 # prior_strength: rows it samples, the share of their ratings it holds out, the values tried
 PRIOR_SAMPLE_ROWS = 5000
 PRIOR_HOLDOUT_FRACTION = 0.2
 PRIOR_GRID = np.concatenate([[0.0], np.logspace(-2, 3, 11)])
 
 
-def solve_users(X, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta=0.0):
-    """Exact user factors and biases for the CSR rows of ``X``, items held fixed.
+def solve_users(
+    X, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta=0.0, start=None,
+    tol=SOLVE_TOL,
+):  # fmt: skip
+    """User factors and biases for the CSR rows of ``X``, items held fixed.
 
     Each row is a ridge regression whose penalty is ``alpha`` times its number of
-    ratings plus ``beta`` (see :func:`prior_strength`). Returns
-    ``(user_factors, user_bias)``.
+    ratings plus ``beta`` (see :func:`prior_strength`), solved by conjugate gradient until
+    its residual is under ``tol`` times its right-hand side. It starts from zeros, or
+    from ``start``: ``(factors, bias)`` with a row per row of ``X``, or ``(factors, bias,
+    rows)`` where row ``u`` of ``X`` starts from row ``rows[u]`` (training's order).
+    Returns ``(user_factors, user_bias)``.
     """
     n_rows, n_components = X.shape[0], item_factors.shape[1]
     if X.shape[1] != len(item_factors):
         raise ValueError(f"X has {X.shape[1]} items, the model {len(item_factors)}.")
     dtype = item_factors.dtype
-    user_factors = np.zeros((n_rows, n_components), dtype=dtype)
-    user_bias = np.zeros(n_rows, dtype=dtype)
-    if X.nnz == 0:
-        return user_factors, user_bias
-    max_row_length = int(np.diff(X.indptr).max())
-    dim = n_components + 1
-    width = max(max_row_length, dim)
-    what = (
-        f"Folding in rows of up to {max_row_length} ratings with n_components="
-        f"{n_components} on {n_threads} threads"
+    check_memory(
+        n_rows * (n_components + 1) * dtype.itemsize,
+        f"Folding in rows of {n_rows} users with n_components={n_components}",
     )
-    check_memory(n_threads * (width + dim + 2) * dim * dtype.itemsize, what)
+    user_factors = np.empty((n_rows, n_components), dtype)
+    user_bias = np.empty(n_rows, dtype)
+    if start is None or X.nnz == 0:
+        start = np.empty((0, n_components), dtype), np.empty(0, dtype), np.empty(0, np.int32)
+    elif len(start) == 2:
+        start = (*start, np.arange(n_rows, dtype=np.int32))
+    start_factors = np.ascontiguousarray(start[0], dtype)
+    start_bias = np.ascontiguousarray(start[1], dtype)
+    start_rows = np.ascontiguousarray(start[2], np.int32)
+    max_steps = SOLVE_MAX_STEPS_PER_DIM * (n_components + 1)
     indptr, indices, data = csr_arrays(X)
     failures = 0
-    with threadpool_limits(limits=1, user_api="blas"):
-        for start, stop in row_chunks(indptr, SOLVE_CHUNK_RATINGS):
-            failed, no_memory = _sgd.fold_in(
-                indptr[start : stop + 1], indices, data, item_factors, item_bias,
-                global_mean, alpha, beta, biased, max_row_length, n_threads,
-                user_factors[start:stop], user_bias[start:stop],
-            )  # fmt: skip
-            if no_memory:
-                raise MemoryError(
-                    f"Out of memory in the users' solve: {no_memory} rows could not be "
-                    f"solved for want of {(width + dim + 2) * dim * dtype.itemsize:,} bytes of "
-                    "scratch per thread. Free memory, or use fewer threads (n_jobs) or a "
-                    f"smaller n_components. ({what}.)"
-                )
-            failures += failed
+    for first, stop in row_chunks(indptr, SOLVE_CHUNK_RATINGS):
+        _, failed, no_memory = _sgd.fold_in(
+            indptr[first : stop + 1], indices, data, item_factors, item_bias, global_mean,
+            alpha, beta, biased, max_steps, tol, n_threads, start_factors, start_bias,
+            start_rows[first:stop] if len(start_rows) else start_rows,
+            user_factors[first:stop], user_bias[first:stop],
+        )  # fmt: skip
+        if no_memory:
+            raise MemoryError(
+                f"Out of memory in the users' solve: {no_memory} rows could not be solved "
+                f"for want of {4 * (n_components + 1) * dtype.itemsize:,} bytes of scratch "
+                "per thread. Free memory, or use fewer threads (n_jobs)."
+            )
+        failures += failed
     if failures:
         raise ValueError(
-            f"The least-squares fold-in failed for {failures} rows: the item factors are "
-            f"too large or too ill-conditioned for an exact solve in {dtype}. Training may "
-            "have diverged (try a smaller eta0, or centre and scale the ratings); else "
-            "increase alpha or use dtype='float64'."
+            f"The least-squares fold-in failed for {failures} rows: its arithmetic "
+            f"overflowed in {dtype}, the item factors are too large. Training may have "
+            "diverged (try a smaller eta0, or centre and scale the ratings); else use "
+            "dtype='float64'."
         )
     check_finite(user_factors, "The folded-in user factors")
     check_finite(user_bias, "The folded-in user biases")
@@ -233,7 +246,10 @@ def row_chunks(indptr, n_ratings):
     return zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
 
 
-def prior_strength(X, item_factors, item_bias, global_mean, alpha, biased, n_threads, rng):
+def prior_strength(
+    X, item_factors, item_bias, global_mean, alpha, biased, n_threads, rng, start=None,
+    tol=SOLVE_TOL,
+):  # fmt: skip
     """The count-independent part ``beta`` of the users' penalty ``alpha * n_u + beta``,
     chosen on the data.
 
@@ -244,6 +260,9 @@ def prior_strength(X, item_factors, item_bias, global_mean, alpha, biased, n_thr
     ``rng``, a fifth of each row's ratings (at least one) is held out, the rest solved
     with each ``beta`` of ``PRIOR_GRID`` times the mean squared norm of the item factors
     (items fixed), and the ``beta`` that predicts the held-out ratings best is kept.
+    The first solve starts from ``start`` (as in :func:`solve_users`; zeros when None),
+    each next one from the last one's answer;
+    all run to ``tol``.
     Returns 0.0 when no row has two ratings.
     """
     rows = np.flatnonzero(np.diff(X.indptr) >= 2)
@@ -258,10 +277,19 @@ def prior_strength(X, item_factors, item_bias, global_mean, alpha, biased, n_thr
     # and factors scaled alike
     unit = float(np.mean(np.square(item_factors, dtype=np.float64).sum(axis=1))) or 1.0
     errors = []
+    # the rows' own start, then each value's solution for the next: the answers move
+    # little from one value to the next
+    if start is not None:
+        at = rows if len(start) == 2 else start[2][rows]
+        begin = start[0][at], start[1][at]
+    else:
+        begin = None
     for beta in PRIOR_GRID * unit:
         W, bias = solve_users(
-            known, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta
-        )
+            known, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta,
+            begin, tol,
+        )  # fmt: skip
+        begin = W, bias
         pred = np.einsum("ij,ij->i", W[held_rows].astype(np.float64), item_factors[held.indices])
         if biased:
             pred += global_mean + bias[held_rows] + item_bias[held.indices]

@@ -16,7 +16,7 @@ from funksgd import FunkSVD, _inference
 from funksgd._validation import check_ratings
 from funksgd.datasets import make_ratings
 
-from .test_sgd import reference_fold_in
+from .test_sgd import reference_fold_in, ridge_residuals
 
 
 @pytest.fixture(scope="module")
@@ -108,19 +108,12 @@ def test_partial_fit_widens_the_range():
 
 
 def test_scratch_memory_failure_is_reported_as_memory(monkeypatch):
-    from funksgd import _inference, _kernels
-    from funksgd._validation import check_ratings, csr_arrays
-
     X = check_ratings(make_ratings(n_users=30, n_items=20, n_ratings=300, random_state=0))
     Q, bi = np.ones((20, 3), X.dtype), np.zeros(20, X.dtype)
-    P, bu = np.zeros((30, 3), X.dtype), np.zeros(30, X.dtype)
-    # a longest row of 2**31 - 1 ratings asks the kernel for ~100 GB of scratch: refused
-    result = _kernels.sgd.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.1, 0.0, True, 2**31 - 1, 1, P, bu)
-    assert result == (0, 30) and not P.any()
 
-    class NoMemory:
+    class NoMemory:  # the kernel's answer when a thread's scratch cannot be allocated
         def fold_in(self, *args):
-            return 0, 7
+            return 0, 0, 7
 
     monkeypatch.setattr(_inference, "_sgd", NoMemory())
     with pytest.raises(MemoryError, match="Out of memory in the users' solve: 7 rows"):
@@ -147,10 +140,10 @@ def test_solve_users_matches_reference_with_prior_and_chunks(monkeypatch):
     # chunks of about 50 ratings: many calls of the compiled solve, same answer
     monkeypatch.setattr(_inference, "SOLVE_CHUNK_RATINGS", 50)
     for beta in (0.0, 3.0):
-        W, b = _inference.solve_users(X, Q, bi, 0.5, 0.02, True, 2, beta)
+        W, b = _inference.solve_users(X, Q, bi, 0.5, 0.02, True, 2, beta, tol=1e-12)
         want_W, want_b = reference_fold_in(X, Q, bi, 0.5, 0.02, True, beta)
-        np.testing.assert_allclose(W, want_W, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(b, want_b, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(W, want_W, rtol=1e-8, atol=1e-11)
+        np.testing.assert_allclose(b, want_b, rtol=1e-8, atol=1e-11)
 
 
 def test_row_chunks_cover_every_row_once():
@@ -189,12 +182,36 @@ def test_fitted_prior_is_used_by_transform():
     X = X.copy()
     X.data += 3.0
     model = FunkSVD(n_components=4, max_iter=5, random_state=0).fit(X)
-    assert model._fitted.beta > 0
-    np.testing.assert_allclose(model.transform(X), model.user_factors_, rtol=1e-5, atol=1e-6)
+    fitted = model._fitted
+    assert fitted.beta > 0
+    items = fitted.item_factors, fitted.item_bias, fitted.global_mean, fitted.alpha, True
+    want_W, want_b = reference_fold_in(X, *items, fitted.beta)
+    np.testing.assert_allclose(model.transform(X), want_W, rtol=1e-4, atol=1e-5)
+    # fit's own solve: from the SGD factors, to FIT_SOLVE_TOL (and transform's close by)
+    residuals = ridge_residuals(X, *items, fitted.beta, model.user_factors_, model.user_bias_)
+    assert residuals.max() <= 1.01 * _inference.FIT_SOLVE_TOL
+    np.testing.assert_allclose(model.transform(X), model.user_factors_, atol=1e-2)
     for n_jobs in (1, 2):
         again = FunkSVD(n_components=4, max_iter=5, random_state=0, n_jobs=n_jobs).fit(X)
         np.testing.assert_array_equal(again.user_factors_, model.user_factors_)
+        np.testing.assert_array_equal(again.user_bias_, model.user_bias_)
         assert again._fitted.beta == model._fitted.beta
+
+
+def test_prior_strength_from_a_start_matches_the_cold_solve():
+    X, Q, _ = planted_users(n_users=800, tau=0.5, sigma=0.5)
+    zeros = np.zeros(len(Q))
+    start = np.random.default_rng(0).normal(0, 0.3, (X.shape[0], Q.shape[1])), np.zeros(
+        X.shape[0])  # fmt: skip
+    kept = start[0].copy()
+    betas = [
+        _inference.prior_strength(
+            X, Q, zeros, 0.0, 0.0, False, 1, np.random.RandomState(0), begin, 1e-8
+        )  # fmt: skip
+        for begin in (None, start)
+    ]
+    assert betas[0] == betas[1] > 0
+    np.testing.assert_array_equal(start[0], kept)  # the caller's start is left alone
 
 
 def no_signal(n_users=3000, n_items=300, n_ratings=60_000, seed=0):
@@ -241,16 +258,16 @@ def test_solve_out_of_memory_is_a_memory_error():
         from funksgd import _inference
         from funksgd._validation import check_ratings
         rng = np.random.default_rng(0)
-        # one row of 20,000 ratings with k=200: about 32 MB of scratch per thread
-        n = 20_000
-        X = check_ratings(sp.csr_array((rng.random(n), (np.zeros(n, int), np.arange(n))),
-                                       shape=(1, n)))
-        Q = rng.normal(size=(n, 200))
+        # 200,000 rows of one rating, k=200: 320 MB of user factors
+        n = 200_000
+        X = check_ratings(sp.csr_array((rng.random(n), (np.arange(n), np.zeros(n, int))),
+                                       shape=(n, 1)))
+        Q = rng.normal(size=(1, 200))
         soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         resource.setrlimit(resource.RLIMIT_AS, (resource.getrusage(
             resource.RUSAGE_SELF).ru_maxrss * 1024 + (8 << 20), hard))
         try:
-            _inference.solve_users(X, Q, np.zeros(n), 0.0, 0.1, True, 1)
+            _inference.solve_users(X, Q, np.zeros(1), 0.0, 0.1, True, 1)
         except MemoryError as error:
             print("MemoryError", error)
     """)

@@ -159,48 +159,118 @@ def reference_fold_in(X, Q, bi, mu, alpha, biased, beta=0.0):
     return P, bu
 
 
+def ridge_residuals(X, Q, bi, mu, alpha, biased, beta, P, bu):
+    """Per row, |A'y - (A'A + rI) x| / |A'y| of the solution ``P``, ``bu`` (0 for empty rows)."""
+    out = np.zeros(X.shape[0])
+    Q, bi = Q.astype(np.float64), bi.astype(np.float64)
+    for row in range(X.shape[0]):
+        cols = X.indices[X.indptr[row] : X.indptr[row + 1]]
+        if len(cols) == 0:
+            continue
+        y = X.data[X.indptr[row] : X.indptr[row + 1]] - (mu + bi[cols] if biased else 0)
+        A = np.hstack([Q[cols], np.ones((len(cols), 1))]) if biased else Q[cols]
+        x = np.r_[P[row], bu[row]] if biased else P[row].astype(np.float64)
+        rhs = A.T @ y
+        residual = rhs - A.T @ (A @ x) - (alpha * len(cols) + beta) * x
+        out[row] = np.linalg.norm(residual) / np.linalg.norm(rhs)
+    return out
+
+
+def solve_inputs(dtype, k=10, n_items=40, seed=0):
+    """Rows of 0, 1, ..., n_items ratings: fewer and more than the unknowns."""
+    rng = np.random.default_rng(seed)
+    counts = [0, 1, 2, 3, 5, 9, 10, 11, 12, 20, 39, 40, 0, 1]
+    rows = np.repeat(np.arange(len(counts)), counts)
+    cols = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
+    values = rng.integers(1, 6, len(rows)).astype(dtype)
+    X = check_ratings(
+        sp.csr_array((values, (rows, cols)), shape=(len(counts), n_items)), dtype=dtype
+    )  # fmt: skip
+    Q = rng.normal(0, 0.5, (n_items, k)).astype(dtype)
+    bi = rng.normal(0, 0.2, n_items).astype(dtype)
+    return X, Q, bi
+
+
+def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_steps=100):
+    """The kernel's solve from ``start`` (zeros when None); returns P, bu and the steps.
+
+    The start rows are handed over in reverse order, with ``start_rows`` to find them."""
+    n_rows, k = X.shape[0], Q.shape[1]
+    P, bu = np.full((n_rows, k), np.nan, Q.dtype), np.full(n_rows, np.nan, Q.dtype)
+    if start is None:
+        start = np.empty((0, k), Q.dtype), np.empty(0, Q.dtype), np.empty(0, np.int32)
+    else:
+        rows = np.arange(n_rows - 1, -1, -1, dtype=np.int32)
+        start = start[0][rows].astype(Q.dtype), start[1][rows].astype(Q.dtype), rows
+    steps, failures, no_memory = kernel.fold_in(
+        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads, *start,
+        P, bu,
+    )  # fmt: skip
+    assert failures == no_memory == 0
+    return P, bu, steps
+
+
 @each_kernel
 @pytest.mark.parametrize("biased", [True, False])
-@pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("beta", [0.0, 2.5])
-def test_fold_in_matches_reference(kernel, biased, n_threads, beta):
-    _, X = planted_ratings(n_users=30, n_items=20, density=0.3)
-    X = sp.vstack([X, sp.csr_array((1, 20))]).tocsr()  # a row without ratings
-    rng = np.random.RandomState(0)
-    Q, bi = rng.normal(0, 0.5, (20, 6)), rng.normal(0, 0.3, 20)
-    P, bu = np.full((31, 6), np.nan), np.full(31, np.nan)
-    failures = kernel.fold_in(
-        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, 20, n_threads, P, bu
-    )
-    assert failures == (0, 0)
+def test_fold_in_matches_reference(kernel, biased, beta):
+    X, Q, bi = solve_inputs(np.float64)
     want_P, want_bu = reference_fold_in(X, Q, bi, 3.0, 0.05, biased, beta)
-    np.testing.assert_allclose(P, want_P, rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(bu, want_bu, rtol=1e-9, atol=1e-12)
+    P, bu, _ = run_fold_in(kernel, X, Q, bi, biased, beta, 1e-12, 1)
+    np.testing.assert_allclose(P, want_P, rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(bu, want_bu, rtol=1e-8, atol=1e-11)
 
 
 @each_kernel
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("biased", [True, False])
-def test_fold_in_dual_and_primal_solves_match_reference(kernel, dtype, biased):
-    # rows with fewer ratings than unknowns take the dual solve, the others the primal one
-    rng = np.random.default_rng(0)
-    n_rows, n_items, k = 12, 40, 10
-    counts = [0, 1, 2, 5, 9, 10, 11, 12, 20, 39, 40, 3]
-    rows = np.repeat(np.arange(n_rows), counts)
-    cols = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
-    values = rng.integers(1, 6, len(rows)).astype(dtype)
-    X = check_ratings(sp.csr_array((values, (rows, cols)), shape=(n_rows, n_items)), dtype=dtype)
-    Q = rng.normal(0, 0.5, (n_items, k)).astype(dtype)
-    bi = rng.normal(0, 0.2, n_items).astype(dtype)
-    want_P, want_bu = reference_fold_in(X, Q, bi, 3.0, 0.05, biased)
-    tolerance = dict(rtol=2e-4, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-9)
-    for n_threads in (1, 2):
-        P, bu = np.full((n_rows, k), np.nan, dtype=dtype), np.full(n_rows, np.nan, dtype=dtype)
-        failures = kernel.fold_in(*csr_arrays(X), Q, bi, 3.0, 0.05, 0.0, biased, max(counts),
-                                  n_threads, P, bu)  # fmt: skip
-        assert failures == (0, 0)
-        np.testing.assert_allclose(P, want_P, **tolerance)
-        np.testing.assert_allclose(bu, want_bu, **tolerance)
+def test_fold_in_at_its_tolerance_any_start_and_thread_count(kernel, dtype, biased):
+    from funksgd._inference import SOLVE_TOL
+
+    X, Q, bi = solve_inputs(dtype)
+    want_P, want_bu = reference_fold_in(X, Q, bi, 3.0, 0.05, biased, 1.0)
+    rng = np.random.default_rng(1)
+    # a warm start anywhere, even on the rows without ratings (they get zeros)
+    start = rng.normal(0, 1, (X.shape[0], Q.shape[1])).astype(dtype), rng.normal(
+        0, 1, X.shape[0]).astype(dtype)  # fmt: skip
+    results = []
+    for begin in (None, start):
+        for n_threads in (1, 2):
+            P, bu, _ = run_fold_in(kernel, X, Q, bi, biased, 1.0, SOLVE_TOL, n_threads, begin)
+            np.testing.assert_allclose(P, want_P, rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(bu, want_bu, rtol=1e-4, atol=1e-5)
+            assert P.dtype == dtype and bu.dtype == dtype
+            results.append((P, bu))
+    # the same start gives the same bits whatever the number of threads
+    for a, b in [(results[0], results[1]), (results[2], results[3])]:
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+@each_kernel
+def test_fold_in_warm_start_and_step_limit(kernel):
+    X, Q, bi = solve_inputs(np.float64)
+    exact = reference_fold_in(X, Q, bi, 3.0, 0.05, True, 0.5)
+    n_solved = int(np.count_nonzero(np.diff(X.indptr)))
+    # from the answer: no step is needed
+    P, bu, steps = run_fold_in(kernel, X, Q, bi, True, 0.5, 1e-6, 1, exact)
+    assert steps == 0
+    np.testing.assert_allclose(P, exact[0], rtol=1e-12)
+    # from near the answer: fewer steps than from zeros to the same tolerance
+    near = exact[0] + 1e-3, exact[1] - 1e-3
+    assert run_fold_in(kernel, X, Q, bi, True, 0.5, 1e-6, 1, near)[2] < run_fold_in(
+        kernel, X, Q, bi, True, 0.5, 1e-6, 1)[2]  # fmt: skip
+    # a row of n ratings is exact after n + 1 steps at most (n + 1 distinct eigenvalues)
+    light = np.diff(X.indptr) <= 3
+    P, bu, steps = run_fold_in(kernel, X[light], Q, bi, True, 0.5, 0.0, 1, max_steps=4)
+    np.testing.assert_allclose(P, exact[0][light], rtol=1e-9, atol=1e-12)
+    # at most max_steps per row, each a step closer
+    residuals = []
+    for max_steps in (1, 2, 3):
+        P, bu, steps = run_fold_in(kernel, X, Q, bi, True, 0.5, 0.0, 1, max_steps=max_steps)
+        assert steps <= max_steps * n_solved
+        residuals.append(ridge_residuals(X, Q, bi, 3.0, 0.05, True, 0.5, P, bu)[-5])
+    assert residuals[0] > residuals[1] > residuals[2] > 0
 
 
 @each_kernel
