@@ -253,7 +253,7 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
     n_blocks = choose_n_blocks(*X.shape, X.nnz, settings.n_components, X.dtype.itemsize)
     # counted now: bincount's int64 copy of the indices would set the peak memory later
     unrated = np.bincount(X.indices, minlength=X.shape[1]) == 0
-    blocks = BlockedRatings(X, n_blocks, rng)
+    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads)
     # training sees users and items in the blocks' order, which is faster (see
     # _blocks.py): a fresh fit's random user factors need no reordering
     reorder(factors, blocks.row_order, blocks.item_order, users=resume)
@@ -425,7 +425,9 @@ class _Run:
             training_rmse = float(np.sqrt(run_epoch(eta) / len(self.blocks.ratings)))
             seconds = time.perf_counter() - start
             score = validation_score() if validation_score else -training_rmse
-            self.check_diverged(training_rmse, score, views)
+            # a factor that turned NaN or infinite shows in the next epoch's errors (each
+            # row has ratings); the last epoch's factors are checked below
+            self.check_diverged(training_rmse, score)
             schedule.t += 1
             record.n_iter += 1
             record.loss_curve.append(training_rmse)
@@ -442,19 +444,19 @@ class _Run:
             record.unstopped += 1
         if best is not None:
             best.restore()
+        if not all(all_finite(v) for v in views):
+            self.diverged(self.record.n_iter, "a factor became infinite or NaN")
 
-    def check_diverged(self, training_rmse, score, views):
-        """Raise if the epoch's errors or factors left the finite, sensible range."""
-        if (
-            np.isfinite(score)
-            and training_rmse <= self.rmse_limit  # False for NaN too
-            and all(all_finite(v) for v in views)
-        ):
-            return
+    def check_diverged(self, training_rmse, score):
+        """Raise if the epoch's errors left the finite, sensible range."""
+        if not (np.isfinite(score) and training_rmse <= self.rmse_limit):  # True for NaN
+            self.diverged(self.record.n_iter + 1, f"the training RMSE became {training_rmse}")
+
+    def diverged(self, epoch, what):
         settings = self.settings
         raise ValueError(
-            f"Training diverged at epoch {self.record.n_iter + 1} (the training RMSE became "
-            f"{training_rmse}): eta0={settings.eta0} is too large for these ratings with "
+            f"Training diverged at epoch {epoch} ({what}): "
+            f"eta0={settings.eta0} is too large for these ratings with "
             f"learning_rate={settings.learning_rate!r}. Try a smaller eta0, or centre "
             "and scale the ratings."
         )

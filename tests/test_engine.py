@@ -179,6 +179,35 @@ def test_divergence_raises_and_keeps_fitted_model(planted, extra):
     assert_unchanged(model, saved)
 
 
+@pytest.mark.parametrize(
+    "poisoned, max_iter, caught",
+    [(1, 3, 2), (3, 3, 3), (2, 2, 2)],
+    ids=["in the next epoch's errors", "after the last epoch", "last and only check"],
+)
+@pytest.mark.parametrize("extra", [{}, {"early_stopping": True}])
+def test_factors_turned_infinite_are_caught(planted, monkeypatch, poisoned, max_iter, caught,
+                                            extra):  # fmt: skip
+    # the factors are no longer scanned after every epoch: an infinite factor shows in the
+    # next epoch's errors, or in the check after the last epoch
+    _, X = planted
+    real, calls = _engine.train_cells, []
+
+    def train_cells(cells, factors, *args, **kwargs):
+        loss = real(cells, factors, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == poisoned:
+            factors.item_factors[1, 0] = np.inf  # after the epoch's errors were summed
+        return loss
+
+    monkeypatch.setattr(_engine, "train_cells", train_cells)
+    model = small_model(max_iter=max_iter, tol=None, **extra)
+    with pytest.raises(ValueError, match="diverged at epoch") as error:
+        model.fit(X)
+    epoch = int(str(error.value).split("epoch ")[1].split(" ")[0])
+    # with early stopping the validation ratings of item 1 may show it at once
+    assert epoch in ((poisoned, caught) if extra else (caught,))
+
+
 # ---------------------------------------------------------------- warm start, partial_fit
 def test_warm_start_continues(planted):
     _, X = planted
