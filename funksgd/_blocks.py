@@ -84,12 +84,15 @@ class BlockedRatings:
         Source of the user order and the item grouping.
     n_threads : int, default=1
         Threads that copy the ratings; the result does not depend on it.
+    item_counts : ndarray of shape (n_items,), default=None
+        Ratings per item, when the caller has them.
     """
 
-    def __init__(self, X, n_blocks, rng, n_threads=1):
+    def __init__(self, X, n_blocks, rng, n_threads=1, item_counts=None):
         n_users, n_items = X.shape
         user_counts = np.diff(X.indptr)
-        item_counts = np.bincount(X.indices, minlength=n_items)
+        if item_counts is None:
+            item_counts = np.bincount(X.indices, minlength=n_items)
         self.row_order = rng.permutation(n_users).astype(np.int32)
         self.user_block = _balanced_groups(self.row_order, user_counts, n_blocks)
         self.item_order = rng.permutation(n_items).astype(np.int32)

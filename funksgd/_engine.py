@@ -204,7 +204,7 @@ def new_factors(X, settings, rng):
     item_factors = normal_factors(rng, n_items, k, std, dtype, threads)
     user_factors = normal_factors(rng, n_users, k, std, dtype, threads)
     global_mean = float(X.data.mean(dtype=np.float64)) if settings.biased else 0.0
-    scale = rating_scale(X, settings)
+    scale = rating_scale(X, settings, global_mean)
     return Factors(
         user_factors, item_factors, np.zeros(n_users, dtype), np.zeros(n_items, dtype),
         global_mean, Schedule(settings.eta0, scale),
@@ -252,8 +252,10 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
         valid = (row_indices(held), held.indices, held.data.astype(np.float64))
     n_blocks = choose_n_blocks(*X.shape, X.nnz, settings.n_components, X.dtype.itemsize)
     # counted now: bincount's int64 copy of the indices would set the peak memory later
-    unrated = np.bincount(X.indices, minlength=X.shape[1]) == 0
-    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads)
+    item_counts = np.bincount(X.indices, minlength=X.shape[1])
+    unrated = item_counts == 0
+    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads, item_counts)
+    del item_counts
     # training sees users and items in the blocks' order, which is faster (see
     # _blocks.py): a fresh fit's random user factors need no reordering
     reorder(factors, blocks.row_order, blocks.item_order, users=resume)
@@ -517,7 +519,7 @@ def initial_spread(settings):
     return np.sqrt(settings.n_components) * settings.init_std**2
 
 
-def rating_scale(X, settings):
+def rating_scale(X, settings, center=None):
     """The spread of the ratings about the model's start: their standard deviation, or
     without biases (the factors must then make the whole rating) their root mean square;
     floored so that constant ratings work.
@@ -528,10 +530,9 @@ def rating_scale(X, settings):
     first steps of a bias overshoot (each would multiply it by ``1 - eta (1 + alpha)``,
     below -1 for constant ratings and one factor).
     """
-    if settings.biased:
-        spread = float(X.data.std(dtype=np.float64))
-    else:
-        spread = float(np.sqrt(mean_square(X.data, 0.0)))
+    if settings.biased and center is None:
+        center = float(X.data.mean(dtype=np.float64))
+    spread = float(np.sqrt(mean_square(X.data, center if settings.biased else 0.0)))
     floor = max(initial_spread(settings), 1e-4, settings.eta0 * (1 + settings.alpha))
     return max(spread, floor)
 
