@@ -192,7 +192,7 @@ class BestEpoch:
 
 
 def new_factors(X, settings, rng):
-    """Random factors, zero biases and a fresh schedule for the ratings ``X``."""
+    """Random item factors, zero user factors and biases, a fresh schedule for ``X``."""
     dtype = X.dtype
     n_users, n_items = X.shape
     k = settings.n_components
@@ -202,7 +202,10 @@ def new_factors(X, settings, rng):
     )
     std, threads = settings.init_std, settings.n_threads
     item_factors = normal_factors(rng, n_items, k, std, dtype, threads)
-    user_factors = normal_factors(rng, n_users, k, std, dtype, threads)
+    # users start at zero: their first steps follow the random items. Free where drawing
+    # them cost more than six epochs at Netflix shape, and more accurate there (thin users'
+    # random starts no longer leak into the items; see benchmarks/README.md)
+    user_factors = np.zeros((n_users, k), dtype)
     global_mean = float(X.data.mean(dtype=np.float64)) if settings.biased else 0.0
     scale = rating_scale(X, settings, global_mean)
     return Factors(
@@ -257,7 +260,7 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
     blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads, item_counts)
     del item_counts
     # training sees users and items in the blocks' order, which is faster (see
-    # _blocks.py): a fresh fit's random user factors need no reordering
+    # _blocks.py): a fresh fit's zero user factors need no reordering
     reorder(factors, blocks.row_order, blocks.item_order, users=resume)
     if valid:
         valid = (blocks.user_position()[valid[0]], blocks.item_position()[valid[1]], valid[2])
