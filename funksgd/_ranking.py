@@ -16,6 +16,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
 from . import metrics
 from ._progress import progress_bar
@@ -206,8 +207,8 @@ def learn_popularity_weight(
 
 # items scored together when bounding which of them can reach a top-k list (see ndcg_by_weight)
 GROUP_SIZE = 32
-# bytes of base scores per batch of users
-BATCH_BYTES = 1 << 22
+# bytes of base scores per batch of users (16 MiB: a fit's side job)
+BATCH_BYTES = 1 << 24
 # the ratings_metrics_at_k batches whose sums learn_popularity_weight reproduces
 REFERENCE_BATCH_BYTES = 1 << 17
 
@@ -294,7 +295,8 @@ def ndcg_by_weight(user_factors, item_factors, item_bias, known, relevant, count
 
     batch_size = max(1, BATCH_BYTES // (width * np.dtype(item_factors.dtype).itemsize))
     batches = [users[start : start + batch_size] for start in range(0, len(users), batch_size)]
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+    # BLAS threads woken by the products would spin on the cores the batches use
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
         per_batch = list(pool.map(run, batches) if n_threads > 1 else map(run, batches))
     # summed as ranking_metrics_at_k sums them, in its batches: the same float64 means
     reference_batch = max(1, REFERENCE_BATCH_BYTES // n_items)
