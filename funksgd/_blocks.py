@@ -105,9 +105,9 @@ class BlockedRatings:
         # the user blocks are runs of row_order
         starts = np.searchsorted(self.user_block[self.row_order], np.arange(n_blocks + 1))
         _sgd.group_by_block(
-            *csr_arrays(X), self.row_order, starts.astype(np.int64), self.item_block,
-            self.item_position(), n_threads, self.block_ptr, self.users, self.items,
-            self.ratings,
+            *csr_arrays(X), self.row_order, self.user_block, starts.astype(np.int64),
+            self.item_block, self.item_position(), n_threads, self.block_ptr, self.users,
+            self.items, self.ratings,
         )  # fmt: skip
 
     def user_position(self):
