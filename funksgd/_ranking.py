@@ -225,8 +225,10 @@ def ndcg_by_weight(user_factors, item_factors, item_bias, known, relevant, count
     get a float64 score and a place in a sort. The items are grouped by count, so that
     in a group of ``GROUP_SIZE`` items the offsets span ``[lo, hi]``: the group's best
     base score ``m`` puts one item of the group at ``m + lo`` or above, and every item
-    of the group at ``m + hi`` or below. The ``k``-th largest ``m + lo`` of a user is a
-    score that ``k`` items reach; groups whose ``m + hi`` falls below it are skipped.
+    of the group at ``m + hi`` or below. The ``k``-th largest ``m + lo`` over ``4k``
+    distinct groups of a user (the 2k most rated, the 2k best others) is a score
+    that ``k`` items reach; groups whose ``m + hi`` falls below it are skipped. Float64
+    sums round monotonically, so the bounds hold for the float64 scores exactly.
 
     Parameters
     ----------
