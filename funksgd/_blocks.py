@@ -82,12 +82,17 @@ class BlockedRatings:
         Number of user blocks and of item blocks.
     rng : numpy.random.RandomState
         Source of the user order and the item grouping.
+    n_threads : int, default=1
+        Threads that copy the ratings; the result does not depend on it.
+    item_counts : ndarray of shape (n_items,), default=None
+        Ratings per item, when the caller has them.
     """
 
-    def __init__(self, X, n_blocks, rng):
+    def __init__(self, X, n_blocks, rng, n_threads=1, item_counts=None):
         n_users, n_items = X.shape
         user_counts = np.diff(X.indptr)
-        item_counts = np.bincount(X.indices, minlength=n_items)
+        if item_counts is None:
+            item_counts = np.bincount(X.indices, minlength=n_items)
         self.row_order = rng.permutation(n_users).astype(np.int32)
         self.user_block = _balanced_groups(self.row_order, user_counts, n_blocks)
         self.item_order = rng.permutation(n_items).astype(np.int32)
@@ -97,14 +102,13 @@ class BlockedRatings:
         self.users = np.empty(X.nnz, dtype=np.int32)
         self.items = np.empty(X.nnz, dtype=np.int32)
         self.ratings = np.empty(X.nnz, dtype=X.dtype)
+        # the user blocks are runs of row_order
+        starts = np.searchsorted(self.user_block[self.row_order], np.arange(n_blocks + 1))
         _sgd.group_by_block(
-            *csr_arrays(X), self.row_order, self.user_block, self.item_block,
-            n_blocks, self.block_ptr, self.users, self.items, self.ratings,
+            *csr_arrays(X), self.row_order, self.user_block, starts.astype(np.int64),
+            self.item_block, self.item_position(), n_threads, self.block_ptr, self.users,
+            self.items, self.ratings,
         )  # fmt: skip
-        position = self.item_position()
-        for start in range(0, X.nnz, 1 << 20):  # items -> positions, in place, in pieces
-            piece = self.items[start : start + (1 << 20)]
-            piece[:] = position[piece]
 
     def user_position(self):
         """Position of each user in ``row_order``: its row in the SGD user factors."""

@@ -194,7 +194,7 @@ class BestEpoch:
 
 
 def new_factors(X, settings, rng):
-    """Random factors, zero biases and a fresh schedule for the ratings ``X``."""
+    """Random item factors, zero user factors and biases, a fresh schedule for ``X``."""
     dtype = X.dtype
     n_users, n_items = X.shape
     k = settings.n_components
@@ -204,9 +204,12 @@ def new_factors(X, settings, rng):
     )
     std, threads = settings.init_std, settings.n_threads
     item_factors = normal_factors(rng, n_items, k, std, dtype, threads)
-    user_factors = normal_factors(rng, n_users, k, std, dtype, threads)
+    # users start at zero: their first steps follow the random items. Free where drawing
+    # them cost more than six epochs at Netflix shape, and more accurate there (thin users'
+    # random starts no longer leak into the items; see benchmarks/README.md)
+    user_factors = np.zeros((n_users, k), dtype)
     global_mean = float(X.data.mean(dtype=np.float64)) if settings.biased else 0.0
-    scale = rating_scale(X, settings)
+    scale = rating_scale(X, settings, global_mean)
     return Factors(
         user_factors, item_factors, np.zeros(n_users, dtype), np.zeros(n_items, dtype),
         global_mean, Schedule(settings.eta0, scale),
@@ -255,10 +258,12 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
         valid = (row_indices(held), held.indices, held.data.astype(np.float64))
     n_blocks = choose_n_blocks(*X.shape, X.nnz, settings.n_components, X.dtype.itemsize)
     # counted now: bincount's int64 copy of the indices would set the peak memory later
-    unrated = np.bincount(X.indices, minlength=X.shape[1]) == 0
-    blocks = BlockedRatings(X, n_blocks, rng)
+    item_counts = np.bincount(X.indices, minlength=X.shape[1])
+    unrated = item_counts == 0
+    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads, item_counts)
+    del item_counts
     # training sees users and items in the blocks' order, which is faster (see
-    # _blocks.py): a fresh fit's random user factors need no reordering
+    # _blocks.py): a fresh fit's zero user factors need no reordering
     reorder(factors, blocks.row_order, blocks.item_order, users=resume)
     if valid:
         valid = (blocks.user_position()[valid[0]], blocks.item_position()[valid[1]], valid[2])
@@ -429,7 +434,9 @@ class _Run:
             training_rmse = float(np.sqrt(run_epoch(eta) / len(self.blocks.ratings)))
             seconds = time.perf_counter() - start
             score = validation_score() if validation_score else -training_rmse
-            self.check_diverged(training_rmse, score, views)
+            # a factor that turned NaN or infinite shows in the next epoch's errors (each
+            # row has ratings); the last epoch's factors are checked below
+            self.check_diverged(training_rmse, score)
             schedule.t += 1
             record.n_iter += 1
             record.loss_curve.append(training_rmse)
@@ -446,19 +453,19 @@ class _Run:
             record.unstopped += 1
         if best is not None:
             best.restore()
+        if not all(all_finite(v) for v in views):
+            self.diverged(self.record.n_iter, "a factor became infinite or NaN")
 
-    def check_diverged(self, training_rmse, score, views):
-        """Raise if the epoch's errors or factors left the finite, sensible range."""
-        if (
-            np.isfinite(score)
-            and training_rmse <= self.rmse_limit  # False for NaN too
-            and all(all_finite(v) for v in views)
-        ):
-            return
+    def check_diverged(self, training_rmse, score):
+        """Raise if the epoch's errors left the finite, sensible range."""
+        if not (np.isfinite(score) and training_rmse <= self.rmse_limit):  # True for NaN
+            self.diverged(self.record.n_iter + 1, f"the training RMSE became {training_rmse}")
+
+    def diverged(self, epoch, what):
         settings = self.settings
         raise ValueError(
-            f"Training diverged at epoch {self.record.n_iter + 1} (the training RMSE became "
-            f"{training_rmse}): eta0={settings.eta0} is too large for these ratings with "
+            f"Training diverged at epoch {epoch} ({what}): "
+            f"eta0={settings.eta0} is too large for these ratings with "
             f"learning_rate={settings.learning_rate!r}. Try a smaller eta0, or centre "
             "and scale the ratings."
         )
@@ -519,7 +526,7 @@ def initial_spread(settings):
     return np.sqrt(settings.n_components) * settings.init_std**2
 
 
-def rating_scale(X, settings):
+def rating_scale(X, settings, center=None):
     """The spread of the ratings about the model's start: their standard deviation, or
     without biases (the factors must then make the whole rating) their root mean square;
     floored so that constant ratings work.
@@ -530,10 +537,9 @@ def rating_scale(X, settings):
     first steps of a bias overshoot (each would multiply it by ``1 - eta (1 + alpha)``,
     below -1 for constant ratings and one factor).
     """
-    if settings.biased:
-        spread = float(X.data.std(dtype=np.float64))
-    else:
-        spread = float(np.sqrt(mean_square(X.data, 0.0)))
+    if settings.biased and center is None:
+        center = float(X.data.mean(dtype=np.float64))
+    spread = float(np.sqrt(mean_square(X.data, center if settings.biased else 0.0)))
     floor = max(initial_spread(settings), 1e-4, settings.eta0 * (1 + settings.alpha))
     return max(spread, floor)
 

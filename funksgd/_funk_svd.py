@@ -118,7 +118,8 @@ class FunkSVD(
         On MovieLens-100k it lifts NDCG@10 from 0.062 to 0.222, past the
         most-popular list's 0.198 (see the user guide).
     init_std : float, default=0.1
-        Standard deviation of the normal initial factors.
+        Standard deviation of the normal initial item factors (user factors start
+        at zero).
     shuffle : bool, default=True
         Visit the blocks of ratings in a fresh random order each epoch.
     warm_start : bool, default=False

@@ -438,6 +438,13 @@ def best_columns(block, take):
     first), and those values."""
     if take < block.shape[1]:
         best = np.argpartition(-block, take - 1, axis=1)[:, :take]
+        # argpartition keeps any of the values tied with the last one taken: rows with such
+        # ties are sorted in full, so that the lower columns win
+        last = np.take_along_axis(block, best, axis=1).min(axis=1)
+        tied = np.flatnonzero((block >= last[:, None]).sum(axis=1) > take)
+        if len(tied):
+            columns = np.broadcast_to(np.arange(block.shape[1]), (len(tied), block.shape[1]))
+            best[tied] = np.lexsort((columns, -block[tied]), axis=1)[:, :take]
     else:
         best = np.broadcast_to(np.arange(block.shape[1]), block.shape)
     values = np.take_along_axis(block, best, axis=1)

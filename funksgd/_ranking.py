@@ -16,6 +16,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import clone
+from threadpoolctl import threadpool_limits
 
 from . import metrics
 from ._progress import progress_bar
@@ -189,33 +190,172 @@ def learn_popularity_weight(
         raise ValueError("weights must hold at least one candidate.")
     rng = np.random.RandomState(random_state)
     known, held = split_by_mask(X, choose_per_row(X, holdout_fraction, rng))
-    model = clone(estimator).fit(known)
-    counts = item_counts(known)
-    threshold = float(known.data.mean())
-    base = lambda users: ranking_scores(  # noqa: E731
-        model.user_factors_[users], model.item_factors_, model.item_bias_
-    )
     if held.nnz == 0:
         raise ValueError(
             "No user of X has two ratings or more: nothing can be held out to learn the "
             "popularity weight."
         )
-    ndcg = {}
-    batch_size = max(1, (1 << 17) // X.shape[1])  # score blocks of ~1 MB: a fit's side job
-    for weight in weights:
-        offsets = popularity_offsets(counts, weight)
-        scores = lambda users, offsets=offsets: base(users) + offsets  # noqa: E731
-        ndcg[weight] = metrics.ranking_metrics_at_k(
-            scores,
-            known,
-            held,
-            k=k,
-            relevance_threshold=threshold,
-            batch_size=batch_size,
-            show_progress=False,
-        )["ndcg"]
+    model = clone(estimator).fit(known)
+    relevant = metrics.relevant_items(held, float(known.data.mean()))
+    factors = model.user_factors_, model.item_factors_, model.item_bias_
+    n_threads = check_n_jobs(getattr(estimator, "n_jobs", None))
+    values = ndcg_by_weight(*factors, known, relevant, item_counts(known), weights, k, n_threads)
+    ndcg = dict(zip(weights, values, strict=True))
     best = max(weights, key=lambda w: (ndcg[w], -w))
     return best, ndcg
+
+
+# items scored together when bounding which of them can reach a top-k list (see ndcg_by_weight)
+GROUP_SIZE = 32
+# bytes of base scores per batch of users (16 MiB: a fit's side job)
+BATCH_BYTES = 1 << 24
+# the ratings_metrics_at_k batches whose sums learn_popularity_weight reproduces
+REFERENCE_BATCH_BYTES = 1 << 17
+
+
+def ndcg_by_weight(user_factors, item_factors, item_bias, known, relevant, counts, weights, k,
+                   n_threads=1):  # fmt: skip
+    """NDCG@k of the ranking ``W @ Q.T + item_bias + w * log(1 + counts)``, for each ``w``.
+
+    The same numbers as :func:`funksgd.metrics.ranking_metrics_at_k` with the score
+    function ``ranking_scores(W[users], Q, item_bias, popularity_offsets(counts, w))``,
+    the items of ``known`` excluded and ``relevant`` the test items (ties in the score
+    go to the lower item), at a small share of its cost: each user's base scores are
+    computed once for all the weights, and only the items that can reach the top ``k``
+    get a float64 score and a place in a sort. The items are grouped by count, so that
+    in a group of ``GROUP_SIZE`` items the offsets span ``[lo, hi]``: the group's best
+    base score ``m`` puts one item of the group at ``m + lo`` or above, and every item
+    of the group at ``m + hi`` or below. The ``k``-th largest ``m + lo`` over ``4k``
+    distinct groups of a user (the 2k most rated, the 2k best others) is a score
+    that ``k`` items reach; groups whose ``m + hi`` falls below it are skipped. Float64
+    sums round monotonically, so the bounds hold for the float64 scores exactly.
+
+    Parameters
+    ----------
+    user_factors : ndarray of shape (n_users, n_components)
+    item_factors : ndarray of shape (n_items, n_components)
+    item_bias : ndarray of shape (n_items,)
+    known : scipy.sparse.csr_array of shape (n_users, n_items)
+        Training ratings, left out of each user's list.
+    relevant : scipy.sparse.csr_array of shape (n_users, n_items)
+        Relevant test items (see :func:`funksgd.metrics.relevant_items`).
+    counts : ndarray of shape (n_items,)
+        Training ratings per item.
+    weights : sequence of float
+        Popularity weights.
+    k : int
+        List length.
+    n_threads : int, default=1
+        Threads over batches of users; the result does not depend on it.
+
+    Returns
+    -------
+    ndcg : list of float
+        Mean NDCG@k over the users with a relevant item, one per weight.
+    """
+    n_items = item_factors.shape[0]
+    users = np.flatnonzero(np.diff(relevant.indptr) > 0)
+    n_groups = -(-n_items // GROUP_SIZE)
+    width = n_groups * GROUP_SIZE
+    # column j * n_groups + g of the scores holds the j-th item of group g, the groups
+    # taking the items by decreasing count: scores.reshape(-1, GROUP_SIZE, n_groups)
+    # then has the groups' maxima along a contiguous axis. Padding: a zero factor row
+    # and a -inf bias, which score -inf
+    by_count = np.argsort(-np.asarray(counts), kind="stable")
+    by_count = np.concatenate([by_count, np.full(width - n_items, n_items)])
+    layout = by_count.reshape(n_groups, GROUP_SIZE).T.ravel()
+    position = np.empty(n_items + 1, dtype=np.int64)
+    position[layout] = np.arange(width)
+    Q = np.vstack([item_factors, np.zeros((1, item_factors.shape[1]), item_factors.dtype)])
+    Q = Q[layout]
+    bias = np.append(item_bias, item_bias.dtype.type(-np.inf))[layout]
+    item_of = layout.reshape(GROUP_SIZE, n_groups)
+    offsets = [
+        np.append(popularity_offsets(counts, w), 0.0)[item_of] for w in weights
+    ]  # padding: offset 0, below any real item's
+    # most rated groups first, the others by their best score: k distinct groups are
+    # among these, whose items bound the k-th best score of any weight from below
+    n_first = min(2 * k, n_groups)
+    n_best = min(2 * k, n_groups - n_first)
+
+    def run(batch):
+        scores = user_factors[batch] @ Q.T
+        scores += bias
+        rated = known[batch]
+        scores[row_indices(rated), position[rated.indices]] = -np.inf
+        scores = scores.reshape(len(batch), GROUP_SIZE, n_groups)
+        best = scores.max(axis=1).astype(np.float64)
+        bounding = np.broadcast_to(np.arange(n_first), (len(batch), n_first))
+        if n_best:
+            others = np.argpartition(-best[:, n_first:], n_best - 1, axis=1)[:, :n_best]
+            bounding = np.hstack([bounding, others + n_first])
+        relevant_rows = relevant[batch]
+        return [
+            _ndcg_of_top_k(scores, best, bounding, offset, item_of, relevant_rows, k)
+            for offset in offsets
+        ]
+
+    batch_size = max(1, BATCH_BYTES // (width * np.dtype(item_factors.dtype).itemsize))
+    batches = [users[start : start + batch_size] for start in range(0, len(users), batch_size)]
+    # BLAS threads woken by the products would spin on the cores the batches use
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+        per_batch = list(pool.map(run, batches) if n_threads > 1 else map(run, batches))
+    # summed as ranking_metrics_at_k sums them, in its batches: the same float64 means
+    reference_batch = max(1, REFERENCE_BATCH_BYTES // n_items)
+    means = []
+    for j in range(len(weights)):
+        values = np.concatenate([result[j] for result in per_batch] + [np.zeros(0)])
+        sums = [
+            values[s : s + reference_batch].sum() for s in range(0, len(values), reference_batch)
+        ]
+        means.append(sum(float(total) for total in sums) / len(users) if len(users) else np.nan)
+    return means
+
+
+def _ndcg_of_top_k(scores, best, bounding, offset, item_of, relevant, k):
+    """Per-user NDCG@k of one weight's lists, from the base ``scores`` in groups.
+
+    ``scores[u, j, g]`` is the ``j``-th item of group ``g``, ``best`` the groups' maxima,
+    ``offset[j, g]`` the items' popularity offsets, ``bounding`` distinct groups per user.
+    """
+    n_rows, _, n_groups = scores.shape
+    # float64 sums round monotonically: exact bounds on the float64 scores
+    lower = best + offset.min(axis=0)
+    upper = best + offset.max(axis=0)
+    reached = np.full(n_rows, -np.inf)
+    if bounding.shape[1] >= k:  # k items score at least this
+        reached = -np.partition(-np.take_along_axis(lower, bounding, axis=1), k - 1, axis=1)
+        reached = reached[:, k - 1]
+    rows, groups = np.nonzero(upper >= reached[:, None])
+    candidates = scores[rows, :, groups].astype(np.float64) + offset[:, groups].T
+    keep = (candidates >= reached[rows, None]) & (candidates > -np.inf)
+    rows = np.broadcast_to(rows[:, None], keep.shape)[keep]
+    values = candidates[keep]
+    items = item_of[:, groups].T[keep]
+    return per_user_metrics(_best_first(rows, values, items, n_rows, k), relevant, k)["ndcg"]
+
+
+def _best_first(rows, values, items, n_rows, k):
+    """The ``k`` best ``items`` of each row, by value then lower item; -1 pads.
+
+    ``rows`` is sorted. The candidates of a row go to a dense row of slots, where a
+    partition finds the ``k``-th best value; only the items at or above it are sorted.
+    """
+    n_candidates = np.bincount(rows, minlength=n_rows)
+    slot = np.arange(len(rows)) - (np.cumsum(n_candidates) - n_candidates)[rows]
+    if n_candidates.max(initial=0) > k:
+        dense = np.full((n_rows, n_candidates.max()), -np.inf)
+        dense[rows, slot] = values
+        kth = -np.partition(-dense, k - 1, axis=1)[:, k - 1]
+        taken = values >= kth[rows]
+        rows, values, items = rows[taken], values[taken], items[taken]
+    sort = np.lexsort((items, -values, rows))
+    rows, items = rows[sort], items[sort]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
+    top = rank < k
+    lists = np.full((n_rows, k), -1, dtype=np.int64)
+    lists[rows[top], rank[top]] = items[top]
+    return lists
 
 
 def fitted_popularity(estimator, X, extended, incremental, max_ratings=1 << 18, max_users=2000):

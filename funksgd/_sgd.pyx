@@ -375,46 +375,56 @@ def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] r
 
 def group_by_block(const int64[::1] indptr, const int[::1] indices,
                    const floating[::1] data, const int[::1] row_order,
-                   const int[::1] user_block, const int[::1] item_block,
-                   int n_item_blocks, int64[::1] block_ptr,
+                   const int[::1] user_block, const int64[::1] user_block_start,
+                   const int[::1] item_block,
+                   const int[::1] item_position, int n_threads, int64[::1] block_ptr,
                    int[::1] users, int[::1] items, floating[::1] ratings):
     """Copy CSR ratings into COO triplets grouped by (user block, item block).
 
     Rows are visited in ``row_order``, so inside a block the ratings of one user
     are adjacent and users come in that order. ``users`` receives the position of
-    the rating's row in ``row_order``, not the row: user factors stored in that
-    order are read front to back within a block, a stream the hardware prefetches
-    (about 2x faster than rows scattered over memory when they do not fit in
-    cache). ``block_ptr`` (length n_blocks + 1) receives the block boundaries.
+    the rating's row in ``row_order``, not the row, and ``items`` the item's
+    ``item_position``: factors stored in those orders are read front to back within
+    a block, a stream the hardware prefetches (about 2x faster than rows scattered
+    over memory when they do not fit in cache). User block ``b`` holds the rows
+    ``row_order[user_block_start[b]:user_block_start[b + 1]]`` (``user_block[row]`` is
+    the block of a row). ``block_ptr``
+    (length n_user_blocks * n_item_blocks + 1) receives the block boundaries.
+    User blocks are shared out among ``n_threads`` threads: each writes only its own
+    blocks, so the result does not depend on ``n_threads``.
     """
-    cdef Py_ssize_t n_blocks = block_ptr.shape[0] - 1
-    cdef Py_ssize_t r, b
-    cdef int row
+    cdef Py_ssize_t n_cells = block_ptr.shape[0] - 1
+    cdef Py_ssize_t n_user_blocks = user_block_start.shape[0] - 1
+    cdef Py_ssize_t n_item_blocks = n_cells // max(n_user_blocks, 1)
+    cdef Py_ssize_t ub, r, b, first
+    cdef int row, col
     cdef int64 n, pos
     # where the next rating of each block goes
-    cdef int64* cursor = <int64*> malloc(max(n_blocks, 1) * sizeof(int64))
+    cdef int64* cursor = <int64*> malloc(max(n_cells, 1) * sizeof(int64))
     if cursor == NULL:
         raise MemoryError("no memory for the block cursors")
     with nogil:
-        memset(&block_ptr[0], 0, (n_blocks + 1) * sizeof(int64))
-        for r in range(row_order.shape[0]):
-            row = row_order[r]
-            for n in range(indptr[row], indptr[row + 1]):
-                b = user_block[row] * n_item_blocks + item_block[indices[n]]
-                block_ptr[b + 1] += 1
-        for b in range(n_blocks):
+        memset(&block_ptr[0], 0, (n_cells + 1) * sizeof(int64))
+        # counted in the rows' own order: a stream through memory
+        for r in range(indptr.shape[0] - 1):
+            first = user_block[r] * n_item_blocks + 1
+            for n in range(indptr[r], indptr[r + 1]):
+                block_ptr[first + item_block[indices[n]]] += 1
+        for b in range(n_cells):
             block_ptr[b + 1] += block_ptr[b]
-        for b in range(n_blocks):
             cursor[b] = block_ptr[b]
-        for r in range(row_order.shape[0]):
-            row = row_order[r]
-            for n in range(indptr[row], indptr[row + 1]):
-                b = user_block[row] * n_item_blocks + item_block[indices[n]]
-                pos = cursor[b]
-                cursor[b] = pos + 1
-                users[pos] = r
-                items[pos] = indices[n]
-                ratings[pos] = data[n]
+        for ub in prange(n_user_blocks, schedule="dynamic", num_threads=n_threads):
+            first = ub * n_item_blocks
+            for r in range(user_block_start[ub], user_block_start[ub + 1]):
+                row = row_order[r]
+                for n in range(indptr[row], indptr[row + 1]):
+                    col = indices[n]
+                    b = first + item_block[col]
+                    pos = cursor[b]
+                    cursor[b] = pos + 1
+                    users[pos] = <int> r
+                    items[pos] = item_position[col]
+                    ratings[pos] = data[n]
         free(cursor)
 
 

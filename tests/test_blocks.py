@@ -64,6 +64,17 @@ def test_grouping_copies_each_rating_once_into_its_cell(n_blocks):
         assert np.all(np.diff(users) >= 0)
 
 
+@pytest.mark.parametrize("n_blocks", [1, 3, 4])
+def test_grouping_does_not_depend_on_threads(n_blocks):
+    X = _random_ratings(n_users=200, n_items=80, density=0.2)
+    X = check_ratings(sp.diags_array(np.arange(200) % 7 > 0, dtype=float) @ X)  # empty rows
+    one = BlockedRatings(X, n_blocks, np.random.RandomState(0))
+    for n_threads in (2, 3):
+        many = BlockedRatings(X, n_blocks, np.random.RandomState(0), n_threads=n_threads)
+        for name in ("block_ptr", "users", "items", "ratings", "row_order", "item_order"):
+            np.testing.assert_array_equal(getattr(many, name), getattr(one, name))
+
+
 def test_blocks_are_contiguous_in_row_and_item_order():
     blocks = BlockedRatings(_random_ratings(), 4, np.random.RandomState(0))
     assert np.all(np.diff(blocks.user_block[blocks.row_order]) >= 0)

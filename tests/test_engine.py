@@ -179,6 +179,35 @@ def test_divergence_raises_and_keeps_fitted_model(planted, extra):
     assert_unchanged(model, saved)
 
 
+@pytest.mark.parametrize(
+    "poisoned, max_iter, caught",
+    [(1, 3, 2), (3, 3, 3), (2, 2, 2)],
+    ids=["in the next epoch's errors", "after the last epoch", "last and only check"],
+)
+@pytest.mark.parametrize("extra", [{}, {"early_stopping": True}])
+def test_factors_turned_infinite_are_caught(planted, monkeypatch, poisoned, max_iter, caught,
+                                            extra):  # fmt: skip
+    # the factors are no longer scanned after every epoch: an infinite factor shows in the
+    # next epoch's errors, or in the check after the last epoch
+    _, X = planted
+    real, calls = _engine.train_cells, []
+
+    def train_cells(cells, factors, *args, **kwargs):
+        loss = real(cells, factors, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == poisoned:
+            factors.item_factors[1, 0] = np.inf  # after the epoch's errors were summed
+        return loss
+
+    monkeypatch.setattr(_engine, "train_cells", train_cells)
+    model = small_model(max_iter=max_iter, tol=None, **extra)
+    with pytest.raises(ValueError, match="diverged at epoch") as error:
+        model.fit(X)
+    epoch = int(str(error.value).split("epoch ")[1].split(" ")[0])
+    # with early stopping the validation ratings of item 1 may show it at once
+    assert epoch in ((poisoned, caught) if extra else (caught,))
+
+
 # ---------------------------------------------------------------- warm start, partial_fit
 def test_warm_start_continues(planted):
     _, X = planted
@@ -343,13 +372,12 @@ def test_initial_factors_are_generator_normals(monkeypatch):
         factors = new_factors(check_ratings(X, dtype=dtype), settings, rng)
         threaded = FunkSVD(n_components=5, init_std=0.3, n_jobs=2)._check_params()
         again = new_factors(check_ratings(X, dtype=dtype), threaded, np.random.RandomState(7))
-        np.testing.assert_array_equal(again.user_factors, factors.user_factors)
-        want_rng = np.random.RandomState(7)
-        want_q = reference_normals(want_rng, 40, 5, 0.3, dtype)
-        want_p = reference_normals(want_rng, 50, 5, 0.3, dtype)
-        assert factors.item_factors.dtype == dtype
+        np.testing.assert_array_equal(again.item_factors, factors.item_factors)
+        want_q = reference_normals(np.random.RandomState(7), 40, 5, 0.3, dtype)
+        assert factors.item_factors.dtype == factors.user_factors.dtype == dtype
         np.testing.assert_allclose(factors.item_factors, want_q, rtol=1e-5, atol=1e-7)
-        np.testing.assert_allclose(factors.user_factors, want_p, rtol=1e-5, atol=1e-7)
+        # users start at zero (fit solves them at the end; SGD moves them from the items)
+        assert factors.user_factors.shape == (50, 5) and not factors.user_factors.any()
         assert abs(factors.item_factors.std() - 0.3) < 0.05
 
 
@@ -359,7 +387,7 @@ def reference_funk_fit(X, n_components, eta0, alpha, epochs_per_factor, seed):
     rng = np.random.RandomState(seed)
     n_users, n_items = X.shape
     Q = reference_normals(rng, n_items, n_components, 0.1)
-    P = reference_normals(rng, n_users, n_components, 0.1)
+    P = np.zeros((n_users, n_components))
     bu, bi = np.zeros(n_users), np.zeros(n_items)
     mu = X.data.mean()
     blocks = BlockedRatings(X, choose_n_blocks(n_users, n_items, X.nnz, n_components, 8), rng)

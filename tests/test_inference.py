@@ -181,7 +181,7 @@ def test_fitted_prior_is_used_by_transform():
     X, _, _ = planted_users(n_users=600, n_items=40)
     X = X.copy()
     X.data += 3.0
-    model = FunkSVD(n_components=4, max_iter=5, random_state=0).fit(X)
+    model = FunkSVD(n_components=4, max_iter=3, random_state=0).fit(X)
     fitted = model._fitted
     assert fitted.beta > 0
     items = fitted.item_factors, fitted.item_bias, fitted.global_mean, fitted.alpha, True
@@ -192,7 +192,7 @@ def test_fitted_prior_is_used_by_transform():
     assert residuals.max() <= 1.01 * _inference.FIT_SOLVE_TOL
     np.testing.assert_allclose(model.transform(X), model.user_factors_, atol=1e-2)
     for n_jobs in (1, 2):
-        again = FunkSVD(n_components=4, max_iter=5, random_state=0, n_jobs=n_jobs).fit(X)
+        again = FunkSVD(n_components=4, max_iter=3, random_state=0, n_jobs=n_jobs).fit(X)
         np.testing.assert_array_equal(again.user_factors_, model.user_factors_)
         np.testing.assert_array_equal(again.user_bias_, model.user_bias_)
         assert again._fitted.beta == model._fitted.beta

@@ -7,15 +7,18 @@ import scipy.sparse as sp
 from funksgd import FunkSVD
 from funksgd._inference import similar_rows
 from funksgd._ranking import (
+    POPULARITY_WEIGHTS,
     empirical_bayes_beta,
     item_counts,
     learn_popularity_weight,
+    ndcg_by_weight,
     popularity_offsets,
     ranking_scores,
     shrink_items,
 )
 from funksgd.datasets import make_ratings
-from funksgd.metrics import ranking_metrics_at_k
+from funksgd.metrics import ranking_metrics_at_k, relevant_items, top_k_items
+from funksgd.model_selection import train_test_split_ratings
 
 from .conftest import load_ml100k_split
 from .test_metrics import planted_popularity
@@ -116,9 +119,63 @@ def test_learned_weight_with_constant_ratings():
     # implicit feedback: every rating is 1, popularity is planted
     X_train, _ = planted_popularity()
     X_train.data[:] = 1.0
+    # constant ratings leave nothing to learn: the model's scores tie, and ties go to the
+    # lower item, which here must not be the more popular one
+    X_train = sp.csr_array(X_train[:, np.random.default_rng(0).permutation(X_train.shape[1])])
     weight, ndcg = learn_popularity_weight(FunkSVD(n_components=8, random_state=0), X_train)
     assert np.isfinite(list(ndcg.values())).all()
     assert weight > 0
+    assert ndcg[weight] > 1.5 * ndcg[0.0]
+
+
+@pytest.mark.parametrize(
+    "shape, k",
+    [((300, 200, 6000), 10), ((60, 30, 900), 10), ((400, 1000, 20000), 50), ((80, 90, 2000), 1)],
+)
+def test_ndcg_by_weight_equals_ranking_metrics_with_ties(shape, k):
+    n_users, n_items, n_ratings = shape
+    X = make_ratings(n_users=n_users, n_items=n_items, n_ratings=n_ratings, random_state=k)
+    X_train, X_test = train_test_split_ratings(X, test_size=0.2, random_state=0)
+    model = FunkSVD(n_components=4, random_state=0, max_iter=5).fit(X_train)
+    W, Q, b = model.user_factors_, model.item_factors_.copy(), model.item_bias_.copy()
+    counts = item_counts(X_train)
+    # ties: equal items (one of them rated by some users), zero items, a user who rated
+    # nearly everything, equal counts
+    Q[5], b[5], counts[5] = Q[3], b[3], counts[3]
+    Q[7:10], b[7:10], counts[7:10] = 0, 0, counts[7]
+    X_train = X_train.tolil()
+    X_train[0, : n_items - 3] = 3.0
+    X_train = sp.csr_array(X_train)
+    threshold = 3.5
+    fast = ndcg_by_weight(W, Q, b, X_train, relevant_items(X_test, threshold), counts,
+                          POPULARITY_WEIGHTS, k)  # fmt: skip
+    for weight, value in zip(POPULARITY_WEIGHTS, fast, strict=True):
+        offsets = popularity_offsets(counts, weight)
+        expected = ranking_metrics_at_k(
+            lambda users, offsets=offsets: ranking_scores(W[users], Q, b) + offsets,
+            X_train, X_test, k=k, relevance_threshold=threshold,
+            batch_size=max(1, (1 << 17) // n_items),
+        )["ndcg"]  # fmt: skip
+        assert value == expected
+
+
+def test_ndcg_by_weight_threads_and_float64_agree(monkeypatch):
+    X = make_ratings(n_users=300, n_items=200, n_ratings=6000, random_state=0)
+    X_train, X_test = train_test_split_ratings(X, test_size=0.2, random_state=0)
+    model = FunkSVD(n_components=4, random_state=0, max_iter=5, dtype="float64").fit(X_train)
+    args = (model.user_factors_, model.item_factors_, model.item_bias_, X_train,
+            relevant_items(X_test, 3.5), item_counts(X_train), POPULARITY_WEIGHTS, 10)  # fmt: skip
+    one = ndcg_by_weight(*args)
+    monkeypatch.setattr("funksgd._ranking.BATCH_BYTES", 1 << 12)  # many batches
+    assert ndcg_by_weight(*args, n_threads=2) == one
+
+
+def test_top_k_items_breaks_ties_at_the_cut_by_lower_index():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 3, (50, 40)).astype(float)  # many ties at every cut
+    items = top_k_items(scores, 7)
+    expected = np.lexsort((np.broadcast_to(np.arange(40), scores.shape), -scores), axis=1)[:, :7]
+    np.testing.assert_array_equal(items, expected)
 
 
 def test_learn_refuses_bad_options():
