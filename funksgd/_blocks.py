@@ -17,6 +17,7 @@ import numpy as np
 
 from ._kernels import sgd as _sgd
 from ._validation import csr_arrays
+from ._validation import item_counts as count_items
 
 # The item factors of one cell should fit in a core's share of the last-level cache
 # (prefetching hides the rest). More blocks than that cost speed: each user's row is
@@ -92,7 +93,7 @@ class BlockedRatings:
         n_users, n_items = X.shape
         user_counts = np.diff(X.indptr)
         if item_counts is None:
-            item_counts = np.bincount(X.indices, minlength=n_items)
+            item_counts = count_items(X)
         self.row_order = rng.permutation(n_users).astype(np.int32)
         self.user_block = _balanced_groups(self.row_order, user_counts, n_blocks)
         self.item_order = rng.permutation(n_items).astype(np.int32)

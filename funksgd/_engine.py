@@ -19,7 +19,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._blocks import BlockedRatings, choose_n_blocks
 from ._kernels import sgd as _sgd
-from ._validation import check_memory, row_indices
+from ._validation import check_memory, item_counts, row_indices
 from .model_selection import split_ratings
 
 # rows of initial factors drawn by one random stream (see normal_factors)
@@ -257,11 +257,10 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
         X, held = split_ratings(X, validation_fraction, rng)
         valid = (row_indices(held), held.indices, held.data.astype(np.float64))
     n_blocks = choose_n_blocks(*X.shape, X.nnz, settings.n_components, X.dtype.itemsize)
-    # counted now: bincount's int64 copy of the indices would set the peak memory later
-    item_counts = np.bincount(X.indices, minlength=X.shape[1])
-    unrated = item_counts == 0
-    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads, item_counts)
-    del item_counts
+    counts = item_counts(X)
+    unrated = counts == 0
+    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads, counts)
+    del counts
     # training sees users and items in the blocks' order, which is faster (see
     # _blocks.py): a fresh fit's zero user factors need no reordering
     reorder(factors, blocks.row_order, blocks.item_order, users=resume)

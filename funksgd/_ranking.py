@@ -20,24 +20,12 @@ from threadpoolctl import threadpool_limits
 
 from . import metrics
 from ._progress import progress_bar
-from ._validation import check_n_jobs, row_indices
+from ._validation import check_n_jobs, item_counts, row_indices
 from .model_selection import choose_per_row, split_by_mask
 
 POPULARITY_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
 LEARN_HOLDOUT_FRACTION = 0.2
 LEARN_SEED = 0
-
-
-def item_counts(X):
-    """Number of ratings of each item (column) of CSR ``X``.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> item_counts(sp.csr_array([[1.0, 0.0, 2.0], [3.0, 0.0, 0.0]]))
-    array([2, 0, 1])
-    """
-    return np.bincount(X.indices, minlength=X.shape[1])
 
 
 def popularity_offsets(counts, weight):

@@ -171,6 +171,24 @@ def row_indices(X):
     return np.repeat(np.arange(X.shape[0], dtype=np.int32), np.diff(X.indptr))
 
 
+def item_counts(X, chunk=1 << 20):
+    """Number of ratings of each item (column) of CSR ``X``.
+
+    Counted a chunk of ratings at a time: ``np.bincount`` copies its input to int64, which
+    on 100M ratings costs 800 MB and twice the time.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> item_counts(sp.csr_array([[1.0, 0.0, 2.0], [3.0, 0.0, 0.0]]))
+    array([2, 0, 1])
+    """
+    counts = np.zeros(X.shape[1], dtype=np.int64)
+    for start in range(0, X.nnz, chunk):
+        counts += np.bincount(X.indices[start : start + chunk], minlength=X.shape[1])
+    return counts
+
+
 # column names of a long-format ratings table: one rating per row, as files hold them
 _USER_NAMES = {"user", "userid", "user_id", "users", "uid", "customer", "customerid"}
 _ITEM_NAMES = {"item", "itemid", "item_id", "items", "iid", "movie", "movieid", "movie_id"}
