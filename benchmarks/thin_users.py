@@ -10,7 +10,8 @@ activity: most users are light) and prints, in one run:
   prior (``beta=0``) and of the SGD user factors of the last epoch;
 - on data with no learnable signal (``no_signal_ratings``: rating = 3.5 + a weak
   rank-10 term + noise, rounded to 1..5), the test RMSE of the global mean, of the
-  defaults and of ``early_stopping=True``.
+  defaults, of ``early_stopping=True`` and of the peers harness' Numba loop (needs
+  ``numba``, in the ``bench`` extra).
 
 Run from the repository root after building in place::
 
@@ -139,6 +140,10 @@ def main():
         model = FunkSVD(**params, random_state=0).fit(X)
         score = rmse(model.predict_ratings(vu, vi), vr)
         print(f"| {name} | {score:.4f} | {score / base:.4f} |")
+    # the peers' Numba loop (plain SGD, rate 0.005, regularization 0.02, k=100, 20 epochs)
+    settings = argparse.Namespace(k=100, epochs=20, lr=0.005, reg=0.02)
+    score = peers.run_numba((tu, ti, tr, vu, vi, vr, nu, ni), settings)[1]
+    print(f"| Numba loop (peers harness) | {score:.4f} | {score / base:.4f} |")
 
 
 if __name__ == "__main__":
