@@ -65,7 +65,7 @@ def extension(name, extra_args):
     return Extension(
         f"funksgd.{name}",
         [f"funksgd/{name}.pyx"],
-        depends=["funksgd/_rows.h"],
+        depends=["funksgd/_rows.h", "funksgd/_solve.pxi"],
         include_dirs=[np.get_include()],
         extra_compile_args=COMPILE_ARGS + extra_args + omp,
         extra_link_args=omp,

@@ -237,8 +237,8 @@ def _demo(args):
     model, seconds = _timed_fit(_model(args, verbose=1), X_train)
     print(
         f"\n{args.max_iter} epochs in {seconds:.2f} s: "
-        f"{X_train.nnz * args.max_iter / seconds / 1e6:.1f}M ratings/s including the final "
-        "exact solve for the users.\n"
+        f"{X_train.nnz * args.max_iter / seconds / 1e6:.1f}M ratings/s, the whole fit "
+        "(the users' final solve included).\n"
     )
     test = X_test.tocoo()
     baseline = BaselineOnly().fit(X_train)

@@ -514,8 +514,7 @@ def mean_square(values, center):
     squares = 0.0
     for start in range(0, len(values), 1 << 16):
         centred = values[start : start + (1 << 16)].astype(np.float64) - center
-        # not centred @ centred: BLAS would wake its threads, which then spin for a while
-        # on the cores the epochs need
+        # not centred @ centred: BLAS's threads would then spin on the epochs' cores
         squares += float(np.square(centred).sum())
     return squares / len(values)
 
@@ -544,8 +543,7 @@ def rating_scale(X, settings, center=None):
 
 
 def reorder(factors, user_order, item_order, users):
-    """Replace the item arrays, AdaGrad's sums, and the user arrays when ``users``, by
-    their rows in ``item_order`` and ``user_order``."""
+    """Put the item arrays, AdaGrad's sums (and the users' with ``users``) in that order."""
     factors.item_factors = factors.item_factors[item_order]
     factors.item_bias = factors.item_bias[item_order]
     schedule = factors.schedule
@@ -562,10 +560,7 @@ def normal_factors(rng, n_rows, k, std, dtype, n_threads=1):
 
     Drawn by NumPy ``Generator`` streams, one per piece of ``INIT_CHUNK_ROWS`` rows,
     seeded from ``rng`` through a ``SeedSequence``: the draws do not depend on
-    ``n_threads``, which fill the pieces at once (the generators release the GIL).
-    Float32 normals from a ``Generator`` are several times faster than the legacy
-    ``RandomState``'s float64 ones.
-    """
+    ``n_threads``, which fill the pieces at once (the generators release the GIL)."""
     factors = np.empty((n_rows, k), dtype=dtype)
     pieces = range(0, n_rows, INIT_CHUNK_ROWS)
     seeds = np.random.SeedSequence(rng.randint(np.iinfo(np.int32).max)).spawn(len(pieces))
@@ -601,9 +596,5 @@ def row_dots(P, Q, users, items, chunk=1 << 16):
 
 
 def all_finite(values):
-    """``np.isfinite(values).all()`` without a boolean array the size of ``values``.
-
-    NaN and infinities reach the minimum or the maximum; twice as fast on the user
-    factors, which are checked after every epoch.
-    """
+    """``np.isfinite(values).all()`` without a boolean array the size of ``values``."""
     return values.size == 0 or bool(np.isfinite(values.min()) and np.isfinite(values.max()))

@@ -41,8 +41,8 @@ class FunkSVD(
 
     With ``algorithm="funk"`` the factors are trained one at a time instead,
     as in Funk's original method. After the last epoch the user side is solved
-    exactly with the items held fixed (see :meth:`transform`), so
-    ``user_factors_`` equals ``transform(X)`` on the training matrix.
+    with the items held fixed (see :meth:`transform`), so ``user_factors_``
+    equals ``transform(X)`` on the training matrix, to the solve's tolerance.
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ class FunkSVD(
     item_factors_ : ndarray of shape (n_items, n_components)
         Item factors, each item's ``k`` values contiguous.
     user_factors_ : ndarray of shape (n_users, n_components)
-        Factors of the training users, solved exactly after the last epoch.
+        Factors of the training users, solved after the last epoch.
     user_bias_ : ndarray of shape (n_users,)
         User biases (zeros when ``biased=False``).
     item_bias_ : ndarray of shape (n_items,)
@@ -316,9 +316,8 @@ class FunkSVD(
     def fit_transform(self, X, y=None, *, callback=None):
         """Fit to ``X`` and return the training users' factors.
 
-        Equal to ``fit(X).transform(X)`` to within the solve's tolerance (``fit``
-        solves the users from their SGD factors, to a looser tolerance), without
-        solving the user side twice.
+        Equal to ``fit(X).transform(X)`` within the solve's tolerance (``fit``
+        starts the users' solve from their SGD factors), and solved once.
 
         Parameters
         ----------
@@ -399,13 +398,9 @@ class FunkSVD(
             items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
             # from the users' SGD factors, close to the answer: a few steps of the solve
             start = factors.user_factors, factors.user_bias, factors.user_rows
-            tol = _inference.FIT_SOLVE_TOL
-            beta = _inference.prior_strength(
-                X, *items, self.biased, settings.n_threads, rng, start, tol
-            )
-            users = _inference.solve_users(
-                X, *items, self.biased, settings.n_threads, beta, start, tol
-            )
+            solve = items + (self.biased, settings.n_threads)
+            beta = _inference.prior_strength(X, *solve, rng, start, _inference.FIT_SOLVE_TOL)
+            users = _inference.solve_users(X, *solve, beta, start, _inference.FIT_SOLVE_TOL)
         extended = self._fitted if incremental and resume else None  # partial_fit adds to it
         popularity = _ranking.fitted_popularity(self, X, extended, incremental)
         fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
@@ -483,9 +478,8 @@ class FunkSVD(
         """The completed ratings matrix: every item's predicted rating for each row of ``X``.
 
         The rows are folded in (:meth:`transform`), so they may be new users.
-        This was ``predict`` before version 0.2: a matrix per row is not what
-        scikit-learn's ``predict`` means (one value per sample), which broke
-        its common checks. For chosen (user, item) pairs use
+        This was ``predict`` before version 0.2 (sklearn's ``predict`` gives one
+        value per sample). For chosen (user, item) pairs use
         :meth:`predict_ratings`; for the best items, :meth:`recommend`.
 
         Parameters

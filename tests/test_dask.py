@@ -28,6 +28,7 @@ from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
 from funksgd.dask import (  # noqa: E402
     DaskFunkSVD,
     _dsgd,  # noqa: E402
+    _users,
     train_cell,
 )
 from funksgd.dask._executors import WorkerLost  # noqa: E402
@@ -489,9 +490,9 @@ def test_client_never_receives_the_ratings(client, monkeypatch):
 def _start_tracing(chunk, dask_worker=None):
     import tracemalloc
 
-    from funksgd.dask import _dsgd
+    from funksgd.dask import _users
 
-    _dsgd.SOLVE_CHUNK_RATINGS = chunk
+    _users.SOLVE_CHUNK_RATINGS = chunk
     tracemalloc.stop()
     tracemalloc.start()
 
@@ -544,7 +545,7 @@ def test_memory_per_worker_is_its_share_of_the_ratings_plus_two_blocks(client):
         patch.setattr(_dsgd, "_run_epochs", spy)
         model = DaskFunkSVD(n_components=k, max_iter=3, random_state=0, client=client).fit(df)
     steady = client.run(_traced)
-    client.run(_start_tracing, _dsgd.SOLVE_CHUNK_RATINGS)  # back to the default
+    client.run(_start_tracing, _users.SOLVE_CHUNK_RATINGS)  # back to the default
     grid, counts = seen["grid"], np.diff(X.indptr)
     assert grid.n_blocks == 2 and len(set(seen["owner"].values())) == 2  # a block per worker
     item_block = max(len(m) for m in grid.item_members) * (k + 2) * 4  # factors, bias, sums

@@ -18,23 +18,14 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import _engine, _inference
 from .._blocks import _balanced_groups
 from .._engine import Schedule, all_finite, initial_spread, normal_factors
-from .._inference import solve_users
 from .._kernels import sgd as _sgd
-from .._ranking import LEARN_SEED
 from ._cell import train_cell
-
-# the users whose ratings _ranking.fitted_popularity learns the popularity weight from: at
-# most this many, holding about this many ratings (its defaults)
-POPULARITY_MAX_USERS = 2000
-POPULARITY_MAX_RATINGS = 1 << 18
-# ratings per chunk of a user block's final solve: its memory beside the cells (~40 B each)
-SOLVE_CHUNK_RATINGS = 1 << 18
+from ._users import gather_users, popularity_users, prior_users, solve_task
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
 # are the held-out ratings of early stopping (empty without it)
@@ -164,59 +155,6 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
     return out
 
 
-def prior_users(user_counts, rng):
-    """The users ``_inference.prior_strength`` samples, drawing from ``rng`` as it does.
-
-    Given the ratings of just these users, in this order, ``prior_strength`` takes them
-    all and goes on drawing from ``rng`` as it would on all the ratings: the same
-    ``beta`` from ``PRIOR_SAMPLE_ROWS`` users gathered to the client.
-    """
-    rows = np.flatnonzero(user_counts >= 2)
-    if len(rows) > _inference.PRIOR_SAMPLE_ROWS:
-        rows = np.sort(rng.choice(rows, _inference.PRIOR_SAMPLE_ROWS, replace=False))
-    return rows
-
-
-def popularity_users(user_counts):
-    """The users ``_ranking.fitted_popularity`` learns the popularity weight on, as it
-    chooses them from all the ratings (given just theirs, it takes them all)."""
-    n_users = len(user_counts)
-    if user_counts.sum() <= POPULARITY_MAX_RATINGS and n_users <= POPULARITY_MAX_USERS:
-        return np.arange(n_users)
-    users = np.random.RandomState(LEARN_SEED).permutation(n_users)
-    taken = np.searchsorted(np.cumsum(user_counts[users]), POPULARITY_MAX_RATINGS)
-    return np.sort(users[: max(1, min(int(taken), POPULARITY_MAX_USERS))])
-
-
-def gather_users(executor, cells, grid, rows, dtype):
-    """The ratings (training and held-out) of the users ``rows``, sorted, as CSR rows.
-
-    Each user block's worker picks its users' ratings out of its cells; only those come
-    to the client.
-    """
-    n_items = len(grid.item_block)
-    blocks = grid.user_block[rows]
-    parts = executor.gather([
-        executor.submit(_users_ratings, row, grid.user_local[rows[blocks == b]],
-                        len(grid.user_members[b]), worker=executor.owner(b))
-        for b, row in enumerate(cells)
-    ])  # fmt: skip
-    users, items, ratings = [], [], []
-    for b, part in enumerate(parts):
-        for j, (u, i, r) in enumerate(part):
-            users.append(np.searchsorted(rows, grid.user_members[b][u]))
-            items.append(grid.item_members[j][i])
-            ratings.append(r)
-    users, items = np.concatenate(users), np.concatenate(items)
-    ratings = np.concatenate(ratings).astype(dtype, copy=False)
-    order = np.lexsort((items, users))
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(users, minlength=len(rows)), out=indptr[1:])
-    return sp.csr_array(
-        (ratings[order], items[order].astype(np.int32), indptr), shape=(len(rows), n_items)
-    )
-
-
 def rating_scale(data, settings):
     """``_engine.rating_scale`` from the ratings' statistics (tests hold the two equal)."""
     if settings.biased:
@@ -341,17 +279,7 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
             pending = submit(users, items, 1)
         rmse = float(np.sqrt(sum(executor.gather(errors)) / n_train))
         score = validate(users, items) if validate else -rmse
-        if not (np.isfinite(score) and rmse <= limit):
-            raise ValueError(
-                f"Training diverged at epoch {out.n_iter + 1} (the training RMSE became {rmse}): "
-                f"eta0={settings.eta0} is too large for these ratings with learning_rate="
-                f"{settings.learning_rate!r}. Try a smaller eta0, or centre and scale the ratings."
-            )
-        schedule.t += 1
-        out.n_iter += 1
-        out.loss_curve.append(rmse)
-        if validate:
-            out.validation_scores.append(score)
+        record_epoch(out, schedule, rmse, score, limit, settings, bool(validate))
         if settings.tol is not None and score < best_score + settings.tol:
             no_improvement += 1
         else:
@@ -361,12 +289,8 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
             best = (users, items) if validate else None
         if settings.verbose:
             seconds, started = time.perf_counter() - started, time.perf_counter()
-            print(
-                f"epoch {out.n_iter}: training RMSE {rmse:.4f}"
-                + (f", validation RMSE {-score:.4f}" if validate else "")
-                + f", eta {eta:.3g}, {seconds:.3f} s, {n_train / seconds / 1e6:.2f}M ratings/s "
-                f"on {len(executor.workers)} workers"
-            )
+            print(epoch_line(f"epoch {out.n_iter}", rmse, score, bool(validate), eta, seconds,
+                             n_train, len(executor.workers)))  # fmt: skip
         if settings.tol is not None and no_improvement >= settings.n_iter_no_change:
             if not (settings.learning_rate == "adaptive" and schedule.slow_down()):
                 break
@@ -383,6 +307,31 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
             stacklevel=4,
         )
     return best if best is not None else (users, items)
+
+
+def record_epoch(out, schedule, rmse, score, limit, settings, validating):
+    """Count an epoch and record its RMSE (and validation score); raise if it diverged."""
+    if not (np.isfinite(score) and rmse <= limit):
+        raise ValueError(
+            f"Training diverged at epoch {out.n_iter + 1} (the training RMSE became {rmse}): "
+            f"eta0={settings.eta0} is too large for these ratings with learning_rate="
+            f"{settings.learning_rate!r}. Try a smaller eta0, or centre and scale the ratings."
+        )
+    schedule.t += 1
+    out.n_iter += 1
+    out.loss_curve.append(rmse)
+    if validating:
+        out.validation_scores.append(score)
+
+
+def epoch_line(label, rmse, score, validating, eta, seconds, n_train, n_workers):
+    """The line ``verbose`` prints on the client after an epoch."""
+    return (
+        f"{label}: training RMSE {rmse:.4f}"
+        + (f", validation RMSE {-score:.4f}" if validating else "")
+        + f", eta {eta:.3g}, {seconds:.3f} s, {n_train / seconds / 1e6:.2f}M ratings/s "
+        f"on {n_workers} workers"
+    )
 
 
 def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, global_mean):
@@ -425,7 +374,7 @@ def _validation_score(executor, cells, users, items, global_mean, settings):
 
 
 def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, learn):
-    """Item blocks back to the client in id order; users solved exactly on their workers.
+    """Item blocks back to the client in id order; users solved on their workers.
 
     Before the solve, the users' prior ``beta`` is learnt as ``FunkSVD`` does, from the
     ratings of a sample of users gathered to the client along with those of the
@@ -463,7 +412,7 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, 
     offsets = np.cumsum([0] + [len(m) for m in grid.item_members])
     shared = executor.scatter((item_factors[order], item_bias[order], offsets), broadcast=True)
     solved = executor.gather([
-        executor.submit(_solve_task, row, users[b], shared, out.global_mean, settings.alpha,
+        executor.submit(solve_task, row, users[b], shared, out.global_mean, settings.alpha,
                         settings.biased, out.beta, worker=executor.owner(b))
         for b, row in enumerate(cells)
     ])  # fmt: skip
@@ -617,62 +566,3 @@ def _validation_task(row, user_pair, item_states, global_mean, biased):
             total += float(np.square(errors).sum())
         count += len(pred)
     return total, count
-
-
-def _users_ratings(row, wanted, n_rows):
-    """``(users, items, ratings)`` of each cell of a user block, for its rows ``wanted``."""
-    chosen = np.zeros(n_rows, dtype=bool)  # a byte per user, not a sort of the ratings
-    chosen[wanted] = True
-    out = []
-    for cell in row:
-        train, valid = chosen[cell.users], chosen[cell.valid_users]
-        out.append((
-            np.r_[cell.users[train], cell.valid_users[valid]],
-            np.r_[cell.items[train], cell.valid_items[valid]],
-            np.r_[cell.ratings[train], cell.valid_ratings[valid]],
-        ))  # fmt: skip
-    return out
-
-
-def _solve_task(row, user_pair, shared, global_mean, alpha, biased, beta):
-    """Exact user factors of a block from all its ratings, the items broadcast once.
-
-    The users are solved in chunks of about ``SOLVE_CHUNK_RATINGS`` ratings, each chunk's
-    ratings copied out of the cells (sorted by user in each), so that the solve needs
-    little memory beyond the cells.
-    """
-    user_state = user_pair[0]
-    item_factors, item_bias, offsets = shared
-    n_rows, k = user_state.factors.shape
-    indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    for cell in row:  # sorted by user: no copy of the users to count them
-        for users in (cell.users, cell.valid_users):
-            indptr += np.searchsorted(users, np.arange(n_rows + 1, dtype=users.dtype))
-    factors = np.zeros((n_rows, k), dtype=item_factors.dtype)
-    bias = np.zeros(n_rows, dtype=item_factors.dtype)
-    for a, z in _inference.row_chunks(indptr, SOLVE_CHUNK_RATINGS):
-        X = _chunk_ratings(row, offsets, a, z, len(item_factors))
-        # the in-process solve, on these rows: its errors reach the client as they are
-        factors[a:z], bias[a:z] = solve_users(
-            X, item_factors, item_bias, global_mean, alpha, biased, 1, beta
-        )
-    return factors, bias, user_state.grad_sq
-
-
-def _chunk_ratings(row, offsets, a, z, n_items):
-    """CSR ratings (training and held-out) of the block's users ``a`` to ``z - 1``."""
-    users, items, ratings = [], [], []
-    for j, cell in enumerate(row):
-        for u, i, r in [(cell.users, cell.items, cell.ratings),
-                        (cell.valid_users, cell.valid_items, cell.valid_ratings)]:  # fmt: skip
-            first, last = np.searchsorted(u, np.array([a, z], dtype=u.dtype))
-            users.append(u[first:last])
-            items.append(offsets[j] + i[first:last])
-            ratings.append(r[first:last])
-    users, items, ratings = np.concatenate(users), np.concatenate(items), np.concatenate(ratings)
-    order = np.lexsort((items, users))
-    indptr = np.zeros(z - a + 1, dtype=np.int64)
-    np.cumsum(np.bincount(users - a, minlength=z - a), out=indptr[1:])
-    return sp.csr_array(
-        (ratings[order], items[order].astype(np.int32), indptr), shape=(z - a, n_items)
-    )

@@ -35,7 +35,7 @@ class DaskFunkSVD(BaseEstimator):
     of users reach the client, never all the ratings. After the last epoch the client
     learns, as ``FunkSVD.fit`` does and with the same functions, the users' prior (on at
     most 5,000 users) and ``recommend``'s popularity weight (on at most 2,000 users);
-    then each worker solves its users exactly with that prior, the item factors broadcast
+    then each worker solves its users with that prior, the item factors broadcast
     once. :meth:`to_local` returns an ordinary fitted :class:`~funksgd.FunkSVD`, which
     folds in and ranks as one fitted on the same data.
 

@@ -76,27 +76,14 @@ def _factor_epochs(executor, cells, caches, users, items, f, grid, settings, sch
         if validating:
             score = _validation_score(executor, cells, caches, users, items, f, global_mean,
                                       settings)  # fmt: skip
-        if not (np.isfinite(score) and rmse <= limit):
-            raise ValueError(
-                f"Training diverged at epoch {out.n_iter + 1} (the training RMSE became {rmse}): "
-                f"eta0={settings.eta0} is too large for these ratings with learning_rate="
-                f"{settings.learning_rate!r}. Try a smaller eta0, or centre and scale the ratings."
-            )
-        schedule.t += 1
-        out.n_iter += 1
-        out.loss_curve.append(rmse)
-        if validating:
-            out.validation_scores.append(score)
-            if score > best_score:
-                best, best_score = (users, items), score
+        _dsgd.record_epoch(out, schedule, rmse, score, limit, settings, validating)
+        if validating and score > best_score:
+            best, best_score = (users, items), score
         if settings.verbose:
             seconds, started = time.perf_counter() - started, time.perf_counter()
-            print(
-                f"factor {f + 1}, epoch {out.n_iter}: training RMSE {rmse:.4f}"
-                + (f", validation RMSE {-score:.4f}" if validating else "")
-                + f", eta {eta:.3g}, {seconds:.3f} s, {n_train / seconds / 1e6:.2f}M ratings/s "
-                f"on {len(executor.workers)} workers"
-            )
+            label = f"factor {f + 1}, epoch {out.n_iter}"
+            print(_dsgd.epoch_line(label, rmse, score, validating, eta, seconds, n_train,
+                                   len(executor.workers)))  # fmt: skip
         if rule.update(score):
             if not (settings.learning_rate == "adaptive" and schedule.slow_down()):
                 return (*(best or (users, items)), True)

@@ -1,0 +1,202 @@
+# The users' solve: ridge regression per row by conjugate gradient (``fold_in``), with
+# its helpers. Included by ``_sgd.pyx``, whose imports and row helpers it uses.
+
+cdef inline floating _times_design(const int* cols, int n_values,
+                                   const floating* item_factors, int k, bint biased,
+                                   const floating* v, floating* out) noexcept nogil:
+    """out += A'A v, with A the row's design (its item factors, and a 1 for the bias
+    when ``biased``); returns v'A'Av.
+
+    Four ratings at a time: each value of ``v`` and ``out`` is then loaded once for four
+    item rows, not once per row (the loops are bound by loads, not arithmetic).
+    """
+    cdef int j = 0, f
+    cdef floating t0, t1, t2, t3, vf, total = 0
+    cdef const floating* q0
+    cdef const floating* q1
+    cdef const floating* q2
+    cdef const floating* q3
+    while j + 4 <= n_values:
+        q0 = item_factors + <Py_ssize_t> cols[j] * k
+        q1 = item_factors + <Py_ssize_t> cols[j + 1] * k
+        q2 = item_factors + <Py_ssize_t> cols[j + 2] * k
+        q3 = item_factors + <Py_ssize_t> cols[j + 3] * k
+        t0 = t1 = t2 = t3 = v[k] if biased else 0
+        for f in range(k):
+            vf = v[f]
+            t0 += q0[f] * vf
+            t1 += q1[f] * vf
+            t2 += q2[f] * vf
+            t3 += q3[f] * vf
+        for f in range(k):
+            out[f] += t0 * q0[f] + t1 * q1[f] + t2 * q2[f] + t3 * q3[f]
+        if biased:
+            out[k] += t0 + t1 + t2 + t3
+        total += t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
+        j += 4
+    while j < n_values:
+        q0 = item_factors + <Py_ssize_t> cols[j] * k
+        t0 = _dot(q0, v, k)
+        if biased:
+            t0 = t0 + v[k]
+            out[k] += t0
+        for f in range(k):
+            out[f] += t0 * q0[f]
+        total += t0 * t0
+        j += 1
+    return total
+
+
+cdef inline double _sum_sq(const floating* v, int n) noexcept nogil:
+    """v.v in double: the squared norms of a solve must not overflow in float32."""
+    cdef double total = 0
+    cdef int f
+    for f in range(n):
+        total += <double> v[f] * v[f]
+    return total
+
+
+cdef inline bint _finite(double value) noexcept nogil:
+    return -1.7e308 < value < 1.7e308
+
+
+cdef int _conjugate_gradient(const int* cols, const floating* values, int n_values,
+                             const floating* item_factors, const floating* item_bias,
+                             int k, floating global_mean, floating penalty, bint biased,
+                             int max_steps, double tol, floating* x, floating* r,
+                             floating* p, floating* ap) noexcept nogil:
+    """Conjugate gradient on one row's ridge problem (A'A + penalty I) x = A'y, from the
+    ``x`` given; returns the steps taken, or -1 if the arithmetic overflowed.
+
+    Stops once the residual is under ``tol`` times A'y or after ``max_steps``. In exact
+    arithmetic it ends in at most min(n_values + 1, dim) steps: A'A + penalty I has at
+    most n_values + 1 distinct eigenvalues. The row is solved for y / max|y| (the answer
+    scales with y), so that huge ratings cannot overflow the sums.
+    """
+    cdef int dim = k + biased
+    cdef int j, f, step = 0
+    cdef floating e, step_size, ratio
+    cdef double y, scale = 0, inverse, rr, rr_new, pap, threshold
+    cdef const floating* q
+    for j in range(n_values):
+        y = values[j]
+        if biased:
+            y = y - global_mean - item_bias[cols[j]]
+        scale = max(scale, -y, y)
+    if not scale > 0:
+        memset(x, 0, dim * sizeof(floating))
+        return 0 if scale == 0 else -1
+    inverse = 1 / scale
+    for f in range(dim):
+        x[f] = <floating> (x[f] * inverse)
+    # r = A'(y - Ax) - penalty x, and A'y (in ap) for the tolerance, in one pass
+    memset(r, 0, dim * sizeof(floating))
+    memset(ap, 0, dim * sizeof(floating))
+    for j in range(n_values):
+        q = item_factors + <Py_ssize_t> cols[j] * k
+        y = values[j]
+        e = _dot(q, x, k)
+        if biased:
+            y = y - global_mean - item_bias[cols[j]]
+            e = e + x[k]
+        y = y * inverse
+        e = <floating> y - e
+        if biased:
+            r[k] += e
+            ap[k] += <floating> y
+        for f in range(k):
+            r[f] += e * q[f]
+            ap[f] += <floating> y * q[f]
+    for f in range(dim):
+        r[f] -= penalty * x[f]
+        p[f] = r[f]
+    threshold = tol * tol * _sum_sq(ap, dim)
+    rr = _sum_sq(r, dim)
+    while step < max_steps and rr > threshold:
+        for f in range(dim):
+            ap[f] = penalty * p[f]
+        pap = _times_design(cols, n_values, item_factors, k, biased, p, ap)
+        pap = pap + penalty * _sum_sq(p, dim)
+        if not _finite(pap):
+            return -1  # the item factors are too large for this precision
+        if not pap > 0:
+            break  # p is 0 to rounding
+        step_size = <floating> (rr / pap)
+        for f in range(dim):
+            x[f] += step_size * p[f]
+            r[f] -= step_size * ap[f]
+        rr_new = _sum_sq(r, dim)
+        ratio = <floating> (rr_new / rr)
+        for f in range(dim):
+            p[f] = r[f] + ratio * p[f]
+        rr = rr_new
+        step += 1
+    if not _finite(rr):
+        return -1
+    for f in range(dim):
+        x[f] = <floating> (x[f] * scale)
+    return step
+
+
+def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1] data,
+            const floating[:, ::1] item_factors, const floating[::1] item_bias,
+            double global_mean, double alpha, double beta, bint biased,
+            int max_steps, double tol, int n_threads,
+            const floating[:, ::1] start_factors, const floating[::1] start_bias,
+            const int[::1] start_rows, floating[:, ::1] user_factors,
+            floating[::1] user_bias):
+    """Regularised least-squares user factors (and biases) for each CSR row, by conjugate
+    gradient, written into ``user_factors`` and ``user_bias``.
+
+    Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
+    and biases are held fixed. Row ``u`` starts from row ``start_rows[u]`` of
+    ``start_factors`` and ``start_bias`` (from zeros when ``start_rows`` is empty) and
+    runs until its residual is under ``tol`` times its A'y, or for ``max_steps`` steps.
+    Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps
+    taken in all, the number of rows whose arithmetic overflowed (huge item factors),
+    and the number of rows left unsolved (zeros) because scratch memory could not be
+    allocated.
+    """
+    cdef int k = item_factors.shape[1]
+    cdef int dim = k + biased
+    cdef Py_ssize_t row, f, n_rows = indptr.shape[0] - 1
+    cdef int64 steps = 0
+    cdef int n_values, step, failures = 0, no_memory = 0
+    cdef bint warm = start_rows.shape[0] > 0
+    cdef floating mu = global_mean
+    cdef floating reg = alpha
+    cdef floating prior = beta
+    # per-thread scratch, allocated inside the parallel block: x, r, p and A'Ap
+    cdef floating* scratch = NULL
+    with nogil, parallel(num_threads=n_threads):
+        scratch = <floating*> malloc(<size_t> 4 * dim * sizeof(floating))
+        for row in prange(n_rows, schedule="dynamic", chunksize=64):
+            # the start rows come in another order (training's): fetch the next one while
+            # this row is solved, rather than wait for it
+            if warm and row + 1 < n_rows:
+                _prefetch_row(&start_factors[start_rows[row + 1], 0], k)
+            n_values = <int> (indptr[row + 1] - indptr[row])
+            if n_values > 0 and scratch == NULL:
+                no_memory += 1
+            if n_values == 0 or scratch == NULL:
+                for f in range(k):
+                    user_factors[row, f] = 0
+                user_bias[row] = 0
+                continue
+            for f in range(k):
+                scratch[f] = start_factors[start_rows[row], f] if warm else 0
+            if biased:
+                scratch[k] = start_bias[start_rows[row]] if warm else 0
+            step = _conjugate_gradient(
+                &indices[indptr[row]], &data[indptr[row]], n_values, &item_factors[0, 0],
+                &item_bias[0], k, mu, reg * n_values + prior, biased, max_steps, tol,
+                scratch, scratch + dim, scratch + 2 * dim, scratch + 3 * dim)
+            if step < 0:
+                failures += 1
+            else:
+                steps += step
+            for f in range(k):
+                user_factors[row, f] = scratch[f]
+            user_bias[row] = scratch[k] if biased else 0
+        free(scratch)
+    return steps, failures, no_memory
