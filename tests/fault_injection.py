@@ -470,16 +470,21 @@ def probe():
     return out
 
 
-def run_probe(name, workdir, inject):
-    """``probe()`` under fault ``name`` in a child process of the copy in ``workdir``."""
-    env = dict(
+def fault_env(workdir, inject, name, **extra):
+    """The environment of a child process that runs the copy in ``workdir`` under ``name``."""
+    return dict(
         os.environ,
         PYTHONPATH=f"{workdir}:{inject}",
         FUNKSGD_FAULT=name,
         FUNKSGD_FAULT_DIR=str(inject),
         PYTHONDONTWRITEBYTECODE="1",
-        OMP_NUM_THREADS="2",
+        **extra,
     )
+
+
+def run_probe(name, workdir, inject):
+    """``probe()`` under fault ``name`` in a child process of the copy in ``workdir``."""
+    env = fault_env(workdir, inject, name, OMP_NUM_THREADS="2")
     code = "import json, fault_injection as f; print(json.dumps(f.probe()))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True, text=True
@@ -563,13 +568,7 @@ def run_file(workdir, inject, name, test_file, timeout):
     """Failed test ids of ``test_file`` under fault ``name`` (pytest -x: the first one)."""
     if not (workdir / test_file).exists():
         return None  # not on this branch
-    env = dict(
-        os.environ,
-        PYTHONPATH=f"{workdir}:{inject}",
-        FUNKSGD_FAULT=name,
-        FUNKSGD_FAULT_DIR=str(inject),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
+    env = fault_env(workdir, inject, name)
     env.pop("CI", None)
     command = [sys.executable, "-m", "pytest", test_file, "-x", "-q", "-p", "no:cacheprovider"]
     command += ["-m", "not slow", "-rf", "--no-header", "-o", "addopts="]

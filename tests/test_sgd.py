@@ -143,16 +143,22 @@ def test_fit_identical_for_n_jobs_1_and_2(learning_rate):
     assert models[0].loss_curve_ == models[1].loss_curve_
 
 
+def row_systems(X, Q, bi, mu, biased):
+    """``(row, cols, A, y)`` of each row with ratings: the design (a column of ones for the
+    bias) and the targets of its ridge problem."""
+    for row in range(X.shape[0]):
+        cols = X.indices[X.indptr[row] : X.indptr[row + 1]]
+        if len(cols):
+            y = X.data[X.indptr[row] : X.indptr[row + 1]] - (mu + bi[cols] if biased else 0)
+            A = np.hstack([Q[cols], np.ones((len(cols), 1))]) if biased else Q[cols]
+            yield row, cols, A, y
+
+
 def reference_fold_in(X, Q, bi, mu, alpha, biased, beta=0.0):
     """Ridge solution per row by numpy.linalg.solve, penalty ``alpha * n_u + beta``."""
     k = Q.shape[1]
     P, bu = np.zeros((X.shape[0], k)), np.zeros(X.shape[0])
-    for row in range(X.shape[0]):
-        cols = X.indices[X.indptr[row] : X.indptr[row + 1]]
-        if len(cols) == 0:
-            continue
-        y = X.data[X.indptr[row] : X.indptr[row + 1]] - (mu + bi[cols] if biased else 0)
-        A = np.hstack([Q[cols], np.ones((len(cols), 1))]) if biased else Q[cols]
+    for row, cols, A, y in row_systems(X, Q, bi, mu, biased):
         x = np.linalg.solve(A.T @ A + (alpha * len(cols) + beta) * np.eye(A.shape[1]), A.T @ y)
         P[row] = x[:k]
         bu[row] = x[k] if biased else 0
@@ -163,12 +169,7 @@ def ridge_residuals(X, Q, bi, mu, alpha, biased, beta, P, bu):
     """Per row, |A'y - (A'A + rI) x| / |A'y| of the solution ``P``, ``bu`` (0 for empty rows)."""
     out = np.zeros(X.shape[0])
     Q, bi = Q.astype(np.float64), bi.astype(np.float64)
-    for row in range(X.shape[0]):
-        cols = X.indices[X.indptr[row] : X.indptr[row + 1]]
-        if len(cols) == 0:
-            continue
-        y = X.data[X.indptr[row] : X.indptr[row + 1]] - (mu + bi[cols] if biased else 0)
-        A = np.hstack([Q[cols], np.ones((len(cols), 1))]) if biased else Q[cols]
+    for row, cols, A, y in row_systems(X, Q, bi, mu, biased):
         x = np.r_[P[row], bu[row]] if biased else P[row].astype(np.float64)
         rhs = A.T @ y
         residual = rhs - A.T @ (A @ x) - (alpha * len(cols) + beta) * x
