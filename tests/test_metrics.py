@@ -26,7 +26,7 @@ from funksgd.metrics import (
 )
 from funksgd.model_selection import choose_per_row, split_by_mask
 
-from .conftest import ML100K, load_ml100k_split
+from .conftest import ML100K
 
 
 def reference_metrics(lists, relevant_sets, k):
@@ -232,11 +232,9 @@ def test_planted_popularity_beats_random():
 
 
 @pytest.mark.slow
-def test_ml100k_u1_protocol():
-    u, i, r = load_ml100k_split("u1.base")
-    X_train = sp.csr_array((r, (u, i)), shape=(943, 1682))
-    u, i, r = load_ml100k_split("u1.test")
-    X_test = sp.csr_array((r, (u, i)), shape=(943, 1682))
+def test_ml100k_u1_protocol(ml100k_u1):
+    X_train, (u, i, r) = ml100k_u1
+    X_test = sp.csr_array((r, (u, i)), shape=X_train.shape)
     counts = np.bincount(X_train.indices, minlength=1682).astype(float)
     popular = ranking_metrics_at_k(
         lambda u: counts[None, :], X_train, X_test, relevance_threshold=4

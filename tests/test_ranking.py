@@ -20,7 +20,6 @@ from funksgd.datasets import make_ratings
 from funksgd.metrics import ranking_metrics_at_k, relevant_items, top_k_items
 from funksgd.model_selection import train_test_split_ratings
 
-from .conftest import load_ml100k_split
 from .test_metrics import planted_popularity
 
 
@@ -240,11 +239,9 @@ def test_similar_rows_pad_and_the_estimators_methods():
 
 
 @pytest.mark.slow
-def test_ml100k_learned_offset_beats_popularity_and_keeps_rmse():
-    u, i, r = load_ml100k_split("u1.base")
-    X_train = sp.csr_array((r, (u, i)), shape=(943, 1682))
-    tu, ti, tr = load_ml100k_split("u1.test")
-    X_test = sp.csr_array((tr, (tu, ti)), shape=(943, 1682))
+def test_ml100k_learned_offset_beats_popularity_and_keeps_rmse(ml100k_u1):
+    X_train, (tu, ti, tr) = ml100k_u1
+    X_test = sp.csr_array((tr, (tu, ti)), shape=X_train.shape)
     model = FunkSVD(random_state=0).fit(X_train)
     weight, _ = learn_popularity_weight(FunkSVD(random_state=0), X_train)
     counts = item_counts(X_train)
