@@ -86,12 +86,16 @@ class BlockedRatings:
     n_threads : int, default=1
         Threads that copy the ratings; the result does not depend on it.
     item_counts : ndarray of shape (n_items,), default=None
-        Ratings per item, when the caller has them.
+        Ratings per item, when the caller has them (``skip`` left out).
+    skip : ndarray of shape (n_users,), default=None
+        For each row, the position in ``X.indices`` of one rating left out of the
+        cells, or -1.
     """
 
-    def __init__(self, X, n_blocks, rng, n_threads=1, item_counts=None):
+    def __init__(self, X, n_blocks, rng, n_threads=1, item_counts=None, skip=None):
         n_users, n_items = X.shape
-        user_counts = np.diff(X.indptr)
+        skip = np.empty(0, np.int64) if skip is None else skip
+        user_counts = np.diff(X.indptr) - (skip >= 0) if len(skip) else np.diff(X.indptr)
         if item_counts is None:
             item_counts = count_items(X)
         self.row_order = rng.permutation(n_users).astype(np.int32)
@@ -100,14 +104,15 @@ class BlockedRatings:
         self.item_block = _balanced_groups(self.item_order, item_counts, n_blocks)
         self.n_blocks = n_blocks
         self.block_ptr = np.empty(n_blocks * n_blocks + 1, dtype=np.int64)
-        self.users = np.empty(X.nnz, dtype=np.int32)
-        self.items = np.empty(X.nnz, dtype=np.int32)
-        self.ratings = np.empty(X.nnz, dtype=X.dtype)
+        n_ratings = int(user_counts.sum())
+        self.users = np.empty(n_ratings, dtype=np.int32)
+        self.items = np.empty(n_ratings, dtype=np.int32)
+        self.ratings = np.empty(n_ratings, dtype=X.dtype)
         # the user blocks are runs of row_order
         starts = np.searchsorted(self.user_block[self.row_order], np.arange(n_blocks + 1))
         _sgd.group_by_block(
             *csr_arrays(X), self.row_order, self.user_block, starts.astype(np.int64),
-            self.item_block, self.item_position(), n_threads, self.block_ptr, self.users,
+            self.item_block, self.item_position(), skip, n_threads, self.block_ptr, self.users,
             self.items, self.ratings,
         )  # fmt: skip
 

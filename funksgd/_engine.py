@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from . import _tuning
 from ._blocks import BlockedRatings, choose_n_blocks
 from ._kernels import sgd as _sgd
 from ._validation import check_memory, item_counts, row_indices
@@ -242,27 +243,31 @@ def resumed_factors(fitted, X, settings):
 
 def train(X, factors, settings, rng, *, resume, incremental, validation_fraction, on_epoch):
     """Train ``factors`` on the CSR ratings ``X``: the epochs of one fit, or of one
-    ``partial_fit`` call (``incremental``). Returns the factors in the ids' order and the
-    record. Without ``incremental`` the users stay in training's order, ``user_rows``
-    giving each one's row (``fit`` then solves the users, starting from them).
-
-    With ``validation_fraction``, that share of the ratings is held out, the epochs stop
-    on their RMSE and the best epoch's factors are kept. ``on_epoch(info)`` is called
-    with an :class:`EpochInfo` after each epoch.
+    ``partial_fit`` call (``incremental``). Returns the factors in the ids' order, the
+    record and the ``_tuning.Tuning`` sample (None in ``partial_fit``), whose held-out
+    ratings are not trained on. Without ``incremental`` the users stay in training's order,
+    ``user_rows`` giving each one's row (``fit`` then solves the users, starting there).
+    With ``validation_fraction``, that share of the ratings is held out (the tuning sample
+    comes from them), the epochs stop on their RMSE and the best epoch's factors are kept.
+    ``on_epoch(info)`` is called with an :class:`EpochInfo` after each epoch.
     """
-    valid = None
+    valid = tuning = skip = None
     if validation_fraction:
         if X.nnz < 2:
             raise ValueError("early_stopping=True needs at least 2 ratings to hold some out.")
         X, held = split_ratings(X, validation_fraction, rng)
         valid = (row_indices(held), held.indices, held.data.astype(np.float64))
-    n_blocks = choose_n_blocks(*X.shape, X.nnz, settings.n_components, X.dtype.itemsize)
+        tuning = _tuning.from_validation(X, held, rng)
+    elif not incremental:
+        skip, tuning = _tuning.hold_out(X, rng)
     counts = item_counts(X)
+    if skip is not None:
+        np.subtract.at(counts, tuning.held.indices, 1)
+    n_blocks = choose_n_blocks(*X.shape, counts.sum(), settings.n_components, X.dtype.itemsize)
     unrated = counts == 0
-    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads, counts)
-    del counts
-    # training sees users and items in the blocks' order, which is faster (see
-    # _blocks.py): a fresh fit's zero user factors need no reordering
+    blocks = BlockedRatings(X, n_blocks, rng, settings.n_threads, counts, skip)
+    # training sees users and items in the blocks' order, faster (see _blocks.py); a
+    # fresh fit's zero user factors need no reordering
     reorder(factors, blocks.row_order, blocks.item_order, users=resume)
     if valid:
         valid = (blocks.user_position()[valid[0]], blocks.item_position()[valid[1]], valid[2])
@@ -285,7 +290,7 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
         # their predicted rating is the bias-only global_mean_ + user bias. Not in
         # partial_fit: a zero user meeting a zero item would never move
         factors.item_factors[unrated] = 0
-    return factors, run.record
+    return factors, run.record, tuning
 
 
 def train_cells(cells, factors, rate, settings, strata=None, n_threads=1, cell_loss=None):
@@ -481,12 +486,8 @@ class _Run:
         """``predict(users, items)`` from the factors as they are now: it keeps the arrays, so
         it stays valid after training has moved on (and reads their later values)."""
         factors, blocks, biased = self.factors, self.blocks, self.settings.biased
-        P, Q, user_bias, item_bias = (
-            factors.user_factors,
-            factors.item_factors,
-            factors.user_bias,
-            factors.item_bias,
-        )
+        P, Q = factors.user_factors, factors.item_factors
+        user_bias, item_bias = factors.user_bias, factors.item_bias
 
         def predict(users, items):
             users = blocks.user_position()[np.asarray(users)]
@@ -571,12 +572,8 @@ def normal_factors(rng, n_rows, k, std, dtype, n_threads=1):
         np.random.default_rng(seeds[piece]).standard_normal(out=out, dtype=dtype)
         out *= dtype.type(std)
 
-    if n_threads > 1 and len(pieces) > 1:
-        with ThreadPoolExecutor(n_threads) as pool:
-            list(pool.map(fill, range(len(pieces))))
-    else:
-        for piece in range(len(pieces)):
-            fill(piece)
+    with ThreadPoolExecutor(n_threads if len(pieces) > 1 else 1) as pool:
+        list(pool.map(fill, range(len(pieces))))
     return factors
 
 

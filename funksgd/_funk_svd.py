@@ -4,7 +4,6 @@ Training is the engine's (``_engine.py``), predictions the inference module's
 (``_inference.py``); this front validates, calls them and stores one fitted state.
 """
 
-import dataclasses
 from numbers import Real
 
 import numpy as np
@@ -18,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _engine, _inference, _ranking
+from . import _engine, _inference, _ranking, _tuning
 from ._inference import FittedAttributes, SimilarRows
 from ._progress import EpochPrinter
 from ._validation import Integer, check_n_jobs, check_ratings
@@ -152,6 +151,10 @@ class FunkSVD(
         Item biases (zeros when ``biased=False``).
     global_mean_ : float
         Mean training rating (0 when ``biased=False``).
+    beta_ : float
+        The users' prior: the part of their penalty ``alpha * n_u + beta_`` that does
+        not grow with their number of ratings ``n_u`` (see :meth:`transform`), chosen
+        by ``fit`` on ratings held out of its epochs (0 after :meth:`partial_fit` alone).
     n_iter_ : int
         Number of epochs run by the last :meth:`fit` (with "funk", summed over
         the factors), plus those of the :meth:`partial_fit` calls since.
@@ -377,13 +380,11 @@ class FunkSVD(
         settings = self._check_params()
         rng = check_random_state(self.random_state)
         resume = hasattr(self, "_fitted") and (incremental or self.warm_start)
-        if resume:
-            factors = _engine.resumed_factors(self._fitted, X, settings)
-        else:
-            factors = _engine.new_factors(X, settings, rng)
+        factors = (_engine.resumed_factors(self._fitted, X, settings) if resume
+                   else _engine.new_factors(X, settings, rng))  # fmt: skip
         early_stopping = self.early_stopping and not incremental
         printer = EpochPrinter(self.verbose, 1 if incremental else self.max_iter, self.n_components)
-        factors, record = _engine.train(
+        factors, record, tuning = _engine.train(
             X, factors, settings, rng, resume=resume, incremental=incremental,
             validation_fraction=self.validation_fraction if early_stopping else None,
             on_epoch=printer.chain(callback),
@@ -391,20 +392,19 @@ class FunkSVD(
         printer.close()
         if early_stopping:
             _engine.warn_unstopped(record, settings)
-        if incremental:  # a batch holds only part of each user's ratings: no solve
-            users = factors.user_factors, factors.user_bias
-            beta = self._fitted.beta if resume else 0.0
-        else:
-            items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha)
-            # from the users' SGD factors, close to the answer: a few steps of the solve
-            start = factors.user_factors, factors.user_bias, factors.user_rows
-            solve = items + (self.biased, settings.n_threads)
-            beta = _inference.prior_strength(X, *solve, rng, start, _inference.FIT_SOLVE_TOL)
-            users = _inference.solve_users(X, *solve, beta, start, _inference.FIT_SOLVE_TOL)
         extended = self._fitted if incremental and resume else None  # partial_fit adds to it
         popularity = _ranking.fitted_popularity(self, X, extended, incremental)
-        fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
-        self._fitted = dataclasses.replace(fitted, beta=beta)
+        if incremental:  # a batch holds only part of each user's ratings: no solve
+            users = factors.user_factors, factors.user_bias, self._fitted.beta if resume else 0.0
+        else:
+            items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha,
+                     self.biased)  # fmt: skip
+            # from the users' SGD factors, close to the answer: a few steps of the solve
+            start = factors.user_factors, factors.user_bias, factors.user_rows
+            n_threads, tol = settings.n_threads, _inference.FIT_SOLVE_TOL
+            beta, popularity = _tuning.learn(tuning, items, n_threads, start, tol, popularity)
+            users = *_inference.solve_users(X, *items, n_threads, beta, start, tol), beta
+        self._fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
 
     def _check_params(self):
         """The parameters training reads, resolved once."""

@@ -62,9 +62,10 @@ class Fitted:
 
 
 def new_fitted(estimator, X, factors, users, record, extended, popularity):
-    """The fitted state of a finished fit on ``X``: ``factors`` and ``users`` (factors and
-    biases) from training, the ``record`` of its epochs (added to that of the model it
-    ``extended``, in partial_fit), and the ``popularity`` weight and item counts."""
+    """The fitted state of a finished fit on ``X``: ``factors`` and ``users`` (factors,
+    biases and prior ``beta``) from training, the ``record`` of its epochs (added to that of
+    the model it ``extended``, in partial_fit), and the ``popularity`` weight and item
+    counts."""
     n_iter, loss_curve = record.n_iter, record.loss_curve
     low, high = float(X.data.min()), float(X.data.max())
     if extended is not None:
@@ -78,7 +79,7 @@ def new_fitted(estimator, X, factors, users, record, extended, popularity):
         alpha=estimator.alpha, schedule=factors.schedule, n_iter=n_iter, t=factors.schedule.t,
         loss_curve=loss_curve, validation_scores=record.validation_scores or None,
         rating_range=(low, high) if estimator.clip else None, item_counts=popularity[1],
-        popularity_weight=popularity[0],
+        popularity_weight=popularity[0], beta=users[2],
     )  # fmt: skip
 
 
@@ -117,6 +118,7 @@ class FittedAttributes:
 for _name in (
     "item_factors", "user_factors", "item_bias", "user_bias", "global_mean", "n_iter", "t",
     "loss_curve", "validation_scores", "rating_range", "item_counts", "popularity_weight",
+    "beta",
 ):  # fmt: skip
     setattr(FittedAttributes, f"{_name}_", fitted_attribute(_name))
 
@@ -171,7 +173,7 @@ SOLVE_CHUNK_RATINGS = 1 << 20
 # factors, already close), in at most SOLVE_MAX_STEPS_PER_DIM * (n_components + 1) steps
 # (exact arithmetic needs at most n_components + 1; rounding may need a few more)
 SOLVE_TOL = 1e-6
-FIT_SOLVE_TOL = 1e-3
+FIT_SOLVE_TOL = 1e-4
 SOLVE_MAX_STEPS_PER_DIM = 2
 # prior_strength: rows it samples, the share of their ratings it holds out, the values tried
 PRIOR_SAMPLE_ROWS = 5000
@@ -250,20 +252,12 @@ def prior_strength(
     X, item_factors, item_bias, global_mean, alpha, biased, n_threads, rng, start=None,
     tol=SOLVE_TOL,
 ):  # fmt: skip
-    """The count-independent part ``beta`` of the users' penalty ``alpha * n_u + beta``,
-    chosen on the data.
+    """:func:`choose_prior` on up to ``PRIOR_SAMPLE_ROWS`` rows of ``X`` with two or more
+    ratings, drawn by ``rng``, a fifth of each row's ratings (at least one) held out.
 
-    In a Bayesian view ``beta`` is the noise variance over the prior variance of the user
-    factors (and biases): with a prior that does not grow with a user's ratings, a user
-    with 3 ratings is shrunk far more, relatively, than one with 3,000. It is estimated
-    empirically: on up to ``PRIOR_SAMPLE_ROWS`` rows with two or more ratings, drawn by
-    ``rng``, a fifth of each row's ratings (at least one) is held out, the rest solved
-    with each ``beta`` of ``PRIOR_GRID`` times the mean squared norm of the item factors
-    (items fixed), and the ``beta`` that predicts the held-out ratings best is kept.
-    The first solve starts from ``start`` (as in :func:`solve_users`; zeros when None),
-    each next one from the last one's answer;
-    all run to ``tol``.
-    Returns 0.0 when no row has two ratings.
+    ``start`` is as in :func:`solve_users`, for the rows of ``X``. ``FunkSVD.fit``
+    holds its ratings out of training instead (``_tuning``): ratings the items were
+    trained on favour ``beta`` = 0. Returns 0.0 when no row has two ratings.
     """
     rows = np.flatnonzero(np.diff(X.indptr) >= 2)
     if len(rows) == 0:
@@ -272,29 +266,49 @@ def prior_strength(
         rows = np.sort(rng.choice(rows, PRIOR_SAMPLE_ROWS, replace=False))
     sample = X[rows]
     known, held = split_by_mask(sample, choose_per_row(sample, PRIOR_HOLDOUT_FRACTION, rng))
+    if start is not None:
+        at = rows if len(start) == 2 else start[2][rows]
+        start = start[0][at], start[1][at]
+    solve = (item_factors, item_bias, global_mean, alpha, biased, n_threads)
+    return choose_prior(known, held, *solve, start, tol)[0]
+
+
+def choose_prior(
+    known, held, item_factors, item_bias, global_mean, alpha, biased, n_threads, start=None,
+    tol=SOLVE_TOL,
+):  # fmt: skip
+    """The count-independent part ``beta`` of the users' penalty ``alpha * n_u + beta``
+    that best predicts ``held`` from ``known`` (CSR, a row per user), items fixed.
+
+    In a Bayesian view ``beta`` is the noise variance over the prior variance of the user
+    factors (and biases): with a prior that does not grow with a user's ratings, a user
+    with 3 ratings is shrunk far more, relatively, than one with 3,000. It is estimated
+    empirically: the rows of ``known`` are solved with each ``beta`` of ``PRIOR_GRID``
+    times the mean squared norm of the item factors, the first solve from ``start``
+    (``(factors, bias)`` a row per row, or zeros), each next one from the last one's
+    answer, all to ``tol``. The held-out ratings must be unseen by the items: ratings
+    they were trained on favour ``beta`` = 0.
+    Returns ``(beta, user_factors, user_bias)``, the last two the rows solved with it.
+    """
     held_rows = row_indices(held).astype(np.int32)
     # in units of the items' squared norm, as the data term: the same choice for ratings
     # and factors scaled alike
     unit = float(np.mean(np.square(item_factors, dtype=np.float64).sum(axis=1))) or 1.0
-    errors = []
-    # the rows' own start, then each value's solution for the next: the answers move
-    # little from one value to the next
-    if start is not None:
-        at = rows if len(start) == 2 else start[2][rows]
-        begin = start[0][at], start[1][at]
-    else:
-        begin = None
+    best = (np.inf, 0.0, None)
+    # each value's solution starts the next: the answers move little from one to the next
     for beta in PRIOR_GRID * unit:
-        W, bias = solve_users(
+        start = solve_users(
             known, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta,
-            begin, tol,
+            start, tol,
         )  # fmt: skip
-        begin = W, bias
+        W, bias = start
         pred = np.einsum("ij,ij->i", W[held_rows].astype(np.float64), item_factors[held.indices])
         if biased:
             pred += global_mean + bias[held_rows] + item_bias[held.indices]
-        errors.append(float(np.mean((held.data - pred) ** 2)))
-    return float(PRIOR_GRID[int(np.argmin(errors))] * unit)
+        error = float(np.mean((held.data - pred) ** 2))
+        if error < best[0]:
+            best = (error, float(beta), start)
+    return best[1], *best[2]
 
 
 def fold_in(fitted, X, n_threads):

@@ -346,33 +346,40 @@ def _best_first(rows, values, items, n_rows, k):
     return lists
 
 
-def fitted_popularity(estimator, X, extended, incremental, max_ratings=1 << 18, max_users=2000):
+def fitted_popularity(estimator, X, extended, incremental):
     """``(weight, item counts)`` of the popularity offset for a model fitted on ``X``.
 
-    The weight is the estimator's ``popularity_weight``, or with ``"auto"`` the one
-    :func:`learn_popularity_weight` finds on ``X`` (on at most ``max_users`` random users
-    holding about ``max_ratings`` ratings, so that learning costs a bounded share of a large
-    fit; ``log(1 + n_i)`` only shifts by a constant when all counts scale); 0 when no
-    user has the two ratings a hold-out needs. ``partial_fit`` adds the counts to those
-    of the model it ``extended`` and keeps its weight; its first call (``incremental``)
-    does not learn one: ``"auto"`` is 0 there, since learning takes a fit.
+    The weight is the estimator's ``popularity_weight``; None for ``"auto"``, which
+    ``fit`` learns on ratings held out of training (``_tuning``). ``partial_fit`` adds
+    the counts to those of the model it ``extended`` and keeps its weight; its first
+    call (``incremental``) does not learn one: ``"auto"`` is 0 there, since learning
+    needs held-out ratings.
     """
     counts = item_counts(X)
     if extended is not None:  # a model from a file or a cluster may have no counts
         before = 0 if extended.item_counts is None else extended.item_counts
         return extended.popularity_weight, before + counts
     weight = estimator.popularity_weight
-    if weight != "auto" or incremental:
-        return 0.0 if weight == "auto" else float(weight), counts
+    if weight != "auto":
+        return float(weight), counts
+    return (0.0 if incremental else None), counts
+
+
+def sampled_popularity_weight(estimator, X, max_ratings=1 << 18, max_users=2000):
+    """:func:`learn_popularity_weight` of ``estimator`` (with ``popularity_weight="auto"``)
+    on at most ``max_users`` random users of ``X`` holding about ``max_ratings`` ratings,
+    so that learning costs a bounded share of a large fit (``log(1 + n_i)`` only shifts by
+    a constant when all counts scale); 0 when no user has the two ratings a hold-out needs.
+    """
     sample = X
     if X.nnz > max_ratings or X.shape[0] > max_users:
         users = np.random.RandomState(LEARN_SEED).permutation(X.shape[0])
         taken = np.searchsorted(np.cumsum(np.diff(X.indptr)[users]), max_ratings)
         sample = X[np.sort(users[: max(1, min(int(taken), max_users))])]
     if not np.any(np.diff(sample.indptr) >= 2):
-        return 0.0, counts
+        return 0.0
     learner = clone(estimator).set_params(popularity_weight=0.0, verbose=0, warm_start=False)
-    return learn_popularity_weight(learner, sample)[0], counts
+    return learn_popularity_weight(learner, sample)[0]
 
 
 # ------------------------------------------------- evaluating top-k lists (metrics)
@@ -457,7 +464,9 @@ def per_user_metrics(items, relevant, k):
         return {
             "precision": n_hits / k,
             "recall": n_hits / n_relevant,
-            "ndcg": hits @ discount / ideal,
+            # a sum per row, not hits @ discount: BLAS may round a row differently
+            # depending on how many rows come with it
+            "ndcg": (hits * discount).sum(axis=1) / ideal,
             "map": (hits * precision_at).sum(axis=1) / np.minimum(n_relevant, k),
             "hit_rate": (n_hits > 0).astype(np.float64),
         }

@@ -377,8 +377,9 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
                    const floating[::1] data, const int[::1] row_order,
                    const int[::1] user_block, const int64[::1] user_block_start,
                    const int[::1] item_block,
-                   const int[::1] item_position, int n_threads, int64[::1] block_ptr,
-                   int[::1] users, int[::1] items, floating[::1] ratings):
+                   const int[::1] item_position, const int64[::1] skip, int n_threads,
+                   int64[::1] block_ptr, int[::1] users, int[::1] items,
+                   floating[::1] ratings):
     """Copy CSR ratings into COO triplets grouped by (user block, item block).
 
     Rows are visited in ``row_order``, so inside a block the ratings of one user
@@ -388,7 +389,8 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
     a block, a stream the hardware prefetches (about 2x faster than rows scattered
     over memory when they do not fit in cache). User block ``b`` holds the rows
     ``row_order[user_block_start[b]:user_block_start[b + 1]]`` (``user_block[row]`` is
-    the block of a row). ``block_ptr``
+    the block of a row). ``skip[row]`` is the position in ``indices`` of one rating of
+    the row left out, or -1; ``skip`` may be empty (nothing left out). ``block_ptr``
     (length n_user_blocks * n_item_blocks + 1) receives the block boundaries.
     User blocks are shared out among ``n_threads`` threads: each writes only its own
     blocks, so the result does not depend on ``n_threads``.
@@ -398,7 +400,8 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
     cdef Py_ssize_t n_item_blocks = n_cells // max(n_user_blocks, 1)
     cdef Py_ssize_t ub, r, b, first
     cdef int row, col
-    cdef int64 n, pos
+    cdef int64 n, pos, left_out = -1
+    cdef bint skipping = skip.shape[0] > 0
     # where the next rating of each block goes
     cdef int64* cursor = <int64*> malloc(max(n_cells, 1) * sizeof(int64))
     if cursor == NULL:
@@ -410,6 +413,8 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
             first = user_block[r] * n_item_blocks + 1
             for n in range(indptr[r], indptr[r + 1]):
                 block_ptr[first + item_block[indices[n]]] += 1
+            if skipping and skip[r] >= 0:
+                block_ptr[first + item_block[indices[skip[r]]]] -= 1
         for b in range(n_cells):
             block_ptr[b + 1] += block_ptr[b]
             cursor[b] = block_ptr[b]
@@ -417,7 +422,10 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
             first = ub * n_item_blocks
             for r in range(user_block_start[ub], user_block_start[ub + 1]):
                 row = row_order[r]
+                left_out = skip[row] if skipping else -1
                 for n in range(indptr[row], indptr[row + 1]):
+                    if n == left_out:
+                        continue
                     col = indices[n]
                     b = first + item_block[col]
                     pos = cursor[b]

@@ -381,6 +381,19 @@ def test_initial_factors_are_generator_normals(monkeypatch):
         assert abs(factors.item_factors.std() - 0.3) < 0.05
 
 
+def reference_hold_out(X, rng):
+    """X less the ratings fit holds out to tune its prior: one random rating of each of
+    min(5000, 2% of the ratings, all) random users with two ratings or more."""
+    counts = np.diff(X.indptr)
+    eligible = np.flatnonzero(counts >= 2)
+    rows = np.sort(rng.choice(eligible, min(5000, len(eligible), int(0.02 * X.nnz)), False))
+    held = X.indptr[rows] + (rng.random_sample(len(rows)) * counts[rows]).astype(int)
+    keep = np.ones(X.nnz, dtype=bool)
+    keep[held] = False
+    rows_of = np.repeat(np.arange(X.shape[0]), counts)
+    return sp.csr_array((X.data[keep], (rows_of[keep], X.indices[keep])), shape=X.shape)
+
+
 def reference_funk_fit(X, n_components, eta0, alpha, epochs_per_factor, seed):
     """Funk's factor-at-a-time SGD in plain Python, visiting ratings in the estimator's order."""
     X = check_ratings(X)
@@ -390,6 +403,7 @@ def reference_funk_fit(X, n_components, eta0, alpha, epochs_per_factor, seed):
     P = np.zeros((n_users, n_components))
     bu, bi = np.zeros(n_users), np.zeros(n_items)
     mu = X.data.mean()
+    X = reference_hold_out(X, rng)
     blocks = BlockedRatings(X, choose_n_blocks(n_users, n_items, X.nnz, n_components, 8), rng)
     # blocks.users and .items are positions in the blocks' orders; the estimator trains in
     # those orders, its users taking the initial rows in turn and its items their own row

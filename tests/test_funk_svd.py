@@ -100,7 +100,7 @@ def test_transform_folds_in_new_users():
 def ridge_fold_in(X, model):
     """The documented fold-in, by numpy.linalg.solve: per row, the ridge regression of its
     ratings (less global mean and item bias) on the item factors and a bias, penalty
-    ``alpha`` times the row's number of ratings."""
+    ``alpha`` times the row's number of ratings plus the learnt prior ``beta_``."""
     X = sp.csr_array(X)
     Q, bi = model.item_factors_.astype(np.float64), model.item_bias_.astype(np.float64)
     W, bias = np.zeros((X.shape[0], Q.shape[1])), np.zeros(X.shape[0])
@@ -110,7 +110,8 @@ def ridge_fold_in(X, model):
             continue
         y = X.data[X.indptr[row] : X.indptr[row + 1]] - model.global_mean_ - bi[cols]
         A = np.hstack([Q[cols], np.ones((len(cols), 1))])
-        x = np.linalg.solve(A.T @ A + model.alpha * len(cols) * np.eye(A.shape[1]), A.T @ y)
+        penalty = model.alpha * len(cols) + model.beta_
+        x = np.linalg.solve(A.T @ A + penalty * np.eye(A.shape[1]), A.T @ y)
         W[row], bias[row] = x[:-1], x[-1]
     return W, bias
 

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._funk_svd import FunkSVD
 from .._inference import Fitted as LocalFitted
-from .._ranking import fitted_popularity
+from .._ranking import sampled_popularity_weight
 from ._dsgd import Fitted, Settings, fit_grid
 from ._executors import InProcess, OnCluster, WorkerLost
 from ._ingest import ingest
@@ -216,7 +216,7 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
         if weight != "auto":
             return float(weight)
         learner = FunkSVD(**_local_params(self))
-        return fitted_popularity(learner, fitted.popularity_sample, None, False)[0]
+        return sampled_popularity_weight(learner, fitted.popularity_sample)
 
     def _resume(self):
         return Fitted(
