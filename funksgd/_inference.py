@@ -224,7 +224,7 @@ def solve_users(
         if no_memory:
             raise MemoryError(
                 f"Out of memory in the users' solve: {no_memory} rows could not be solved "
-                f"for want of {4 * (n_components + 1) * dtype.itemsize:,} bytes of scratch "
+                f"for want of {5 * (n_components + 1) * dtype.itemsize:,} bytes of scratch "
                 "per thread. Free memory, or use fewer threads (n_jobs)."
             )
         failures += failed

@@ -275,6 +275,30 @@ def test_fold_in_warm_start_and_step_limit(kernel):
 
 
 @each_kernel
+def test_fold_in_preconditions_rows_of_five_ratings_or_more(kernel):
+    """Item factors along the axes, each axis its own scale: A'A is diagonal, so the
+    diagonal preconditioner solves a row in one step, where plain CG takes a step per
+    distinct scale. Rows under five ratings are not preconditioned."""
+    k = 6
+    scales = np.arange(1.0, k + 1)
+    Q = np.vstack([np.diag(scales)] * 2)  # items i and i + k lie along axis i
+    rng = np.random.default_rng(0)
+    counts = [2 * k, 4]  # every item; four items on four axes
+    cols = np.concatenate([np.arange(2 * k), np.arange(4)])
+    rows = np.repeat(np.arange(2), counts)
+    X = check_ratings(sp.csr_array((rng.integers(1, 6, len(rows)).astype(float),
+                                    (rows, cols)), shape=(2, 2 * k)))  # fmt: skip
+    bi = np.zeros(2 * k)
+    exact = reference_fold_in(X, Q, bi, 3.0, 0.05, False, 0.5)
+    P, _, steps = run_fold_in(kernel, X[[0]], Q, bi, False, 0.5, 1e-10, 1)
+    assert steps == 1
+    np.testing.assert_allclose(P, exact[0][[0]], rtol=1e-12)
+    P, _, steps = run_fold_in(kernel, X[[1]], Q, bi, False, 0.5, 1e-10, 1)
+    assert steps == 4  # four distinct eigenvalues, one per axis rated
+    np.testing.assert_allclose(P, exact[0][[1]], rtol=1e-9, atol=1e-12)
+
+
+@each_kernel
 def test_predict_pairs_matches_reference(kernel):
     rng = np.random.RandomState(0)
     P, Q = rng.normal(size=(7, 3)), rng.normal(size=(5, 3))
