@@ -173,7 +173,7 @@ SOLVE_CHUNK_RATINGS = 1 << 20
 # factors, already close), in at most SOLVE_MAX_STEPS_PER_DIM * (n_components + 1) steps
 # (exact arithmetic needs at most n_components + 1; rounding may need a few more)
 SOLVE_TOL = 1e-6
-FIT_SOLVE_TOL = 1e-4
+FIT_SOLVE_TOL = 1e-3
 SOLVE_MAX_STEPS_PER_DIM = 2
 # prior_strength: rows it samples, the share of their ratings it holds out, the values tried
 PRIOR_SAMPLE_ROWS = 5000

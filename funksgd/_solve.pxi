@@ -1,9 +1,11 @@
 # The users' solve: ridge regression per row by conjugate gradient (``fold_in``), with
 # its helpers. Included by ``_sgd.pyx``, whose imports and row helpers it uses.
 
-# rows with at least this many ratings are preconditioned (see _conjugate_gradient)
+# rows with at least this many ratings are preconditioned, lighter ones solved to at least
+# LIGHT_TOL (see _conjugate_gradient)
 cdef enum:
     PRECONDITION_FROM = 5
+cdef double LIGHT_TOL = 1e-6
 
 
 cdef inline floating _times_design(const int* cols, int n_values,
@@ -86,7 +88,8 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
     of A'A + penalty I, kept in ``d`` (Jacobi: the item factors' components differ
     in scale; a fifth to a quarter fewer steps at 10M ratings). Lighter rows are not:
     A'A + penalty I then has at most n_values + 1 distinct eigenvalues, and plain CG
-    ends in that many steps, which a preconditioner would undo.
+    ends in that many steps, which a preconditioner would undo. They are solved to
+    ``LIGHT_TOL`` whatever ``tol``: that costs at most those few steps.
 
     Stops once the residual is under ``tol`` times A'y or after ``max_steps``. In exact
     arithmetic it ends in at most min(n_values + 1, dim) steps: A'A + penalty I has at
@@ -137,6 +140,8 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
         else:
             d[f] = 1
         p[f] = d[f] * r[f]
+    if n_values < PRECONDITION_FROM:
+        tol = min(tol, LIGHT_TOL)
     threshold = tol * tol * _sum_sq(ap, dim)
     rr = _sum_sq(r, dim)
     rz = _sum_scaled(r, d, dim)
