@@ -42,19 +42,27 @@ def hold_out(X, rng):
     ``skip[row]`` is the position in ``X.indices`` of the rating held out of ``row``, or
     -1 (see ``BlockedRatings``). ``(None, None)`` when nothing can be held out.
     """
-    counts = np.diff(X.indptr)
-    eligible = np.flatnonzero(counts >= 2)
-    n_rows = min(TUNING_USERS, len(eligible), int(TUNING_SHARE * X.nnz))
-    if n_rows == 0:
+    rows, offsets = choose(np.diff(X.indptr), rng)
+    if len(rows) == 0:
         return None, None
-    rows = np.sort(rng.choice(eligible, n_rows, replace=False))
-    offsets = (rng.random_sample(n_rows) * counts[rows]).astype(np.int64)
     skip = np.full(X.shape[0], -1, dtype=np.int64)
     skip[rows] = X.indptr[rows] + offsets
     sample = X[rows]
     held = np.zeros(sample.nnz, dtype=bool)
     held[sample.indptr[:-1] + offsets] = True
     return skip, Tuning(rows, *split_by_mask(sample, held))
+
+
+def choose(counts, rng):
+    """``(rows, offsets)``: the rows :func:`hold_out` samples given each row's number of
+    ratings ``counts``, and the position among its ratings (by item) of the one it holds
+    out."""
+    eligible = np.flatnonzero(counts >= 2)
+    n_rows = min(TUNING_USERS, len(eligible), int(TUNING_SHARE * counts.sum()))
+    if n_rows == 0:
+        return eligible[:0], eligible[:0]
+    rows = np.sort(rng.choice(eligible, n_rows, replace=False))
+    return rows, (rng.random_sample(n_rows) * counts[rows]).astype(np.int64)
 
 
 def from_validation(X, valid, rng):
