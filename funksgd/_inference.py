@@ -287,10 +287,14 @@ def choose_prior(
     times the mean squared norm of the item factors, the first solve from ``start``
     (``(factors, bias)`` a row per row, or zeros), each next one from the last one's
     answer, all to ``tol``. The held-out ratings must be unseen by the items: ratings
-    they were trained on favour ``beta`` = 0.
+    they were trained on favour ``beta`` = 0. A user's held-out errors weigh as many as
+    its ratings, as in a test split of random ratings (users sampled alike, one rating
+    held out each, would otherwise favour the light users, and too large a ``beta``).
     Returns ``(beta, user_factors, user_bias)``, the last two the rows solved with it.
     """
     held_rows = row_indices(held).astype(np.int32)
+    n_held = np.diff(held.indptr)
+    weights = ((np.diff(known.indptr) + n_held) / np.maximum(n_held, 1))[held_rows]
     # in units of the items' squared norm, as the data term: the same choice for ratings
     # and factors scaled alike
     unit = float(np.mean(np.square(item_factors, dtype=np.float64).sum(axis=1))) or 1.0
@@ -305,7 +309,7 @@ def choose_prior(
         pred = np.einsum("ij,ij->i", W[held_rows].astype(np.float64), item_factors[held.indices])
         if biased:
             pred += global_mean + bias[held_rows] + item_bias[held.indices]
-        error = float(np.mean((held.data - pred) ** 2))
+        error = float(np.average((held.data - pred) ** 2, weights=weights))
         if error < best[0]:
             best = (error, float(beta), start)
     return best[1], *best[2]

@@ -365,23 +365,6 @@ def fitted_popularity(estimator, X, extended, incremental):
     return (0.0 if incremental else None), counts
 
 
-def sampled_popularity_weight(estimator, X, max_ratings=1 << 18, max_users=2000):
-    """:func:`learn_popularity_weight` of ``estimator`` (with ``popularity_weight="auto"``)
-    on at most ``max_users`` random users of ``X`` holding about ``max_ratings`` ratings,
-    so that learning costs a bounded share of a large fit (``log(1 + n_i)`` only shifts by
-    a constant when all counts scale); 0 when no user has the two ratings a hold-out needs.
-    """
-    sample = X
-    if X.nnz > max_ratings or X.shape[0] > max_users:
-        users = np.random.RandomState(LEARN_SEED).permutation(X.shape[0])
-        taken = np.searchsorted(np.cumsum(np.diff(X.indptr)[users]), max_ratings)
-        sample = X[np.sort(users[: max(1, min(int(taken), max_users))])]
-    if not np.any(np.diff(sample.indptr) >= 2):
-        return 0.0
-    learner = clone(estimator).set_params(popularity_weight=0.0, verbose=0, warm_start=False)
-    return learn_popularity_weight(learner, sample)[0]
-
-
 # ------------------------------------------------- evaluating top-k lists (metrics)
 def top_k_function(model, X_train, k, exclude_train):
     """``top_k(users) -> (len(users), k) items`` for a model with recommend, or a score function."""

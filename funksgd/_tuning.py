@@ -77,14 +77,15 @@ def from_validation(X, valid, rng):
 def learn(tuning, items, n_threads, start, tol, popularity):
     """``(beta, popularity)`` for the item side ``items`` = ``(item_factors, item_bias,
     global_mean, alpha, biased)``. ``start`` is the users' SGD factors ``(factors, bias,
-    rows)`` as in ``solve_users``; ``popularity`` the ``(weight, item counts)`` of
-    ``_ranking.fitted_popularity``, the weight learnt here when None."""
+    rows)`` as in ``solve_users``, or None (zeros); ``popularity`` the ``(weight, item
+    counts)`` of ``_ranking.fitted_popularity``, the weight learnt here when None."""
     weight, counts = popularity
     if tuning is None or tuning.held.nnz == 0:
         return 0.0, (weight or 0.0, counts)
-    at = start[2][tuning.rows]
-    solve = (*items, n_threads, (start[0][at], start[1][at]), tol)
-    beta, W, _ = choose_prior(tuning.known, tuning.held, *solve)
+    if start is not None:
+        at = start[2][tuning.rows]
+        start = start[0][at], start[1][at]
+    beta, W, _ = choose_prior(tuning.known, tuning.held, *items, n_threads, start, tol)
     if weight is None:
         weight = learn_popularity(tuning, W, items, counts, n_threads)
     return beta, (weight, counts)

@@ -267,36 +267,55 @@ def test_to_local_gives_a_working_funksvd_with_ids(client):
 
 @pytest.fixture(scope="module")
 def many_users():
-    # more than the 2,000 users the popularity weight is learnt on: a sample is drawn
+    # more users than the prior samples (700 in the tests that use it)
     return make_ratings(5000, 250, 50_000, random_state=6)
 
 
-def test_learns_prior_and_popularity_weight_as_funksvd(client, many_users, monkeypatch):
-    """beta and the popularity weight are FunkSVD's functions' on the same users' ratings."""
-    from funksgd import _inference, _ranking
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_tunes_prior_and_popularity_weight_on_held_out_ratings(client, many_users, monkeypatch,
+                                                              early_stopping):  # fmt: skip
+    """As FunkSVD.fit: ratings of a sample of users are held out of the epochs (one each,
+    or with early stopping their validation ratings), and beta and the popularity weight
+    are chosen on them with FunkSVD's functions."""
+    from funksgd import _inference, _tuning
 
-    monkeypatch.setattr(_inference, "PRIOR_SAMPLE_ROWS", 700)  # so that the prior samples too
-    states = []
+    monkeypatch.setattr(_tuning, "TUNING_USERS", 700)
+    seen = {}
+    learn, check = _tuning.learn, _dsgd._check_reports
 
-    def spy(user_counts, rng):  # the client's random state where the prior's sample is drawn
-        states.append(rng.get_state())
-        return prior_users(user_counts, rng)
+    def spy_learn(tuning, *args):
+        seen["tuning"] = tuning
+        return learn(tuning, *args)
 
-    prior_users = _dsgd.prior_users
-    monkeypatch.setattr(_dsgd, "prior_users", spy)
-    params = dict(n_components=5, n_blocks=3, max_iter=5, random_state=0)
+    def spy_check(reports, *args):
+        seen["reports"] = reports
+        return check(reports, *args)
+
+    monkeypatch.setattr(_tuning, "learn", spy_learn)
+    monkeypatch.setattr(_dsgd, "_check_reports", spy_check)
+    params = dict(n_components=5, n_blocks=3, max_iter=5, random_state=0,
+                  early_stopping=early_stopping)  # fmt: skip
     model = DaskFunkSVD(client=client, **params).fit(frame(many_users))
-    X = mapped(many_users, model.mapping_).astype(np.float32)  # FunkSVD's own input
-    rng = np.random.RandomState()
-    rng.set_state(states[-1])
-    beta = _inference.prior_strength(X, model.item_factors_, model.item_bias_,
-                                     model.global_mean_, model.alpha, True, 1, rng)  # fmt: skip
+    X = mapped(many_users, model.mapping_)
+    tuning = seen["tuning"]
+    n_train = sum(sum(report["n_train"]) for report in seen["reports"])
+    assert len(tuning.rows) == 700 and np.all(np.diff(tuning.rows) > 0)
+    # a sampled user's training and held-out ratings are all its ratings
+    np.testing.assert_array_equal((tuning.known + tuning.held).toarray(), X[tuning.rows].toarray())
+    if early_stopping:
+        # the validation share of each user block, rounded: nothing more held out
+        assert abs(n_train - (X.nnz - model.validation_fraction * X.nnz)) <= 3
+    else:
+        assert list(np.diff(tuning.held.indptr)) == [1] * 700
+        assert n_train == X.nnz - 700
+    side = (model.item_factors_, model.item_bias_, model.global_mean_, model.alpha, True)
+    beta, W, _ = _inference.choose_prior(tuning.known, tuning.held, *side, 1)
     assert model._beta == beta > 0
-    local_params = {name: value for name, value in model.get_params().items()
-                    if name in FunkSVD._parameter_constraints}  # fmt: skip
-    weight, counts = _ranking.fitted_popularity(FunkSVD(**local_params), X, None, False)
+    weight = _tuning.learn_popularity(tuning, W, side, model.item_counts_, 1)
     assert model.popularity_weight_ == weight > 0
-    np.testing.assert_array_equal(model.item_counts_, counts)
+    np.testing.assert_array_equal(model.item_counts_, np.bincount(X.indices, minlength=X.shape[1]))
+    if early_stopping:
+        return
     # the same on one process, and a fixed weight is not learnt
     same_model(model, DaskFunkSVD(client="sync", **params).fit(frame(many_users)))
     fixed = DaskFunkSVD(client="sync", popularity_weight=0.5, **params).fit(frame(many_users))
@@ -469,7 +488,7 @@ def test_client_never_receives_the_ratings(client, monkeypatch):
         return result
 
     monkeypatch.setattr(ClientClass, "_gather", counting)
-    # 100k users: the 5,000 (prior) and 2,000 (popularity) users sampled hold 7% of the ratings
+    # 100k users: the 5,000 users sampled for the prior hold 5% of the ratings
     X = make_ratings(100_000, 300, 1_000_000, random_state=3)
     df = frame(X, npartitions=4)
     ratings_bytes = X.nnz * (8 + 8 + 8)  # the DataFrame's three int64/float64 columns

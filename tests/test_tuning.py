@@ -92,12 +92,25 @@ def spy_tuning(monkeypatch):
 
 
 def heldout_mse(tuning, model, beta):
-    """MSE on the held-out ratings after the NumPy ridge fold-in of the known ones."""
+    """MSE on the held-out ratings after the NumPy ridge fold-in of the known ones, each
+    user's mean error weighted by its number of ratings."""
     W, bias = ridge_fold_in(tuning.known, _with_beta(model, beta))
-    rows, cols = tuning.held.nonzero()
-    pred = (model.global_mean_ + bias[rows] + model.item_bias_[cols]
-            + np.einsum("ij,ij->i", W[rows], model.item_factors_[cols]))  # fmt: skip
-    return float(np.mean((pred - tuning.held.data) ** 2))
+    total = weight = 0.0
+    for row in range(len(tuning.rows)):
+        cols = tuning.held.indices[tuning.held.indptr[row] : tuning.held.indptr[row + 1]]
+        if len(cols) == 0:
+            continue
+        truth = tuning.held.data[tuning.held.indptr[row] : tuning.held.indptr[row + 1]]
+        pred = (
+            model.global_mean_
+            + bias[row]
+            + model.item_bias_[cols]
+            + model.item_factors_[cols] @ W[row]
+        )
+        n_ratings = len(cols) + tuning.known.indptr[row + 1] - tuning.known.indptr[row]
+        total += n_ratings * np.mean((pred - truth) ** 2)
+        weight += n_ratings
+    return total / weight
 
 
 class _with_beta:

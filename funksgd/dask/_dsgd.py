@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .. import _engine, _inference
+from .. import _engine, _inference, _tuning
 from .._blocks import _balanced_groups
 from .._engine import Schedule, all_finite, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
 from ._cell import train_cell
-from ._users import gather_users, popularity_users, prior_users, solve_task
+from ._users import gather_users, solve_task
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
 # are the held-out ratings of early stopping (empty without it)
@@ -67,7 +67,7 @@ class Fitted:
     unstopped: bool = False
     beta: float = 0.0  # the users' prior strength, learnt as FunkSVD's
     item_counts: np.ndarray | None = None  # all the ratings of each item
-    popularity_sample: object = None  # CSR ratings of the users the popularity weight is learnt on
+    popularity_weight: float | None = None  # learnt as FunkSVD's, when asked for
 
 
 @dataclass
@@ -111,11 +111,14 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
     """Train on the ratings ``data`` (see ``_ingest.Ratings``) and solve the users.
 
     ``resume`` is a ``Fitted`` to continue from (warm start), else the factors start afresh.
-    With ``popularity``, the result holds the sample of users the popularity weight is
-    learnt from (:func:`popularity_users`), their ratings gathered to the client.
+    As ``FunkSVD.fit``, the users' prior (and with ``popularity`` the popularity weight)
+    is chosen on ratings held out of the epochs: one rating each of a sample of users
+    (``_tuning.choose``), kept with the validation ratings of the cells, or with early
+    stopping the validation ratings of a sample of users.
     """
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
-    cells, reports = _make_cells(executor, data, grid, settings, rng)
+    tuning = None if settings.early_stopping else _tuning.choose(data.user_counts, rng)
+    cells, reports = _make_cells(executor, data, grid, settings, rng, tuning)
     _check_reports(reports, grid, data.mapping, settings)
     if resume is None:
         global_mean = data.mean if settings.biased else 0.0
@@ -147,9 +150,11 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
             n_train, limit, validate, out,
         )  # fmt: skip
     out.item_counts = data.item_counts
-    popularity_rows = popularity_users(data.user_counts) if popularity else None
+    if tuning is None:  # early stopping: a sample of users; those with validation ratings tune
+        n_users = len(data.user_counts)
+        tuning = np.sort(rng.choice(n_users, min(_tuning.TUNING_USERS, n_users), False)), None
     _finish(executor, cells, users, items, grid, reports, settings, resume is None, out,
-            (data.user_counts, rng, popularity_rows))  # fmt: skip
+            (tuning[0], popularity))  # fmt: skip
     if settings.algorithm == "funk":  # as in process: the model's schedule keeps its sums
         out.schedule.user_grad_sq, out.schedule.item_grad_sq = sums
     return out
@@ -172,11 +177,12 @@ def _divergence_limit(data, global_mean, settings):
     return 10 * baseline + 1e-3 * data.max_abs + 1e-30
 
 
-def _make_cells(executor, data, grid, settings, rng):
+def _make_cells(executor, data, grid, settings, rng, tuning):
     """The one shuffle: every partition's ratings to the worker of their user block.
 
     ``data.triplets`` are let go once their splits are submitted, so that the workers
-    free each partition's triplets as soon as it is split.
+    free each partition's triplets as soon as it is split. ``tuning`` is ``(users,
+    offsets)`` of the ratings held out to tune the prior, or None.
     """
     p = grid.n_blocks
     where = executor.scatter(
@@ -191,7 +197,11 @@ def _make_cells(executor, data, grid, settings, rng):
     cells, reports = [], []
     for b in range(p):
         own = [executor.part(piece, b) for piece in pieces]
-        built = executor.submit(_build_cells, own, p, seeds[b], fraction,
+        held = None
+        if tuning is not None:
+            mine = grid.user_block[tuning[0]] == b
+            held = grid.user_local[tuning[0][mine]], tuning[1][mine]
+        built = executor.submit(_build_cells, own, p, seeds[b], fraction, held,
                                 worker=executor.owner(b))  # fmt: skip
         row = executor.part(built, 0)
         cells.append([executor.part(row, j) for j in range(p)])
@@ -376,9 +386,10 @@ def _validation_score(executor, cells, users, items, global_mean, settings):
 def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, learn):
     """Item blocks back to the client in id order; users solved on their workers.
 
-    Before the solve, the users' prior ``beta`` is learnt as ``FunkSVD`` does, from the
-    ratings of a sample of users gathered to the client along with those of the
-    popularity sample. ``learn`` is ``(user_counts, rng, popularity users or None)``.
+    Before the solve, the users' prior ``beta`` (and with ``popularity`` the popularity
+    weight) is chosen as ``FunkSVD.fit`` does, on the held-out ratings of the users
+    ``rows`` gathered to the client with their training ratings. ``learn`` is ``(rows,
+    popularity)``.
     """
     n_items = len(grid.item_block)
     k, dtype = settings.n_components, np.dtype(settings.dtype)
@@ -397,16 +408,12 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, 
             for j, local in enumerate(report["rated"]):
                 rated[grid.item_members[j][local]] = True
         item_factors[~rated] = 0
-    user_counts, rng, popularity_rows = learn
-    prior_rows = prior_users(user_counts, rng)
-    rows = prior_rows if popularity_rows is None else np.union1d(prior_rows, popularity_rows)
-    sample = gather_users(executor, cells, grid, rows, dtype)
-    if popularity_rows is not None:
-        out.popularity_sample = sample[np.searchsorted(rows, popularity_rows)]
-    out.beta = _inference.prior_strength(
-        sample[np.searchsorted(rows, prior_rows)], item_factors, item_bias, out.global_mean,
-        settings.alpha, settings.biased, settings.n_threads, rng,
-    )  # fmt: skip
+    rows, popularity = learn
+    tuning = _tuning.Tuning(rows, *gather_users(executor, cells, grid, rows, dtype))
+    side = (item_factors, item_bias, out.global_mean, settings.alpha, settings.biased)
+    beta, weight = _tuning.learn(tuning, side, settings.n_threads, None, _inference.SOLVE_TOL,
+                                 (None if popularity else 0.0, out.item_counts))  # fmt: skip
+    out.beta, out.popularity_weight = beta, weight[0]
     # broadcast once, in block order, so that a cell's item (j, i) is row offsets[j] + i
     order = np.concatenate(grid.item_members)
     offsets = np.cumsum([0] + [len(m) for m in grid.item_members])
@@ -445,13 +452,14 @@ def _split_by_user_block(triplets, where, n_blocks, dtype):
     ]
 
 
-def _build_cells(pieces, n_blocks, seed, validation_fraction):
+def _build_cells(pieces, n_blocks, seed, validation_fraction, tuning=None):
     """A user block's ratings cut into its ``n_blocks`` cells, in a canonical order.
 
     Within a cell the ratings are sorted by user then item, whatever the partitioning of
     the input, so that a user's ratings come together (the kernel reuses p.q) and the
     result does not depend on the partitions. ``validation_fraction`` of the block's
-    ratings, drawn from ``seed``, are held out. Each array is sorted and its unsorted
+    ratings, drawn from ``seed``, are held out; or with ``tuning``, ``(rows, offsets)``,
+    rating ``offsets[n]`` of row ``rows[n]`` (in this order). Each array is sorted and its unsorted
     copy dropped in turn, and without a hold-out the cells are views of the sorted
     arrays: the task needs little memory beyond its input and output.
     """
@@ -470,6 +478,8 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
     if n_valid:
         held = np.zeros(len(ratings), dtype=bool)
         held[np.random.RandomState(seed).choice(len(ratings), n_valid, replace=False)] = True
+    elif tuning is not None and len(tuning[0]):
+        held = _tuning_mask(users, *tuning)
     # needles of the haystack's dtype: else NumPy searches an int64 copy of it
     bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1, dtype=item_blocks.dtype))
     first = repeated[0] if len(repeated) else None
@@ -493,6 +503,20 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction):
     return cells, report
 
 
+def _tuning_mask(users, rows, offsets):
+    """True at rating ``offsets[n]`` of each row ``rows[n]``, counting its ratings in the
+    order of ``users``."""
+    offset = np.full(int(users.max()) + 1, -1, dtype=np.int64)
+    offset[rows] = offsets
+    where = np.flatnonzero(offset[users] >= 0)
+    order = np.argsort(users[where], kind="stable")
+    mine = users[where][order]
+    rank = np.arange(len(mine)) - np.searchsorted(mine, mine)
+    mask = np.zeros(len(users), dtype=bool)
+    mask[where[order][rank == offset[mine]]] = True
+    return mask
+
+
 def _distinct_items(items):
     """``np.unique(items)`` of non-negative ids, without sorting a copy of them."""
     seen = np.zeros(int(items.max()) + 1 if len(items) else 0, dtype=bool)
@@ -501,7 +525,12 @@ def _distinct_items(items):
 
 
 def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start, is_user):
-    factors = normal_factors(np.random.RandomState(seed), n_rows, n_components, init_std, dtype)
+    # users start at zero, as FunkSVD's: their first steps follow the random items
+    if is_user:
+        factors = np.zeros((n_rows, n_components), dtype)
+    else:
+        factors = normal_factors(np.random.RandomState(seed), n_rows, n_components, init_std,
+                                 dtype)  # fmt: skip
     grad_sq = None if grad_sq_start is None else np.full(n_rows, grad_sq_start, dtype)
     return _as_pair(BlockState(factors, np.zeros(n_rows, dtype), grad_sq, 0.0), is_user)
 

@@ -13,7 +13,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._funk_svd import FunkSVD
 from .._inference import Fitted as LocalFitted
-from .._ranking import sampled_popularity_weight
 from ._dsgd import Fitted, Settings, fit_grid
 from ._executors import InProcess, OnCluster, WorkerLost
 from ._ingest import ingest
@@ -32,11 +31,12 @@ class DaskFunkSVD(BaseEstimator):
     different item block, all at once, with the same compiled kernel as
     :class:`~funksgd.FunkSVD`, and then the item blocks move on. Only statistics, the
     distinct ids, per-id counts, the fitted factors and the ratings of a bounded sample
-    of users reach the client, never all the ratings. After the last epoch the client
-    learns, as ``FunkSVD.fit`` does and with the same functions, the users' prior (on at
-    most 5,000 users) and ``recommend``'s popularity weight (on at most 2,000 users);
-    then each worker solves its users with that prior, the item factors broadcast
-    once. :meth:`to_local` returns an ordinary fitted :class:`~funksgd.FunkSVD`, which
+    of users reach the client, never all the ratings. As ``FunkSVD.fit``, one rating
+    each of up to 5,000 users (with ``early_stopping``, their validation ratings) is held
+    out of the epochs; after the last epoch the client chooses on them, with the same
+    functions, the users' prior and ``recommend``'s popularity weight; then each worker
+    solves its users with that prior, the item factors broadcast once.
+    :meth:`to_local` returns an ordinary fitted :class:`~funksgd.FunkSVD`, which
     folds in and ranks as one fitted on the same data.
 
     For a given ``random_state`` and ``n_blocks`` the factors are bit-identical on any
@@ -87,8 +87,8 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
         offset.
     popularity_weight_ : float
         Weight of ``log(1 + item_counts_)`` in ``recommend``'s ranking: learnt as
-        :class:`~funksgd.FunkSVD`'s ``popularity_weight="auto"`` (a clone of the model
-        fitted on the client on the ratings of at most 2,000 users).
+        :class:`~funksgd.FunkSVD`'s ``popularity_weight="auto"``, on the held-out
+        ratings of the sampled users.
     mapping_ : funksgd.datasets.IdMapping
         The user and item ids of the rows of ``user_factors_`` and ``item_factors_``.
     n_blocks_ : int
@@ -208,15 +208,8 @@ loss_curve_, validation_scores_, best_validation_score_, rating_range_
                     RuntimeWarning,
                     stacklevel=3,
                 )
-        self._store(fitted, data.mapping, self._learn_popularity(fitted))
-
-    def _learn_popularity(self, fitted):
-        """``FunkSVD``'s popularity weight, learnt on the client from the fit's sample."""
         weight = self.popularity_weight
-        if weight != "auto":
-            return float(weight)
-        learner = FunkSVD(**_local_params(self))
-        return sampled_popularity_weight(learner, fitted.popularity_sample)
+        self._store(fitted, data.mapping, fitted.popularity_weight if weight == "auto" else weight)
 
     def _resume(self):
         return Fitted(

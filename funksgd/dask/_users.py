@@ -1,47 +1,20 @@
 """The users' side of a DSGD fit on the workers: the final solve of each user block, and
-the samples of users gathered to the client to learn the prior and the popularity weight."""
+the ratings of the sampled users gathered to the client to learn the prior and the
+popularity weight."""
 
 import numpy as np
 import scipy.sparse as sp
 
 from .. import _inference
 from .._inference import solve_users
-from .._ranking import LEARN_SEED
 
-# the users whose ratings _ranking.fitted_popularity learns the popularity weight from: at
-# most this many, holding about this many ratings (its defaults)
-POPULARITY_MAX_USERS = 2000
-POPULARITY_MAX_RATINGS = 1 << 18
 # ratings per chunk of a user block's final solve: its memory beside the cells (~40 B each)
 SOLVE_CHUNK_RATINGS = 1 << 18
 
 
-def prior_users(user_counts, rng):
-    """The users ``_inference.prior_strength`` samples, drawing from ``rng`` as it does.
-
-    Given the ratings of just these users, in this order, ``prior_strength`` takes them
-    all and goes on drawing from ``rng`` as it would on all the ratings: the same
-    ``beta`` from ``PRIOR_SAMPLE_ROWS`` users gathered to the client.
-    """
-    rows = np.flatnonzero(user_counts >= 2)
-    if len(rows) > _inference.PRIOR_SAMPLE_ROWS:
-        rows = np.sort(rng.choice(rows, _inference.PRIOR_SAMPLE_ROWS, replace=False))
-    return rows
-
-
-def popularity_users(user_counts):
-    """The users ``_ranking.fitted_popularity`` learns the popularity weight on, as it
-    chooses them from all the ratings (given just theirs, it takes them all)."""
-    n_users = len(user_counts)
-    if user_counts.sum() <= POPULARITY_MAX_RATINGS and n_users <= POPULARITY_MAX_USERS:
-        return np.arange(n_users)
-    users = np.random.RandomState(LEARN_SEED).permutation(n_users)
-    taken = np.searchsorted(np.cumsum(user_counts[users]), POPULARITY_MAX_RATINGS)
-    return np.sort(users[: max(1, min(int(taken), POPULARITY_MAX_USERS))])
-
-
 def gather_users(executor, cells, grid, rows, dtype):
-    """The ratings (training and held-out) of the users ``rows``, sorted, as CSR rows.
+    """The training and the held-out ratings of the users ``rows`` (sorted), as two CSR
+    matrices with a row per user.
 
     Each user block's worker picks its users' ratings out of its cells; only those come
     to the client.
@@ -53,33 +26,36 @@ def gather_users(executor, cells, grid, rows, dtype):
                         len(grid.user_members[b]), worker=executor.owner(b))
         for b, row in enumerate(cells)
     ])  # fmt: skip
-    users, items, ratings = [], [], []
+    pieces = [], []  # training, held out
     for b, part in enumerate(parts):
-        for j, (u, i, r) in enumerate(part):
-            users.append(np.searchsorted(rows, grid.user_members[b][u]))
-            items.append(grid.item_members[j][i])
-            ratings.append(r)
-    users, items = np.concatenate(users), np.concatenate(items)
-    ratings = np.concatenate(ratings).astype(dtype, copy=False)
+        for j, cell in enumerate(part):
+            for held, (u, i, r) in enumerate(cell):
+                users = np.searchsorted(rows, grid.user_members[b][u])
+                pieces[held].append((users, grid.item_members[j][i], r))
+    return tuple(_to_csr(piece, (len(rows), n_items), dtype) for piece in pieces)
+
+
+def _to_csr(triplets, shape, dtype):
+    """CSR ``shape`` from pieces ``(users, items, ratings)``, each row sorted by item."""
+    users, items, ratings = (np.concatenate([t[f] for t in triplets]) for f in range(3))
     order = np.lexsort((items, users))
-    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(users, minlength=len(rows)), out=indptr[1:])
-    return sp.csr_array(
-        (ratings[order], items[order].astype(np.int32), indptr), shape=(len(rows), n_items)
-    )
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(users, minlength=shape[0]), out=indptr[1:])
+    ratings = ratings[order].astype(dtype, copy=False)
+    return sp.csr_array((ratings, items[order].astype(np.int32), indptr), shape=shape)
 
 
 def _users_ratings(row, wanted, n_rows):
-    """``(users, items, ratings)`` of each cell of a user block, for its rows ``wanted``."""
+    """For each cell of a user block, ``(users, items, ratings)`` of its rows ``wanted``:
+    training ratings, held-out ones."""
     chosen = np.zeros(n_rows, dtype=bool)  # a byte per user, not a sort of the ratings
     chosen[wanted] = True
     out = []
     for cell in row:
         train, valid = chosen[cell.users], chosen[cell.valid_users]
         out.append((
-            np.r_[cell.users[train], cell.valid_users[valid]],
-            np.r_[cell.items[train], cell.valid_items[valid]],
-            np.r_[cell.ratings[train], cell.valid_ratings[valid]],
+            (cell.users[train], cell.items[train], cell.ratings[train]),
+            (cell.valid_users[valid], cell.valid_items[valid], cell.valid_ratings[valid]),
         ))  # fmt: skip
     return out
 
