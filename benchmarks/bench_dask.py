@@ -72,9 +72,11 @@ def epoch_seconds(fit, n_ratings):
 
 
 def cell_anatomy(n_users, n_items, n_ratings, k, repeats=3):
-    """Seconds of one cell in this process: copying the two blocks, then the AdaGrad kernel."""
+    """Seconds of one cell in this process: copying the two blocks (with their rows' norms,
+    as the tasks do), then the AdaGrad kernel."""
     from funksgd.dask import train_cell
-    from funksgd.dask._dsgd import BlockState, _copy
+    from funksgd.dask._cell import copy_state
+    from funksgd.dask._dsgd import BlockState
 
     rng = np.random.default_rng(0)
     users = np.sort(rng.integers(0, n_users, n_ratings)).astype(np.int32)
@@ -89,10 +91,10 @@ def cell_anatomy(n_users, n_items, n_ratings, k, repeats=3):
     copy_s, kernel_s = [], []
     for _ in range(repeats):
         started = time.perf_counter()
-        u, i = _copy(user), _copy(item)
+        (u, u_norms), (i, i_norms) = copy_state(user, True), copy_state(item, True)
         copied = time.perf_counter()
         train_cell(users, items, ratings, u.factors, i.factors, u.bias, i.bias, u.grad_sq,
-                   i.grad_sq, 3.6, 0.05, 0.1, True, "adagrad")  # fmt: skip
+                   i.grad_sq, 3.6, 0.05, 0.1, True, "adagrad", u_norms, i_norms)  # fmt: skip
         copy_s.append(copied - started)
         kernel_s.append(time.perf_counter() - copied)
     return min(copy_s), min(kernel_s)
@@ -168,7 +170,7 @@ def main():
             training = [
                 (start, stop)
                 for task in best_stream.data
-                if str(task["key"]).startswith(("_train_task", "_fresh_user_copy"))
+                if str(task["key"]).startswith(("train_task", "fresh_user_copy"))
                 for action, start, stop in
                 ((s["action"], s["start"], s["stop"]) for s in task["startstops"])
                 if action == "compute"
@@ -176,7 +178,7 @@ def main():
             window = (min(a for a, _ in training), max(z for _, z in training))
             per_worker = {}
             for task in best_stream.data:
-                if str(task["key"]).startswith("_train_task"):
+                if str(task["key"]).startswith("train_task"):
                     per_worker[task["worker"]] = per_worker.get(task["worker"], 0) + 1
             moved = received(window) / epochs
         print(f"in-process FunkSVD n_jobs=2: {local:.3f} s/epoch")

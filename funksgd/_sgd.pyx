@@ -11,7 +11,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt, sqrtf
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 ctypedef long long int64
 
@@ -313,36 +313,62 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
                   floating[::1] user_bias, floating[::1] item_bias,
                   floating[::1] user_grad_sq, floating[::1] item_grad_sq,
                   double global_mean, double eta0, double alpha, bint biased,
-                  int n_threads, double[::1] block_loss):
+                  int n_threads, double[::1] block_loss,
+                  floating[::1] user_norms=None, floating[::1] item_norms=None):
     """One epoch of :func:`sgd_epoch` with per-row AdaGrad rates; returns the squared error.
 
     The rate of user ``u`` is ``eta0 / sqrt(user_grad_sq[u])`` (likewise for
     items); each update adds the row's mean squared gradient to its accumulator.
+    The updates keep every row's p.p up to date: ``user_norms`` and ``item_norms``,
+    if given, hold them on entry (as :func:`copy_rows` computes them) and are
+    updated in place; else the kernel computes them in memory of its own.
     """
     cdef Py_ssize_t r, k = user_factors.shape[1]
     cdef Py_ssize_t n_users = user_factors.shape[0], n_items = item_factors.shape[0]
     cdef double total
-    # every row's p.p, which the updates keep up to date
-    cdef floating* user_norm = <floating*> malloc(max(n_users, 1) * sizeof(floating))
-    cdef floating* item_norm = <floating*> malloc(max(n_items, 1) * sizeof(floating))
-    if user_norm == NULL or item_norm == NULL:
-        free(user_norm)
-        free(item_norm)
+    cdef floating* user_owned = NULL
+    cdef floating* item_owned = NULL
+    if user_norms is None:
+        user_owned = <floating*> malloc(max(n_users, 1) * sizeof(floating))
+    if item_norms is None:
+        item_owned = <floating*> malloc(max(n_items, 1) * sizeof(floating))
+    if (user_norms is None and user_owned == NULL) or (item_norms is None and item_owned == NULL):
+        free(user_owned)
+        free(item_owned)
         raise MemoryError("no memory for the AdaGrad row norms")
+    cdef floating* user_norm = user_owned if user_norms is None else &user_norms[0]
+    cdef floating* item_norm = item_owned if item_norms is None else &item_norms[0]
     n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
-        for r in prange(n_users, schedule="static", num_threads=n_threads):
-            user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
-        for r in prange(n_items, schedule="static", num_threads=n_threads):
-            item_norm[r] = _dot(&item_factors[r, 0], &item_factors[r, 0], k)
+        if user_owned != NULL:
+            for r in prange(n_users, schedule="static", num_threads=n_threads):
+                user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
+        if item_owned != NULL:
+            for r in prange(n_items, schedule="static", num_threads=n_threads):
+                item_norm[r] = _dot(&item_factors[r, 0], &item_factors[r, 0], k)
         total = _strata(users, items, ratings, block_ptr, schedule, user_factors,
                         item_factors, user_bias, item_bias, &user_grad_sq[0],
                         &item_grad_sq[0], user_norm, item_norm, <floating> global_mean,
                         <floating> eta0, <floating> alpha, biased, True, n_threads,
                         block_loss)
-    free(user_norm)
-    free(item_norm)
+    free(user_owned)
+    free(item_owned)
     return total
+
+
+def copy_rows(const floating[:, ::1] source, floating[:, ::1] out, floating[::1] norms):
+    """Copy ``source`` into ``out`` and each row's p.p into ``norms``, in one pass.
+
+    The norms are those :func:`adagrad_epoch` computes (the same sum, in the same
+    order), so passing them to it leaves its result unchanged.
+    """
+    cdef Py_ssize_t r, k = source.shape[1]
+    if source.shape[0] == 0 or k == 0:
+        return
+    with nogil:
+        for r in range(source.shape[0]):
+            memcpy(&out[r, 0], &source[r, 0], k * sizeof(floating))
+            norms[r] = _dot(&source[r, 0], &source[r, 0], k)
 
 
 def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,

@@ -31,6 +31,7 @@ from funksgd.dask import (  # noqa: E402
     _users,
     train_cell,
 )
+from funksgd.dask._cell import copy_state  # noqa: E402
 from funksgd.dask._executors import WorkerLost  # noqa: E402
 from funksgd.datasets import make_ratings  # noqa: E402
 
@@ -131,6 +132,43 @@ def test_train_cell_empty():
     args = (empty, empty, np.empty(0, np.float32), P, P.copy(), zeros, zeros.copy(), None, None)
     assert train_cell(*args, 0.0, 0.1, 0.1, True, "constant") == 0
     np.testing.assert_array_equal(P, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_norms_from_the_copy_leave_the_cell_unchanged(dtype):
+    """The row norms the copy task computes are the kernel's own: the same cell, bit for bit."""
+    rng = np.random.RandomState(1)
+    n_users, n_items, k, n = 50, 20, 7, 400
+    pairs = np.sort(rng.choice(n_users * n_items, n, replace=False))
+    users, items = (pairs // n_items).astype(np.int32), (pairs % n_items).astype(np.int32)
+    ratings = rng.uniform(1, 5, n).astype(dtype)
+
+    def state(rows):
+        factors = rng.normal(0, 0.3, (rows, k)).astype(dtype)
+        return _dsgd.BlockState(factors, rng.normal(0, 0.1, rows).astype(dtype),
+                                rng.uniform(1, 2, rows).astype(dtype), 0.0)  # fmt: skip
+
+    user, item = state(n_users), state(n_items)
+    kept = [a.copy() for a in (user.factors, item.factors)]
+    (u1, u_norms), (i1, i_norms) = copy_state(user, True), copy_state(item, True)
+    (u2, none), (i2, _) = copy_state(user), copy_state(item)
+    assert none is None and u1.factors is not user.factors
+    np.testing.assert_array_equal(u1.factors, user.factors)
+    np.testing.assert_allclose(u_norms, np.square(user.factors).sum(axis=1), rtol=1e-5)
+    common = (3.0, 0.05, 0.02, True, "adagrad")
+    with_norms = train_cell(users, items, ratings, u1.factors, i1.factors, u1.bias, i1.bias,
+                            u1.grad_sq, i1.grad_sq, *common, u_norms, i_norms)  # fmt: skip
+    without = train_cell(users, items, ratings, u2.factors, i2.factors, u2.bias, i2.bias,
+                         u2.grad_sq, i2.grad_sq, *common)  # fmt: skip
+    assert with_norms == without
+    for a, b in zip([*u1[:3], *i1[:3]], [*u2[:3], *i2[:3]], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(u1.factors, kept[0])  # it trained, on the copies only
+    np.testing.assert_array_equal(user.factors, kept[0])
+    np.testing.assert_array_equal(item.factors, kept[1])
+    # the kernel kept the norms it was given up to date, in place
+    np.testing.assert_allclose(u_norms, np.square(u1.factors).sum(axis=1), rtol=1e-3)
+    np.testing.assert_allclose(i_norms, np.square(i1.factors).sum(axis=1), rtol=1e-3)
 
 
 @pytest.mark.parametrize("biased", [True, False])

@@ -24,7 +24,7 @@ from .. import _engine, _inference
 from .._blocks import _balanced_groups
 from .._engine import Schedule, all_finite, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
-from ._cell import train_cell
+from ._cell import fresh_user_copy, train_task
 from ._users import gather_users, popularity_users, prior_users, solve_task
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
@@ -337,16 +337,18 @@ def epoch_line(label, rmse, score, validating, eta, seconds, n_train, n_workers)
 def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, global_mean):
     """Submit the strata of one epoch; return the new states and the epoch's squared errors."""
     users, items = list(users), list(items)
+    per_row = settings.learning_rate == "adagrad"
     for s, pairs in enumerate(strata(rng, n_blocks, settings.shuffle)):
         for b, j in enumerate(pairs):
-            fresh = executor.submit(_fresh_user_copy, users[b], worker=executor.owner(b),
-                                    priority=1)  # fmt: skip
+            fresh = executor.submit(fresh_user_copy, users[b], per_row,
+                                    worker=executor.owner(b), priority=1)  # fmt: skip
             trained = executor.submit(
-                _train_task, cells[b][j], fresh, items[j], global_mean, rate, settings.alpha,
+                train_task, cells[b][j], fresh, items[j], global_mean, rate, settings.alpha,
                 settings.biased, settings.learning_rate, s == 0, worker=executor.owner(b),
             )  # fmt: skip
             users[b] = trained
-            items[j] = executor.part(trained, 1)
+            # first of the tasks that its training frees, as the next cell waits for it
+            items[j] = executor.part(trained, 1, priority=2)
     errors = [
         executor.submit(_squared_errors, pair, worker=executor.owner(b), priority=1)
         for b, pair in enumerate(users)
@@ -517,38 +519,6 @@ def _squared_errors(pair):
     sees every block once). Off the critical path: it runs while item blocks move."""
     blocks = [pair[0].factors, pair[0].bias, pair[1].factors, pair[1].bias]
     return pair[0].sse if all(all_finite(a) for a in blocks) else np.nan
-
-
-def _copy(state):
-    return state._replace(**{
-        name: getattr(state, name).copy() for name in ("factors", "bias", "grad_sq")
-        if getattr(state, name) is not None
-    })  # fmt: skip
-
-
-def _fresh_user_copy(user_pair):
-    """A copy of a user block's state for the next cell to train in place.
-
-    A task of its own, so that the worker copies the block while the item block of the
-    next cell is on its way; its one consumer is that ``_train_task``.
-    """
-    return _copy(user_pair[0])
-
-
-def _train_task(cell, user, item_state, global_mean, rate, alpha, biased, learning_rate,
-                first_stratum):  # fmt: skip
-    """A cell's SGD pass on ``user``, a copy of the user block's state made for it alone
-    (``_fresh_user_copy``), and on a copy of the item block's state: Dask may rerun it.
-
-    Returns the pair (new user state, new item state). The user block's ``sse`` adds this
-    cell's squared errors (afresh in an epoch's first stratum).
-    """
-    item = _copy(item_state)
-    sse = train_cell(
-        cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
-        user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
-    )  # fmt: skip
-    return user._replace(sse=sse + (0.0 if first_stratum else user.sse)), item
 
 
 def _validation_task(row, user_pair, item_states, global_mean, biased):
