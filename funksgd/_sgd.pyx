@@ -9,7 +9,7 @@ place; at most a scalar is returned.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport NAN, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -144,15 +144,15 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
                        floating* user_grad_sq, floating* item_grad_sq,
                        floating* user_norm, floating* item_norm, Py_ssize_t k,
                        floating global_mean, floating eta0, floating alpha,
-                       bint biased, bint per_row) noexcept nogil:
-    """Koren's simultaneous update over ratings[start:end]; returns their squared error.
+                       bint biased, bint per_row, double loss=0) noexcept nogil:
+    """Koren's simultaneous update over ratings[start:end]; returns ``loss`` plus their
+    squared error (summed in turn).
 
     With ``per_row``, the rates are AdaGrad's, one per user row and per item row
     (LIBMF's): ``eta0 / sqrt(grad_sq)``, from the squared gradients accumulated
     before this rating, and ``user_norm``/``item_norm`` hold each row's p.p, kept
     up to date here; else the rate is ``eta0``.
     """
-    cdef double loss = 0
     cdef int64 n
     cdef int u, i
     cdef floating err, pq, pp, qq, ap, bp, aq, bq, eta_u = eta0, eta_i = eta0
@@ -313,46 +313,35 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
                   floating[::1] user_bias, floating[::1] item_bias,
                   floating[::1] user_grad_sq, floating[::1] item_grad_sq,
                   double global_mean, double eta0, double alpha, bint biased,
-                  int n_threads, double[::1] block_loss,
-                  floating[::1] user_norms=None, floating[::1] item_norms=None):
+                  int n_threads, double[::1] block_loss):
     """One epoch of :func:`sgd_epoch` with per-row AdaGrad rates; returns the squared error.
 
     The rate of user ``u`` is ``eta0 / sqrt(user_grad_sq[u])`` (likewise for
     items); each update adds the row's mean squared gradient to its accumulator.
-    The updates keep every row's p.p up to date: ``user_norms`` and ``item_norms``,
-    if given, hold them on entry (as :func:`copy_rows` computes them) and are
-    updated in place; else the kernel computes them in memory of its own.
     """
     cdef Py_ssize_t r, k = user_factors.shape[1]
     cdef Py_ssize_t n_users = user_factors.shape[0], n_items = item_factors.shape[0]
     cdef double total
-    cdef floating* user_owned = NULL
-    cdef floating* item_owned = NULL
-    if user_norms is None:
-        user_owned = <floating*> malloc(max(n_users, 1) * sizeof(floating))
-    if item_norms is None:
-        item_owned = <floating*> malloc(max(n_items, 1) * sizeof(floating))
-    if (user_norms is None and user_owned == NULL) or (item_norms is None and item_owned == NULL):
-        free(user_owned)
-        free(item_owned)
+    # every row's p.p, which the updates keep up to date
+    cdef floating* user_norm = <floating*> malloc(max(n_users, 1) * sizeof(floating))
+    cdef floating* item_norm = <floating*> malloc(max(n_items, 1) * sizeof(floating))
+    if user_norm == NULL or item_norm == NULL:
+        free(user_norm)
+        free(item_norm)
         raise MemoryError("no memory for the AdaGrad row norms")
-    cdef floating* user_norm = user_owned if user_norms is None else &user_norms[0]
-    cdef floating* item_norm = item_owned if item_norms is None else &item_norms[0]
     n_threads = _useful_threads(n_threads, block_ptr, schedule.shape[0])
     with nogil:
-        if user_owned != NULL:
-            for r in prange(n_users, schedule="static", num_threads=n_threads):
-                user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
-        if item_owned != NULL:
-            for r in prange(n_items, schedule="static", num_threads=n_threads):
-                item_norm[r] = _dot(&item_factors[r, 0], &item_factors[r, 0], k)
+        for r in prange(n_users, schedule="static", num_threads=n_threads):
+            user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
+        for r in prange(n_items, schedule="static", num_threads=n_threads):
+            item_norm[r] = _dot(&item_factors[r, 0], &item_factors[r, 0], k)
         total = _strata(users, items, ratings, block_ptr, schedule, user_factors,
                         item_factors, user_bias, item_bias, &user_grad_sq[0],
                         &item_grad_sq[0], user_norm, item_norm, <floating> global_mean,
                         <floating> eta0, <floating> alpha, biased, True, n_threads,
                         block_loss)
-    free(user_owned)
-    free(item_owned)
+    free(user_norm)
+    free(item_norm)
     return total
 
 
@@ -360,7 +349,7 @@ def copy_rows(const floating[:, ::1] source, floating[:, ::1] out, floating[::1]
     """Copy ``source`` into ``out`` and each row's p.p into ``norms``, in one pass.
 
     The norms are those :func:`adagrad_epoch` computes (the same sum, in the same
-    order), so passing them to it leaves its result unchanged.
+    order), as :func:`sgd_cell` takes them.
     """
     cdef Py_ssize_t r, k = source.shape[1]
     if source.shape[0] == 0 or k == 0:
@@ -369,6 +358,57 @@ def copy_rows(const floating[:, ::1] source, floating[:, ::1] out, floating[::1]
         for r in range(source.shape[0]):
             memcpy(&out[r, 0], &source[r, 0], k * sizeof(floating))
             norms[r] = _dot(&source[r, 0], &source[r, 0], k)
+
+
+def sgd_cell(const int[::1] users, const int[::1] items, const floating[::1] ratings,
+             const int64[::1] chunk_ptr, const int[::1] chunk_rows,
+             const floating[:, ::1] user_source, floating[:, ::1] user_factors,
+             floating[:, ::1] item_factors, floating[::1] user_bias, floating[::1] item_bias,
+             floating[::1] user_grad_sq, floating[::1] item_grad_sq, floating[::1] item_norms,
+             double global_mean, double eta0, double alpha, bint biased, bint per_row,
+             bint check):
+    """One SGD pass over a cell, training a copy of the user factors made as it goes.
+
+    ``user_factors`` receives the rows of ``user_source`` (left as it was), a chunk at a
+    time, each just before its ratings: the ratings ``chunk_ptr[c]:chunk_ptr[c + 1]``
+    touch only the rows ``chunk_rows[c]:chunk_rows[c + 1]``, and the chunks cover every
+    row. So a row comes from memory once, for the copy and the updates both. The result
+    is that of :func:`adagrad_epoch` (``per_row``, ``item_norms`` as :func:`copy_rows`
+    gives them, updated in place) or :func:`sgd_epoch` (the AdaGrad arrays unread, may
+    be None) run on a copy of ``user_source``, as one block: bit for bit, when each chunk
+    boundary falls between two users. Returns the squared error; with ``check``, NaN if
+    a trained user row is not finite (or its p.p overflows), checked while the row is in
+    cache.
+    """
+    cdef Py_ssize_t c, r, k = user_factors.shape[1]
+    cdef double loss = 0
+    cdef bint finite = True
+    cdef floating* user_norm = NULL
+    cdef floating* user_sums = NULL
+    cdef floating* item_sums = NULL
+    cdef floating* item_norm = NULL
+    if per_row:
+        user_norm = <floating*> malloc(max(user_factors.shape[0], 1) * sizeof(floating))
+        if user_norm == NULL:
+            raise MemoryError("no memory for the AdaGrad row norms")
+        user_sums, item_sums = &user_grad_sq[0], &item_grad_sq[0]
+        item_norm = &item_norms[0]
+    with nogil:
+        for c in range(chunk_ptr.shape[0] - 1):
+            for r in range(chunk_rows[c], chunk_rows[c + 1]):
+                memcpy(&user_factors[r, 0], &user_source[r, 0], k * sizeof(floating))
+                if per_row:
+                    user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
+            loss = _sgd_block(&users[0], &items[0], &ratings[0], chunk_ptr[c],
+                              chunk_ptr[c + 1], &user_factors[0, 0], &item_factors[0, 0],
+                              &user_bias[0], &item_bias[0], user_sums, item_sums, user_norm,
+                              item_norm, k, <floating> global_mean, <floating> eta0,
+                              <floating> alpha, biased, per_row, loss)
+            if check:
+                for r in range(chunk_rows[c], chunk_rows[c + 1]):
+                    finite &= isfinite(_dot(&user_factors[r, 0], &user_factors[r, 0], k))
+    free(user_norm)
+    return loss if finite else NAN
 
 
 def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,

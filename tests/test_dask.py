@@ -27,11 +27,11 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
 from funksgd.dask import (  # noqa: E402
     DaskFunkSVD,
+    _cell,
     _dsgd,  # noqa: E402
     _users,
     train_cell,
 )
-from funksgd.dask._cell import copy_state  # noqa: E402
 from funksgd.dask._executors import WorkerLost  # noqa: E402
 from funksgd.datasets import make_ratings  # noqa: E402
 
@@ -135,40 +135,48 @@ def test_train_cell_empty():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_norms_from_the_copy_leave_the_cell_unchanged(dtype):
-    """The row norms the copy task computes are the kernel's own: the same cell, bit for bit."""
+@pytest.mark.parametrize("learning_rate", ["adagrad", "constant"])
+def test_train_task_is_train_cell_on_copies(monkeypatch, dtype, learning_rate):
+    """The task copies the user block a chunk at a time as it trains (and computes the row
+    norms AdaGrad starts from): the same cell as train_cell on copies, bit for bit."""
+    monkeypatch.setattr(_cell, "CHUNK_ROWS", 7)  # many chunks
     rng = np.random.RandomState(1)
-    n_users, n_items, k, n = 50, 20, 7, 400
-    pairs = np.sort(rng.choice(n_users * n_items, n, replace=False))
+    n_users, n_items, k, n = 60, 20, 7, 400
+    pairs = np.sort(rng.choice(50 * n_items, n, replace=False))  # users 50-59 rate nothing
     users, items = (pairs // n_items).astype(np.int32), (pairs % n_items).astype(np.int32)
     ratings = rng.uniform(1, 5, n).astype(dtype)
+    cell = _dsgd.Cell(users, items, ratings, users[:0], items[:0], ratings[:0])
 
     def state(rows):
         factors = rng.normal(0, 0.3, (rows, k)).astype(dtype)
         return _dsgd.BlockState(factors, rng.normal(0, 0.1, rows).astype(dtype),
-                                rng.uniform(1, 2, rows).astype(dtype), 0.0)  # fmt: skip
+                                rng.uniform(1, 2, rows).astype(dtype), 1.5)  # fmt: skip
 
     user, item = state(n_users), state(n_items)
-    kept = [a.copy() for a in (user.factors, item.factors)]
-    (u1, u_norms), (i1, i_norms) = copy_state(user, True), copy_state(item, True)
-    (u2, none), (i2, _) = copy_state(user), copy_state(item)
-    assert none is None and u1.factors is not user.factors
-    np.testing.assert_array_equal(u1.factors, user.factors)
-    np.testing.assert_allclose(u_norms, np.square(user.factors).sum(axis=1), rtol=1e-5)
-    common = (3.0, 0.05, 0.02, True, "adagrad")
-    with_norms = train_cell(users, items, ratings, u1.factors, i1.factors, u1.bias, i1.bias,
-                            u1.grad_sq, i1.grad_sq, *common, u_norms, i_norms)  # fmt: skip
-    without = train_cell(users, items, ratings, u2.factors, i2.factors, u2.bias, i2.bias,
-                         u2.grad_sq, i2.grad_sq, *common)  # fmt: skip
-    assert with_norms == without
-    for a, b in zip([*u1[:3], *i1[:3]], [*u2[:3], *i2[:3]], strict=True):
-        np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(u1.factors, kept[0])  # it trained, on the copies only
-    np.testing.assert_array_equal(user.factors, kept[0])
-    np.testing.assert_array_equal(item.factors, kept[1])
-    # the kernel kept the norms it was given up to date, in place
-    np.testing.assert_allclose(u_norms, np.square(u1.factors).sum(axis=1), rtol=1e-3)
-    np.testing.assert_allclose(i_norms, np.square(i1.factors).sum(axis=1), rtol=1e-3)
+    kept = [a.copy() for a in (*user[:3], *item[:3])]
+    common = (3.0, 0.05, 0.02, True, learning_rate)
+    new_user, new_item = _cell.train_task(cell, (user, None), item, *common, False, True)
+    u, i = (_dsgd.BlockState(*(a.copy() for a in s[:3]), 0.0) for s in (user, item))
+    sse = train_cell(users, items, ratings, u.factors, i.factors, u.bias, i.bias, u.grad_sq,
+                     i.grad_sq, *common)  # fmt: skip
+    assert new_user.sse == sse + 1.5
+    for got, expected in zip([*new_user[:3], *new_item[:3]], [*u[:3], *i[:3]], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(new_user.factors[:50], kept[0][:50])  # it trained...
+    for a, b in zip([*user[:3], *item[:3]], kept, strict=True):
+        np.testing.assert_array_equal(a, b)  # ...on copies
+    (copied, norms), (_, none) = _cell.copy_state(item, True), _cell.copy_state(item)
+    assert none is None and copied.factors is not item.factors
+    np.testing.assert_array_equal(copied.factors, item.factors)
+    np.testing.assert_allclose(norms, np.square(item.factors).sum(axis=1), rtol=1e-5)
+    # an overflowed factor (of a user without ratings here) or item bias: NaN, in the last
+    # stratum, which checks
+    user.factors[55, 3] = np.inf
+    assert np.isnan(_cell.train_task(cell, (user, None), item, *common, True, True)[0].sse)
+    assert np.isfinite(_cell.train_task(cell, (user, None), item, *common, True, False)[0].sse)
+    user.factors[55, 3] = 0
+    item.bias[2] = np.nan
+    assert np.isnan(_cell.train_task(cell, (user, None), item, *common, True, True)[0].sse)
 
 
 @pytest.mark.parametrize("biased", [True, False])

@@ -5,20 +5,20 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .._engine import Factors, Schedule, train_cells
+from .._engine import Factors, Schedule, all_finite, train_cells
 from .._kernels import sgd as _sgd
 
 
 def train_cell(users, items, ratings, user_factors, item_factors, user_bias, item_bias,
                user_grad_sq, item_grad_sq, global_mean, rate, alpha, biased,
-               learning_rate, user_norms=None, item_norms=None):  # fmt: skip
+               learning_rate):  # fmt: skip
     """One SGD pass over the ratings of one cell, updating the factor slices in place.
 
     A cell pairs a block of users with a block of items: ``users[n]`` and
     ``items[n]`` are LOCAL indices into ``user_factors`` and ``item_factors``
     (the rows of those two blocks). The ratings are visited in the given order,
-    by one thread, with the kernel of ``_engine.train_cells``, so the result depends
-    only on the arguments.
+    by one thread, through ``_engine.train_cells``, so the result depends only on
+    the arguments.
 
     Parameters
     ----------
@@ -45,10 +45,6 @@ def train_cell(users, items, ratings, user_factors, item_factors, user_bias, ite
         Whether the model has biases.
     learning_rate : str
         "adagrad" runs the per-row AdaGrad kernel, anything else the plain one.
-    user_norms, item_norms : ndarray of shape (n_rows,) or None
-        For "adagrad", each row's p.p as :func:`copy_state` computes it, updated in
-        place; the kernel computes them itself when either is None. The result is the
-        same either way.
 
     Returns
     -------
@@ -58,15 +54,9 @@ def train_cell(users, items, ratings, user_factors, item_factors, user_bias, ite
     n = len(ratings)
     if n == 0:
         return 0.0
-    block_ptr = np.array([0, n], dtype=np.int64)
-    if learning_rate == "adagrad" and user_norms is not None and item_norms is not None:
-        # the kernel ``_engine.train_cells`` runs, given the norms
-        return _sgd.adagrad_epoch(
-            users, items, ratings, block_ptr, np.zeros((1, 1), dtype=np.int32), user_factors,
-            item_factors, user_bias, item_bias, user_grad_sq, item_grad_sq, global_mean, rate,
-            alpha, biased, 1, np.zeros(1), user_norms, item_norms,
-        )  # fmt: skip
-    cells = SimpleNamespace(users=users, items=items, ratings=ratings, block_ptr=block_ptr)
+    cells = SimpleNamespace(
+        users=users, items=items, ratings=ratings, block_ptr=np.array([0, n], dtype=np.int64)
+    )
     schedule = Schedule(0.0, 1.0)  # only its sums are read: this block's
     schedule.user_grad_sq, schedule.item_grad_sq = user_grad_sq, item_grad_sq
     factors = Factors(user_factors, item_factors, user_bias, item_bias, global_mean, schedule)
@@ -96,30 +86,42 @@ def copy_state(state, with_norms=False):
     return copied, norms
 
 
+# rows of a user block copied at a time by ``train_task``, each chunk just before its
+# ratings: 400 kB at k=100 in float32, in a core's L2 cache
+CHUNK_ROWS = 1024
+
+
 # ------------------------------------------------------------------ tasks (pure functions)
-def fresh_user_copy(user_pair, with_norms):
-    """A copy of a user block's state, and its rows' p.p for AdaGrad (``with_norms``), for
-    the next cell to train in place.
+def train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, learning_rate,
+               first_stratum, last_stratum):  # fmt: skip
+    """A cell's SGD pass on copies of the states of its user block (``user_pair[0]``)
+    and item block, which it leaves as they were: Dask may rerun it.
 
-    A task of its own, so that the worker copies the block while the item block of the
-    next cell is on its way; its one consumer is that :func:`train_task`.
+    The kernel copies the user block's factors as it goes, a chunk of rows at a time
+    just before their ratings (the ratings of a cell come sorted by user), so the big
+    block is read from memory once; the result is that of :func:`train_cell` on copies.
+    Returns the pair (new user state, new item state). The user block's ``sse`` adds
+    this cell's squared errors (afresh in an epoch's first stratum); in the epoch's last
+    stratum, which sees every block once, it is NaN if a factor or bias of either block
+    is not finite (the kernel checks the user factors while they are in cache).
     """
-    return copy_state(user_pair[0], with_norms)
-
-
-def train_task(cell, fresh, item_state, global_mean, rate, alpha, biased, learning_rate,
-               first_stratum):  # fmt: skip
-    """A cell's SGD pass on ``fresh``, a copy of the user block's state made for it alone
-    (:func:`fresh_user_copy`), and on a copy of the item block's state: Dask may rerun it.
-
-    Returns the pair (new user state, new item state). The user block's ``sse`` adds this
-    cell's squared errors (afresh in an epoch's first stratum).
-    """
-    user, user_norms = fresh
-    item, item_norms = copy_state(item_state, user_norms is not None)
-    sse = train_cell(
-        cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
-        user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
-        user_norms, item_norms,
+    per_row = learning_rate == "adagrad"
+    source = user_pair[0]
+    item, item_norms = copy_state(item_state, per_row)
+    user = source._replace(
+        factors=np.empty_like(source.factors, order="C"),
+        bias=source.bias.copy(),
+        grad_sq=None if source.grad_sq is None else source.grad_sq.copy(),
+    )
+    n_rows = len(source.factors)
+    chunk_rows = np.append(np.arange(0, n_rows, CHUNK_ROWS), n_rows).astype(np.int32)
+    # the users' ratings are sorted: chunk c's are those of its rows
+    chunk_ptr = np.searchsorted(cell.users, chunk_rows).astype(np.int64)
+    sse = _sgd.sgd_cell(
+        cell.users, cell.items, cell.ratings, chunk_ptr, chunk_rows, source.factors,
+        user.factors, item.factors, user.bias, item.bias, user.grad_sq, item.grad_sq,
+        item_norms, global_mean, rate, alpha, biased, per_row, last_stratum,
     )  # fmt: skip
-    return user._replace(sse=sse + (0.0 if first_stratum else user.sse)), item
+    if last_stratum and not all(all_finite(a) for a in (user.bias, item.factors, item.bias)):
+        sse = np.nan
+    return user._replace(sse=sse + (0.0 if first_stratum else source.sse)), item

@@ -5,10 +5,10 @@ the worker that owns user block ``b``, beside that block's factors, biases and A
 sums. Each epoch runs ``p`` strata; stratum ``s`` pairs every user block with a different
 item block, so its ``p`` cells share no user and no item and train at once. An item
 block's state then moves to the worker of its next cell. Every task returns new arrays
-and leaves its inputs as they were, but one: a training task trains in place the copy of
-its user block that a task of its own made for it alone, while the item block was on its
-way. So Dask can rerun any task, and the factors depend only on the seed and the grid:
-not on the number of workers, nor on where or when each task ran.
+and leaves its inputs as they were (a training task trains copies of its two blocks,
+the user block's made by the kernel as it goes). So Dask can rerun any task, and the
+factors depend only on the seed and the grid: not on the number of workers, nor on
+where or when each task ran.
 """
 
 import copy
@@ -22,9 +22,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .. import _engine, _inference
 from .._blocks import _balanced_groups
-from .._engine import Schedule, all_finite, initial_spread, normal_factors
+from .._engine import Schedule, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
-from ._cell import fresh_user_copy, train_task
+from ._cell import train_task
 from ._users import gather_users, popularity_users, prior_users, solve_task
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
@@ -337,14 +337,12 @@ def epoch_line(label, rmse, score, validating, eta, seconds, n_train, n_workers)
 def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, global_mean):
     """Submit the strata of one epoch; return the new states and the epoch's squared errors."""
     users, items = list(users), list(items)
-    per_row = settings.learning_rate == "adagrad"
     for s, pairs in enumerate(strata(rng, n_blocks, settings.shuffle)):
         for b, j in enumerate(pairs):
-            fresh = executor.submit(fresh_user_copy, users[b], per_row,
-                                    worker=executor.owner(b), priority=1)  # fmt: skip
             trained = executor.submit(
-                train_task, cells[b][j], fresh, items[j], global_mean, rate, settings.alpha,
-                settings.biased, settings.learning_rate, s == 0, worker=executor.owner(b),
+                train_task, cells[b][j], users[b], items[j], global_mean, rate, settings.alpha,
+                settings.biased, settings.learning_rate, s == 0, s == n_blocks - 1,
+                worker=executor.owner(b),
             )  # fmt: skip
             users[b] = trained
             # first of the tasks that its training frees, as the next cell waits for it
@@ -514,11 +512,10 @@ def _as_pair(state, is_user):
 
 
 def _squared_errors(pair):
-    """The epoch's squared errors of a user block, from its last stratum's pair; NaN if its
-    factors, or those of the item block it trained with, overflowed (the last stratum
-    sees every block once). Off the critical path: it runs while item blocks move."""
-    blocks = [pair[0].factors, pair[0].bias, pair[1].factors, pair[1].bias]
-    return pair[0].sse if all(all_finite(a) for a in blocks) else np.nan
+    """The epoch's squared errors of a user block, from its last stratum's pair: NaN if a
+    block overflowed (its training task checks). A task of its own, so that only one
+    number per block comes back to the client."""
+    return pair[0].sse
 
 
 def _validation_task(row, user_pair, item_states, global_mean, biased):
