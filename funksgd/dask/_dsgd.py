@@ -431,60 +431,64 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, 
 
 # ------------------------------------------------------------------ tasks (pure functions)
 def _split_by_user_block(triplets, where, n_blocks, dtype):
-    """One partition's ratings in local indices, cut by user block."""
+    """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` holds the
+    (user row, item row, rating) arrays of cell ``(b, j)``, in the partition's order."""
     rows, cols, ratings = triplets
     user_block, user_local, item_block, item_local = where
-    blocks = user_block[rows]
-    order = np.argsort(blocks, kind="stable")
-    blocks = blocks[order]
-    bounds = np.searchsorted(blocks, np.arange(n_blocks + 1, dtype=blocks.dtype))
+    cell = user_block[rows] * np.int32(n_blocks)
+    cell += item_block[cols]
+    order = np.argsort(cell, kind="stable")
+    cell = cell[order]
+    bounds = np.searchsorted(cell, np.arange(n_blocks**2 + 1, dtype=cell.dtype))
+    del cell
     rows, cols, ratings = rows[order], cols[order], ratings[order].astype(dtype)
-    return [
-        (user_local[rows[a:z]], item_block[cols[a:z]], item_local[cols[a:z]], ratings[a:z])
-        for a, z in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
+    del order
+
+    def piece(c):
+        a, z = bounds[c], bounds[c + 1]
+        return user_local[rows[a:z]], item_local[cols[a:z]], ratings[a:z]
+
+    return [[piece(b * n_blocks + j) for j in range(n_blocks)] for b in range(n_blocks)]
 
 
 def _build_cells(pieces, n_blocks, seed, validation_fraction):
     """A user block's ratings cut into its ``n_blocks`` cells, in a canonical order.
 
-    Within a cell the ratings are sorted by user then item, whatever the partitioning of
-    the input, so that a user's ratings come together (the kernel reuses p.q) and the
-    result does not depend on the partitions. ``validation_fraction`` of the block's
-    ratings, drawn from ``seed``, are held out. Each array is sorted and its unsorted
-    copy dropped in turn, and without a hold-out the cells are views of the sorted
-    arrays: the task needs little memory beyond its input and output.
+    ``pieces[part][j]`` are a partition's ratings of cell ``j``. Within a cell the ratings
+    are sorted by user then item, whatever the partitioning of the input, so that a user's
+    ratings come together (the kernel reuses p.q, and copies a user block in order) and
+    the result does not depend on the partitions. ``validation_fraction`` of the block's
+    ratings, drawn from ``seed`` over the cells in turn, are held out. One cell at a time
+    is sorted, and without a hold-out the cells are the sorted arrays: the task needs
+    little memory beyond its input and output.
     """
-    users, item_blocks, items = (np.concatenate([piece[f] for piece in pieces]) for f in range(3))
-    order = np.lexsort((items, users, item_blocks))
-    item_blocks, users, items = item_blocks[order], users[order], items[order]
-    ratings = np.concatenate([piece[3] for piece in pieces])[order]
-    del order
-    repeated = np.flatnonzero(
-        (users[1:] == users[:-1])
-        & (items[1:] == items[:-1])
-        & (item_blocks[1:] == item_blocks[:-1])
-    )
-    n_valid = round(validation_fraction * len(ratings))
+    sizes = [sum(len(piece[j][2]) for piece in pieces) for j in range(n_blocks)]
+    offsets = np.cumsum([0, *sizes])
+    n_valid = round(validation_fraction * offsets[-1])
     held = None
     if n_valid:
-        held = np.zeros(len(ratings), dtype=bool)
-        held[np.random.RandomState(seed).choice(len(ratings), n_valid, replace=False)] = True
-    # needles of the haystack's dtype: else NumPy searches an int64 copy of it
-    bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1, dtype=item_blocks.dtype))
-    first = repeated[0] if len(repeated) else None
-    first = None if first is None else (users[first], item_blocks[first], items[first])
-    del item_blocks
-    cells = []
-    for a, z in zip(bounds[:-1], bounds[1:], strict=True):
-        u, i, r = users[a:z], items[a:z], ratings[a:z]
+        held = np.zeros(offsets[-1], dtype=bool)
+        held[np.random.RandomState(seed).choice(offsets[-1], n_valid, replace=False)] = True
+    cells, n_duplicates, first = [], 0, None
+    for j in range(n_blocks):
+        users, items = (np.concatenate([piece[j][f] for piece in pieces]) for f in range(2))
+        order = np.lexsort((items, users))
+        users, items = users[order], items[order]
+        ratings = np.concatenate([piece[j][2] for piece in pieces])[order]
+        del order
+        repeated = np.flatnonzero((users[1:] == users[:-1]) & (items[1:] == items[:-1]))
+        n_duplicates += len(repeated)
+        if first is None and len(repeated):
+            first = (users[repeated[0]], j, items[repeated[0]])
         if held is None:
-            cells.append(Cell(u, i, r, u[:0], i[:0], r[:0]))
+            cells.append(Cell(users, items, ratings, users[:0], items[:0], ratings[:0]))
             continue
-        train, valid = ~held[a:z], held[a:z]
-        cells.append(Cell(u[train], i[train], r[train], u[valid], i[valid], r[valid]))
+        valid = held[offsets[j] : offsets[j + 1]]
+        train = ~valid
+        cells.append(Cell(users[train], items[train], ratings[train], users[valid],
+                          items[valid], ratings[valid]))  # fmt: skip
     report = {
-        "n_duplicates": len(repeated),
+        "n_duplicates": n_duplicates,
         "first_duplicate": first,
         "n_train": [len(cell.ratings) for cell in cells],
         "n_valid": [len(cell.valid_ratings) for cell in cells],
