@@ -369,16 +369,16 @@ def sgd_cell(const int[::1] users, const int[::1] items, const floating[::1] rat
              bint check):
     """One SGD pass over a cell, training a copy of the user factors made as it goes.
 
-    ``user_factors`` receives the rows of ``user_source`` (left as it was), a chunk at a
-    time, each just before its ratings: the ratings ``chunk_ptr[c]:chunk_ptr[c + 1]``
-    touch only the rows ``chunk_rows[c]:chunk_rows[c + 1]``, and the chunks cover every
-    row. So a row comes from memory once, for the copy and the updates both. The result
-    is that of :func:`adagrad_epoch` (``per_row``, ``item_norms`` as :func:`copy_rows`
-    gives them, updated in place) or :func:`sgd_epoch` (the AdaGrad arrays unread, may
-    be None) run on a copy of ``user_source``, as one block: bit for bit, when each chunk
-    boundary falls between two users. Returns the squared error; with ``check``, NaN if
-    a trained user row is not finite (or its p.p overflows), checked while the row is in
-    cache.
+    ``user_factors`` receives the rows of ``user_source`` (left as it was) a chunk at a
+    time, each chunk (contiguous rows, one ``memcpy``) just before its ratings: the
+    ratings ``chunk_ptr[c]:chunk_ptr[c + 1]`` touch only the rows
+    ``chunk_rows[c]:chunk_rows[c + 1]``, and the chunks cover every row. So a row comes
+    from memory once, for the copy and the updates both. The result is that of
+    :func:`adagrad_epoch` (``per_row``; ``item_norms`` as :func:`copy_rows` gives them,
+    updated in place) or :func:`sgd_epoch` (the AdaGrad arrays unread, may be None) run
+    on a copy of ``user_source`` as one block, bit for bit: a chunk boundary falls
+    between two users. Returns the squared error; with ``check``, NaN if a trained user
+    row is not finite (or its p.p overflows), checked while the row is in cache.
     """
     cdef Py_ssize_t c, r, k = user_factors.shape[1]
     cdef double loss = 0
@@ -395,9 +395,11 @@ def sgd_cell(const int[::1] users, const int[::1] items, const floating[::1] rat
         item_norm = &item_norms[0]
     with nogil:
         for c in range(chunk_ptr.shape[0] - 1):
-            for r in range(chunk_rows[c], chunk_rows[c + 1]):
-                memcpy(&user_factors[r, 0], &user_source[r, 0], k * sizeof(floating))
-                if per_row:
+            if chunk_rows[c + 1] > chunk_rows[c]:  # the chunk's rows are contiguous
+                memcpy(&user_factors[chunk_rows[c], 0], &user_source[chunk_rows[c], 0],
+                       (chunk_rows[c + 1] - chunk_rows[c]) * k * sizeof(floating))
+            if per_row:
+                for r in range(chunk_rows[c], chunk_rows[c + 1]):
                     user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
             loss = _sgd_block(&users[0], &items[0], &ratings[0], chunk_ptr[c],
                               chunk_ptr[c + 1], &user_factors[0, 0], &item_factors[0, 0],

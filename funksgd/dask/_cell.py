@@ -86,9 +86,10 @@ def copy_state(state, with_norms=False):
     return copied, norms
 
 
-# rows of a user block copied at a time by ``train_task``, each chunk just before its
-# ratings: 400 kB at k=100 in float32, in a core's L2 cache
-CHUNK_ROWS = 1024
+# rows of a user block copied at a time by ``train_task``, each chunk (one memcpy) just
+# before its ratings: 1.6 MB at k=100 in float32, in cache when the kernel reads them
+# (2-4% faster than 256-1024 rows, measured on a 10M-rating cell)
+CHUNK_ROWS = 4096
 
 
 # ------------------------------------------------------------------ tasks (pure functions)
