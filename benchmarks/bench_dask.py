@@ -17,8 +17,8 @@ peer between the first and the last training task), and are set against the mode
 prediction: each stratum moves every item block whose next cell lies on another worker.
 The task stream gives the time the workers spent inside the training tasks; what is left
 of the training's wall time (first to last training task), per stratum, is the task
-overhead. Last, one cell of the same size is timed in this process: copying its two
-blocks, then the kernel.
+overhead. Last, one cell of the same size is timed in this process: its training task
+(which copies the two blocks), then the kernel alone.
 
 Usage::
 
@@ -72,33 +72,38 @@ def epoch_seconds(fit, n_ratings):
 
 
 def cell_anatomy(n_users, n_items, n_ratings, k, repeats=3):
-    """Seconds of one cell in this process: copying the two blocks, then the AdaGrad kernel."""
+    """Seconds of one cell in this process: its training task (which copies the two
+    blocks), then the AdaGrad kernel alone on blocks copied beforehand."""
     from funksgd.dask import train_cell
-    from funksgd.dask._dsgd import BlockState, _copy
+    from funksgd.dask._cell import copy_state, train_task
+    from funksgd.dask._dsgd import BlockState, Cell
 
     rng = np.random.default_rng(0)
     users = np.sort(rng.integers(0, n_users, n_ratings)).astype(np.int32)
     items = rng.integers(0, n_items, n_ratings).astype(np.int32)
     ratings = rng.integers(1, 6, n_ratings).astype(np.float32)
+    cell = Cell(users, items, ratings, users[:0], items[:0], ratings[:0])
 
     def block(n):
         factors = rng.normal(0, 0.1, (n, k)).astype(np.float32)
         return BlockState(factors, np.zeros(n, np.float32), np.ones(n, np.float32), 0.0)
 
     user, item = block(n_users), block(n_items)
-    copy_s, kernel_s = [], []
+    common = (3.6, 0.05, 0.1, True, "adagrad")
+    task_s, kernel_s = [], []
     for _ in range(repeats):
         started = time.perf_counter()
-        u, i = _copy(user), _copy(item)
-        copied = time.perf_counter()
+        train_task(cell, (user, None), item, *common, False, False)
+        task_s.append(time.perf_counter() - started)
+        (u, _), (i, _) = copy_state(user), copy_state(item)
+        started = time.perf_counter()
         train_cell(users, items, ratings, u.factors, i.factors, u.bias, i.bias, u.grad_sq,
-                   i.grad_sq, 3.6, 0.05, 0.1, True, "adagrad")  # fmt: skip
-        copy_s.append(copied - started)
-        kernel_s.append(time.perf_counter() - copied)
-    return min(copy_s), min(kernel_s)
+                   i.grad_sq, *common)  # fmt: skip
+        kernel_s.append(time.perf_counter() - started)
+    return min(task_s), min(kernel_s)
 
 
-def main():
+def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-ratings", type=int, default=10_000_000)
     parser.add_argument("--n-components", type=int, default=100)
@@ -107,10 +112,93 @@ def main():
     parser.add_argument("--n-blocks", type=int, default=None)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def received(client, window):
+    """Bytes the workers fetched from each other during ``window`` (their logs)."""
+
+    def total(start, stop, dask_worker=None):
+        log = dask_worker.transfer_incoming_log
+        return sum(e["total"] for e in log if start <= e["start"] <= stop)
+
+    return sum(client.run(total, *window).values())
+
+
+def training_tasks(stream):
+    """(start, stop) of every training task in a task stream, and how many each worker ran."""
+    training, per_worker = [], {}
+    for task in stream.data:
+        if not str(task["key"]).startswith("train_task"):
+            continue
+        per_worker[task["worker"]] = per_worker.get(task["worker"], 0) + 1
+        training += [(s["start"], s["stop"]) for s in task["startstops"]
+                     if s["action"] == "compute"]  # fmt: skip
+    return training, per_worker
+
+
+def on_cluster(args, X, dask_fit, local_fit, epochs):
+    """Best per-epoch seconds of FunkSVD and DaskFunkSVD (on a LocalCluster), and the
+    figures of the best DaskFunkSVD fit: its training tasks, their window, bytes moved."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    with (
+        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                     dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        dask_fit(1, client, verbose=0)  # warm the workers up (imports)
+        # best of --repeats each; all FunkSVD fits first: a DaskFunkSVD fit right after a
+        # FunkSVD fit in this process ran up to 2x slower (measured, cause not found)
+        local, epoch = np.inf, np.inf
+        for _ in range(args.repeats):
+            seconds, _ = epoch_seconds(local_fit, X.nnz)
+            local = min(local, seconds)
+            print(f"  FunkSVD {seconds:.3f} s/epoch")
+        for _ in range(args.repeats):
+            with get_task_stream(client) as stream:
+                seconds, model = epoch_seconds(lambda: dask_fit(epochs, client), X.nnz)
+            if seconds < epoch:
+                epoch, best = seconds, (stream, model)
+            print(f"  DaskFunkSVD {seconds:.3f} s/epoch")
+        training, per_worker = training_tasks(best[0])
+        window = (min(a for a, _ in training), max(z for _, z in training))
+        moved = received(client, window) / epochs
+    return local, epoch, best[1], training, window, per_worker, moved
+
+
+def report(args, X, p, local, epoch, figures, epochs):
+    """Print the cluster's figures against in-process FunkSVD and the model's bytes."""
+    model, training, window, per_worker, moved = figures
+    k, W = args.n_components, args.workers
+    print(f"in-process FunkSVD n_jobs=2: {local:.3f} s/epoch")
+    item_block = (N_ITEMS / p) * (k + 2) * 4  # factors, bias and AdaGrad sums, float32
+    predicted = p * p * item_block * (W - 1) / W
+    busy = sum(stop - start for start, stop in training)
+    busy_per_worker = busy / epochs / W
+    wall = (window[1] - window[0]) / epochs
+    print(f"DaskFunkSVD {W} workers x 1 thread: {epoch:.3f} s/epoch "
+          f"({epoch / local:.2f}x in-process n_jobs=2); mean over the training window "
+          f"{wall:.3f} s")  # fmt: skip
+    print(
+        f"  moved per epoch {moved / 1e6:.1f} MB (workers' logs); predicted "
+        f"{predicted / 1e6:.1f} MB = p^2 item blocks x (W-1)/W of {item_block / 1e6:.2f} MB"
+    )
+    print(f"  training tasks run by each worker: {sorted(per_worker.values())}")
+    print(f"  inside training tasks per worker per epoch {busy_per_worker:.3f} s; "
+          f"overhead per stratum {(wall - busy_per_worker) / p * 1e3:.1f} ms")  # fmt: skip
+    cell = busy / epochs / p / p
+    print(
+        f"  per cell: {X.nnz / p / p:,.0f} ratings in {cell * 1e3:.1f} ms "
+        f"({X.nnz / p / p / cell / 1e6:.1f}M ratings/s per worker, copies included)"
+    )
+    print(f"  training RMSE after {epochs} epochs {model.loss_curve_[-1]:.4f}")
+
+
+def main():
+    args = parse_args()
 
     import dask.dataframe as dd
-    from distributed import Client, LocalCluster, get_task_stream
 
     from funksgd import FunkSVD
     from funksgd.dask import DaskFunkSVD
@@ -123,88 +211,25 @@ def main():
               f"in {seconds:.1f} s")  # fmt: skip
         df = dd.read_parquet(directory)
         params = dict(n_components=k, random_state=0, tol=None)
-
         epochs = 1 + args.epochs
 
         def dask_fit(epochs, client, verbose=1):
             return DaskFunkSVD(max_iter=epochs, n_blocks=n_blocks, client=client,
                                verbose=verbose, **params).fit(df)  # fmt: skip
 
+        def local_fit():
+            return FunkSVD(max_iter=epochs, n_jobs=2, verbose=1, **params).fit(X)
+
         sync, model = epoch_seconds(lambda: dask_fit(epochs, "sync"), X.nnz)
         p = model.n_blocks_
         print(f"DaskFunkSVD client='sync' ({p} x {p} grid, cells one after another): "
               f"{sync:.3f} s/epoch")  # fmt: skip
-        with (
-            LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                         dashboard_address=None) as cluster,
-            Client(cluster) as client,
-        ):  # fmt: skip
-
-            def received(window):
-                """Bytes the workers fetched from each other during ``window`` (their logs)."""
-
-                def total(start, stop, dask_worker=None):
-                    log = dask_worker.transfer_incoming_log
-                    return sum(e["total"] for e in log if start <= e["start"] <= stop)
-
-                return sum(client.run(total, *window).values())
-
-            dask_fit(1, client, verbose=0)  # warm the workers up (imports)
-            # best of --repeats each; all FunkSVD fits first: a DaskFunkSVD fit right after a
-            # FunkSVD fit in this process ran up to 2x slower (measured, cause not found)
-            local, epoch = np.inf, np.inf
-            for _ in range(args.repeats):
-                seconds, _ = epoch_seconds(
-                    lambda: FunkSVD(max_iter=epochs, n_jobs=2, verbose=1, **params).fit(X), X.nnz
-                )
-                local = min(local, seconds)
-                print(f"  FunkSVD {seconds:.3f} s/epoch")
-            for _ in range(args.repeats):
-                with get_task_stream(client) as stream:
-                    seconds, model = epoch_seconds(lambda: dask_fit(epochs, client), X.nnz)
-                if seconds < epoch:
-                    epoch, best_stream = seconds, stream
-                print(f"  DaskFunkSVD {seconds:.3f} s/epoch")
-            training = [
-                (start, stop)
-                for task in best_stream.data
-                if str(task["key"]).startswith(("_train_task", "_fresh_user_copy"))
-                for action, start, stop in
-                ((s["action"], s["start"], s["stop"]) for s in task["startstops"])
-                if action == "compute"
-            ]  # fmt: skip
-            window = (min(a for a, _ in training), max(z for _, z in training))
-            per_worker = {}
-            for task in best_stream.data:
-                if str(task["key"]).startswith("_train_task"):
-                    per_worker[task["worker"]] = per_worker.get(task["worker"], 0) + 1
-            moved = received(window) / epochs
-        print(f"in-process FunkSVD n_jobs=2: {local:.3f} s/epoch")
-        W = args.workers
-        item_block = (N_ITEMS / p) * (k + 2) * 4  # factors, bias and AdaGrad sums, float32
-        predicted = p * p * item_block * (W - 1) / W
-        busy = sum(stop - start for start, stop in training)
-        busy_per_worker = busy / epochs / W
-        wall = (window[1] - window[0]) / epochs
-        print(f"DaskFunkSVD {W} workers x 1 thread: {epoch:.3f} s/epoch "
-              f"({epoch / local:.2f}x in-process n_jobs=2); mean over the training window "
-              f"{wall:.3f} s")  # fmt: skip
-        print(
-            f"  moved per epoch {moved / 1e6:.1f} MB (workers' logs); predicted "
-            f"{predicted / 1e6:.1f} MB = p^2 item blocks x (W-1)/W of {item_block / 1e6:.2f} MB"
-        )
-        print(f"  training tasks run by each worker: {sorted(per_worker.values())}")
-        print(f"  inside training and copy tasks per worker per epoch {busy_per_worker:.3f} s; "
-              f"overhead per stratum {(wall - busy_per_worker) / p * 1e3:.1f} ms")  # fmt: skip
-        cell = busy / epochs / p / p
-        print(
-            f"  per cell: {X.nnz / p / p:,.0f} ratings in {cell * 1e3:.1f} ms "
-            f"({X.nnz / p / p / cell / 1e6:.1f}M ratings/s per worker, copies included)"
-        )
-        print(f"  training RMSE after {epochs} epochs {model.loss_curve_[-1]:.4f}")
-    copying, kernel = cell_anatomy(N_USERS // p, N_ITEMS // p, X.nnz // (p * p), k)
-    print(f"one such cell in this process: copying the blocks {copying * 1e3:.1f} ms, kernel "
-          f"{kernel * 1e3:.1f} ms ({X.nnz / (p * p) / kernel / 1e6:.1f}M ratings/s)")  # fmt: skip
+        local, epoch, *figures = on_cluster(args, X, dask_fit, local_fit, epochs)
+        report(args, X, p, local, epoch, figures, epochs)
+    task, kernel = cell_anatomy(N_USERS // p, N_ITEMS // p, X.nnz // (p * p), k)
+    print(f"one such cell in this process: its training task {task * 1e3:.1f} ms (copies "
+          f"included), the kernel alone {kernel * 1e3:.1f} ms "
+          f"({X.nnz / (p * p) / kernel / 1e6:.1f}M ratings/s)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ place; at most a scalar is returned.
 
 from cython cimport floating
 from cython.parallel cimport parallel, prange
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport NAN, isfinite, sqrt, sqrtf
 from libc.stdlib cimport free, malloc
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 
 ctypedef long long int64
 
@@ -144,15 +144,15 @@ cdef double _sgd_block(const int* users, const int* items, const floating* ratin
                        floating* user_grad_sq, floating* item_grad_sq,
                        floating* user_norm, floating* item_norm, Py_ssize_t k,
                        floating global_mean, floating eta0, floating alpha,
-                       bint biased, bint per_row) noexcept nogil:
-    """Koren's simultaneous update over ratings[start:end]; returns their squared error.
+                       bint biased, bint per_row, double loss=0) noexcept nogil:
+    """Koren's simultaneous update over ratings[start:end]; returns ``loss`` plus their
+    squared error (summed in turn).
 
     With ``per_row``, the rates are AdaGrad's, one per user row and per item row
     (LIBMF's): ``eta0 / sqrt(grad_sq)``, from the squared gradients accumulated
     before this rating, and ``user_norm``/``item_norm`` hold each row's p.p, kept
     up to date here; else the rate is ``eta0``.
     """
-    cdef double loss = 0
     cdef int64 n
     cdef int u, i
     cdef floating err, pq, pp, qq, ap, bp, aq, bq, eta_u = eta0, eta_i = eta0
@@ -343,6 +343,74 @@ def adagrad_epoch(const int[::1] users, const int[::1] items, const floating[::1
     free(user_norm)
     free(item_norm)
     return total
+
+
+def copy_rows(const floating[:, ::1] source, floating[:, ::1] out, floating[::1] norms):
+    """Copy ``source`` into ``out`` and each row's p.p into ``norms``, in one pass.
+
+    The norms are those :func:`adagrad_epoch` computes (the same sum, in the same
+    order), as :func:`sgd_cell` takes them.
+    """
+    cdef Py_ssize_t r, k = source.shape[1]
+    if source.shape[0] == 0 or k == 0:
+        return
+    with nogil:
+        for r in range(source.shape[0]):
+            memcpy(&out[r, 0], &source[r, 0], k * sizeof(floating))
+            norms[r] = _dot(&source[r, 0], &source[r, 0], k)
+
+
+def sgd_cell(const int[::1] users, const int[::1] items, const floating[::1] ratings,
+             const int64[::1] chunk_ptr, const int[::1] chunk_rows,
+             const floating[:, ::1] user_source, floating[:, ::1] user_factors,
+             floating[:, ::1] item_factors, floating[::1] user_bias, floating[::1] item_bias,
+             floating[::1] user_grad_sq, floating[::1] item_grad_sq, floating[::1] item_norms,
+             double global_mean, double eta0, double alpha, bint biased, bint per_row,
+             bint check):
+    """One SGD pass over a cell, training a copy of the user factors made as it goes.
+
+    ``user_factors`` receives the rows of ``user_source`` (left as it was) a chunk at a
+    time, each chunk (contiguous rows, one ``memcpy``) just before its ratings: the
+    ratings ``chunk_ptr[c]:chunk_ptr[c + 1]`` touch only the rows
+    ``chunk_rows[c]:chunk_rows[c + 1]``, and the chunks cover every row. So a row comes
+    from memory once, for the copy and the updates both. The result is that of
+    :func:`adagrad_epoch` (``per_row``; ``item_norms`` as :func:`copy_rows` gives them,
+    updated in place) or :func:`sgd_epoch` (the AdaGrad arrays unread, may be None) run
+    on a copy of ``user_source`` as one block, bit for bit: a chunk boundary falls
+    between two users. Returns the squared error; with ``check``, NaN if a trained user
+    row is not finite (or its p.p overflows), checked while the row is in cache.
+    """
+    cdef Py_ssize_t c, r, k = user_factors.shape[1]
+    cdef double loss = 0
+    cdef bint finite = True
+    cdef floating* user_norm = NULL
+    cdef floating* user_sums = NULL
+    cdef floating* item_sums = NULL
+    cdef floating* item_norm = NULL
+    if per_row:
+        user_norm = <floating*> malloc(max(user_factors.shape[0], 1) * sizeof(floating))
+        if user_norm == NULL:
+            raise MemoryError("no memory for the AdaGrad row norms")
+        user_sums, item_sums = &user_grad_sq[0], &item_grad_sq[0]
+        item_norm = &item_norms[0]
+    with nogil:
+        for c in range(chunk_ptr.shape[0] - 1):
+            if chunk_rows[c + 1] > chunk_rows[c]:  # the chunk's rows are contiguous
+                memcpy(&user_factors[chunk_rows[c], 0], &user_source[chunk_rows[c], 0],
+                       (chunk_rows[c + 1] - chunk_rows[c]) * k * sizeof(floating))
+            if per_row:
+                for r in range(chunk_rows[c], chunk_rows[c + 1]):
+                    user_norm[r] = _dot(&user_factors[r, 0], &user_factors[r, 0], k)
+            loss = _sgd_block(&users[0], &items[0], &ratings[0], chunk_ptr[c],
+                              chunk_ptr[c + 1], &user_factors[0, 0], &item_factors[0, 0],
+                              &user_bias[0], &item_bias[0], user_sums, item_sums, user_norm,
+                              item_norm, k, <floating> global_mean, <floating> eta0,
+                              <floating> alpha, biased, per_row, loss)
+            if check:
+                for r in range(chunk_rows[c], chunk_rows[c + 1]):
+                    finite &= isfinite(_dot(&user_factors[r, 0], &user_factors[r, 0], k))
+    free(user_norm)
+    return loss if finite else NAN
 
 
 def funk_epoch(const int[::1] users, const int[::1] items, const floating[::1] ratings,

@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from funksgd import FunkSVD, train_test_split_ratings  # noqa: E402
 from funksgd.dask import (  # noqa: E402
     DaskFunkSVD,
+    _cell,
     _dsgd,  # noqa: E402
     _users,
     train_cell,
@@ -131,6 +132,51 @@ def test_train_cell_empty():
     args = (empty, empty, np.empty(0, np.float32), P, P.copy(), zeros, zeros.copy(), None, None)
     assert train_cell(*args, 0.0, 0.1, 0.1, True, "constant") == 0
     np.testing.assert_array_equal(P, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("learning_rate", ["adagrad", "constant"])
+def test_train_task_is_train_cell_on_copies(monkeypatch, dtype, learning_rate):
+    """The task copies the user block a chunk at a time as it trains (and computes the row
+    norms AdaGrad starts from): the same cell as train_cell on copies, bit for bit."""
+    monkeypatch.setattr(_cell, "CHUNK_ROWS", 7)  # many chunks
+    rng = np.random.RandomState(1)
+    n_users, n_items, k, n = 60, 20, 7, 400
+    pairs = np.sort(rng.choice(50 * n_items, n, replace=False))  # users 50-59 rate nothing
+    users, items = (pairs // n_items).astype(np.int32), (pairs % n_items).astype(np.int32)
+    ratings = rng.uniform(1, 5, n).astype(dtype)
+    cell = _dsgd.Cell(users, items, ratings, users[:0], items[:0], ratings[:0])
+
+    def state(rows):
+        factors = rng.normal(0, 0.3, (rows, k)).astype(dtype)
+        return _dsgd.BlockState(factors, rng.normal(0, 0.1, rows).astype(dtype),
+                                rng.uniform(1, 2, rows).astype(dtype), 1.5)  # fmt: skip
+
+    user, item = state(n_users), state(n_items)
+    kept = [a.copy() for a in (*user[:3], *item[:3])]
+    common = (3.0, 0.05, 0.02, True, learning_rate)
+    new_user, new_item = _cell.train_task(cell, (user, None), item, *common, False, True)
+    u, i = (_dsgd.BlockState(*(a.copy() for a in s[:3]), 0.0) for s in (user, item))
+    sse = train_cell(users, items, ratings, u.factors, i.factors, u.bias, i.bias, u.grad_sq,
+                     i.grad_sq, *common)  # fmt: skip
+    assert new_user.sse == sse + 1.5
+    for got, expected in zip([*new_user[:3], *new_item[:3]], [*u[:3], *i[:3]], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(new_user.factors[:50], kept[0][:50])  # it trained...
+    for a, b in zip([*user[:3], *item[:3]], kept, strict=True):
+        np.testing.assert_array_equal(a, b)  # ...on copies
+    (copied, norms), (_, none) = _cell.copy_state(item, True), _cell.copy_state(item)
+    assert none is None and copied.factors is not item.factors
+    np.testing.assert_array_equal(copied.factors, item.factors)
+    np.testing.assert_allclose(norms, np.square(item.factors).sum(axis=1), rtol=1e-5)
+    # an overflowed factor (of a user without ratings here) or item bias: NaN, in the last
+    # stratum, which checks
+    user.factors[55, 3] = np.inf
+    assert np.isnan(_cell.train_task(cell, (user, None), item, *common, True, True)[0].sse)
+    assert np.isfinite(_cell.train_task(cell, (user, None), item, *common, True, False)[0].sse)
+    user.factors[55, 3] = 0
+    item.bias[2] = np.nan
+    assert np.isnan(_cell.train_task(cell, (user, None), item, *common, True, True)[0].sse)
 
 
 @pytest.mark.parametrize("biased", [True, False])
@@ -576,9 +622,9 @@ def test_memory_per_worker_is_its_share_of_the_ratings_plus_two_blocks(client):
         assert cells > 2 * slack  # the ratings dominate the bound
         assert steady[worker][1] < bound, (b, steady[worker][1], bound)
         # the one shuffle holds a partition's ratings in a few forms at once (input, cut by
-        # user block, sorted into cells): under 5 times the worker's share of the input
+        # cell, one cell sorted at a time): under 3 times the worker's share of the input
         share = 16 * counts[grid.user_members[b]].sum()  # int32 ids, float64 ratings
-        assert seen["shuffle"][worker][1] < 5 * share
+        assert seen["shuffle"][worker][1] < 3 * share
     assert model.n_iter_ == 3
 
 

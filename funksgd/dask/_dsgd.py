@@ -5,10 +5,10 @@ the worker that owns user block ``b``, beside that block's factors, biases and A
 sums. Each epoch runs ``p`` strata; stratum ``s`` pairs every user block with a different
 item block, so its ``p`` cells share no user and no item and train at once. An item
 block's state then moves to the worker of its next cell. Every task returns new arrays
-and leaves its inputs as they were, but one: a training task trains in place the copy of
-its user block that a task of its own made for it alone, while the item block was on its
-way. So Dask can rerun any task, and the factors depend only on the seed and the grid:
-not on the number of workers, nor on where or when each task ran.
+and leaves its inputs as they were (a training task trains copies of its two blocks,
+the user block's made by the kernel as it goes). So Dask can rerun any task, and the
+factors depend only on the seed and the grid: not on the number of workers, nor on
+where or when each task ran.
 """
 
 import copy
@@ -22,9 +22,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from .. import _engine, _inference, _tuning
 from .._blocks import _balanced_groups
-from .._engine import Schedule, all_finite, initial_spread, normal_factors
+from .._engine import Schedule, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
-from ._cell import train_cell
+from ._cell import train_task
 from ._users import gather_users, solve_task
 
 # the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
@@ -200,7 +200,7 @@ def _make_cells(executor, data, grid, settings, rng, tuning):
         held = None
         if tuning is not None:
             mine = grid.user_block[tuning[0]] == b
-            held = grid.user_local[tuning[0][mine]], tuning[1][mine]
+            held = grid.user_local[tuning[0][mine]], tuning[1][mine], len(grid.user_members[b])
         built = executor.submit(_build_cells, own, p, seeds[b], fraction, held,
                                 worker=executor.owner(b))  # fmt: skip
         row = executor.part(built, 0)
@@ -349,14 +349,14 @@ def _submit_epoch(executor, cells, users, items, rate, n_blocks, rng, settings, 
     users, items = list(users), list(items)
     for s, pairs in enumerate(strata(rng, n_blocks, settings.shuffle)):
         for b, j in enumerate(pairs):
-            fresh = executor.submit(_fresh_user_copy, users[b], worker=executor.owner(b),
-                                    priority=1)  # fmt: skip
             trained = executor.submit(
-                _train_task, cells[b][j], fresh, items[j], global_mean, rate, settings.alpha,
-                settings.biased, settings.learning_rate, s == 0, worker=executor.owner(b),
+                train_task, cells[b][j], users[b], items[j], global_mean, rate, settings.alpha,
+                settings.biased, settings.learning_rate, s == 0, s == n_blocks - 1,
+                worker=executor.owner(b),
             )  # fmt: skip
             users[b] = trained
-            items[j] = executor.part(trained, 1)
+            # first of the tasks that its training frees, as the next cell waits for it
+            items[j] = executor.part(trained, 1, priority=2)
     errors = [
         executor.submit(_squared_errors, pair, worker=executor.owner(b), priority=1)
         for b, pair in enumerate(users)
@@ -438,63 +438,75 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, 
 
 # ------------------------------------------------------------------ tasks (pure functions)
 def _split_by_user_block(triplets, where, n_blocks, dtype):
-    """One partition's ratings in local indices, cut by user block."""
+    """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` holds the
+    (user row, item row, rating) arrays of cell ``(b, j)``, in the partition's order."""
     rows, cols, ratings = triplets
     user_block, user_local, item_block, item_local = where
-    blocks = user_block[rows]
-    order = np.argsort(blocks, kind="stable")
-    blocks = blocks[order]
-    bounds = np.searchsorted(blocks, np.arange(n_blocks + 1, dtype=blocks.dtype))
+    cell = user_block[rows] * np.int32(n_blocks)
+    cell += item_block[cols]
+    order = np.argsort(cell, kind="stable")
+    cell = cell[order]
+    bounds = np.searchsorted(cell, np.arange(n_blocks**2 + 1, dtype=cell.dtype))
+    del cell
     rows, cols, ratings = rows[order], cols[order], ratings[order].astype(dtype)
-    return [
-        (user_local[rows[a:z]], item_block[cols[a:z]], item_local[cols[a:z]], ratings[a:z])
-        for a, z in zip(bounds[:-1], bounds[1:], strict=True)
-    ]
+    del order
+
+    def piece(c):
+        a, z = bounds[c], bounds[c + 1]
+        return user_local[rows[a:z]], item_local[cols[a:z]], ratings[a:z]
+
+    return [[piece(b * n_blocks + j) for j in range(n_blocks)] for b in range(n_blocks)]
 
 
 def _build_cells(pieces, n_blocks, seed, validation_fraction, tuning=None):
     """A user block's ratings cut into its ``n_blocks`` cells, in a canonical order.
 
-    Within a cell the ratings are sorted by user then item, whatever the partitioning of
-    the input, so that a user's ratings come together (the kernel reuses p.q) and the
-    result does not depend on the partitions. ``validation_fraction`` of the block's
-    ratings, drawn from ``seed``, are held out; or with ``tuning``, ``(rows, offsets)``,
-    rating ``offsets[n]`` of row ``rows[n]`` (in this order). Each array is sorted and its unsorted
-    copy dropped in turn, and without a hold-out the cells are views of the sorted
-    arrays: the task needs little memory beyond its input and output.
+    ``pieces[part][j]`` are a partition's ratings of cell ``j``. Within a cell the ratings
+    are sorted by user then item, whatever the partitioning of the input, so that a user's
+    ratings come together (the kernel reuses p.q, and copies a user block in order) and
+    the result does not depend on the partitions. ``validation_fraction`` of the block's
+    ratings, drawn from ``seed`` over the cells in turn, are held out; or with
+    ``tuning``, ``(rows, offsets, n_rows)``, rating ``offsets[n]`` of row ``rows[n]`` (its
+    ratings counted cell by cell). One cell at a time is sorted, and without a hold-out
+    the cells are the sorted arrays: the task needs little memory beyond its input and
+    output.
     """
-    users, item_blocks, items = (np.concatenate([piece[f] for piece in pieces]) for f in range(3))
-    order = np.lexsort((items, users, item_blocks))
-    item_blocks, users, items = item_blocks[order], users[order], items[order]
-    ratings = np.concatenate([piece[3] for piece in pieces])[order]
-    del order
-    repeated = np.flatnonzero(
-        (users[1:] == users[:-1])
-        & (items[1:] == items[:-1])
-        & (item_blocks[1:] == item_blocks[:-1])
-    )
-    n_valid = round(validation_fraction * len(ratings))
+    sizes = [sum(len(piece[j][2]) for piece in pieces) for j in range(n_blocks)]
+    offsets = np.cumsum([0, *sizes])
+    n_valid = round(validation_fraction * offsets[-1])
     held = None
     if n_valid:
-        held = np.zeros(len(ratings), dtype=bool)
-        held[np.random.RandomState(seed).choice(len(ratings), n_valid, replace=False)] = True
-    elif tuning is not None and len(tuning[0]):
-        held = _tuning_mask(users, *tuning)
-    # needles of the haystack's dtype: else NumPy searches an int64 copy of it
-    bounds = np.searchsorted(item_blocks, np.arange(n_blocks + 1, dtype=item_blocks.dtype))
-    first = repeated[0] if len(repeated) else None
-    first = None if first is None else (users[first], item_blocks[first], items[first])
-    del item_blocks
-    cells = []
-    for a, z in zip(bounds[:-1], bounds[1:], strict=True):
-        u, i, r = users[a:z], items[a:z], ratings[a:z]
-        if held is None:
-            cells.append(Cell(u, i, r, u[:0], i[:0], r[:0]))
+        held = np.zeros(offsets[-1], dtype=bool)
+        held[np.random.RandomState(seed).choice(offsets[-1], n_valid, replace=False)] = True
+    left = None
+    if held is None and tuning is not None and len(tuning[0]):
+        left = np.full(tuning[2], -1, dtype=np.int64)
+        left[tuning[0]] = tuning[1]
+    cells, n_duplicates, first = [], 0, None
+    for j in range(n_blocks):
+        users, items = (np.concatenate([piece[j][f] for piece in pieces]) for f in range(2))
+        order = np.lexsort((items, users))
+        users, items = users[order], items[order]
+        ratings = np.concatenate([piece[j][2] for piece in pieces])[order]
+        del order
+        repeated = np.flatnonzero((users[1:] == users[:-1]) & (items[1:] == items[:-1]))
+        n_duplicates += len(repeated)
+        if first is None and len(repeated):
+            first = (users[repeated[0]], j, items[repeated[0]])
+        if left is not None:
+            valid = _tuning_ratings(users, left)
+            cells.append(Cell(users[~valid], items[~valid], ratings[~valid], users[valid],
+                              items[valid], ratings[valid]))  # fmt: skip
             continue
-        train, valid = ~held[a:z], held[a:z]
-        cells.append(Cell(u[train], i[train], r[train], u[valid], i[valid], r[valid]))
+        if held is None:
+            cells.append(Cell(users, items, ratings, users[:0], items[:0], ratings[:0]))
+            continue
+        valid = held[offsets[j] : offsets[j + 1]]
+        train = ~valid
+        cells.append(Cell(users[train], items[train], ratings[train], users[valid],
+                          items[valid], ratings[valid]))  # fmt: skip
     report = {
-        "n_duplicates": len(repeated),
+        "n_duplicates": n_duplicates,
         "first_duplicate": first,
         "n_train": [len(cell.ratings) for cell in cells],
         "n_valid": [len(cell.valid_ratings) for cell in cells],
@@ -503,17 +515,16 @@ def _build_cells(pieces, n_blocks, seed, validation_fraction, tuning=None):
     return cells, report
 
 
-def _tuning_mask(users, rows, offsets):
-    """True at rating ``offsets[n]`` of each row ``rows[n]``, counting its ratings in the
-    order of ``users``."""
-    offset = np.full(int(users.max()) + 1, -1, dtype=np.int64)
-    offset[rows] = offsets
-    where = np.flatnonzero(offset[users] >= 0)
-    order = np.argsort(users[where], kind="stable")
-    mine = users[where][order]
+def _tuning_ratings(users, left):
+    """Which ratings of a cell (``users`` sorted) are held out: rating ``left[u]`` of each
+    user ``u`` with ``left[u] >= 0``, counting from this cell; ``left`` then drops by the
+    user's ratings in the cell."""
+    where = np.flatnonzero(left[users] >= 0)
+    mine = users[where]
     rank = np.arange(len(mine)) - np.searchsorted(mine, mine)
     mask = np.zeros(len(users), dtype=bool)
-    mask[where[order][rank == offset[mine]]] = True
+    mask[where[rank == left[mine]]] = True
+    left -= np.bincount(mine, minlength=len(left))
     return mask
 
 
@@ -541,43 +552,10 @@ def _as_pair(state, is_user):
 
 
 def _squared_errors(pair):
-    """The epoch's squared errors of a user block, from its last stratum's pair; NaN if its
-    factors, or those of the item block it trained with, overflowed (the last stratum
-    sees every block once). Off the critical path: it runs while item blocks move."""
-    blocks = [pair[0].factors, pair[0].bias, pair[1].factors, pair[1].bias]
-    return pair[0].sse if all(all_finite(a) for a in blocks) else np.nan
-
-
-def _copy(state):
-    return state._replace(**{
-        name: getattr(state, name).copy() for name in ("factors", "bias", "grad_sq")
-        if getattr(state, name) is not None
-    })  # fmt: skip
-
-
-def _fresh_user_copy(user_pair):
-    """A copy of a user block's state for the next cell to train in place.
-
-    A task of its own, so that the worker copies the block while the item block of the
-    next cell is on its way; its one consumer is that ``_train_task``.
-    """
-    return _copy(user_pair[0])
-
-
-def _train_task(cell, user, item_state, global_mean, rate, alpha, biased, learning_rate,
-                first_stratum):  # fmt: skip
-    """A cell's SGD pass on ``user``, a copy of the user block's state made for it alone
-    (``_fresh_user_copy``), and on a copy of the item block's state: Dask may rerun it.
-
-    Returns the pair (new user state, new item state). The user block's ``sse`` adds this
-    cell's squared errors (afresh in an epoch's first stratum).
-    """
-    item = _copy(item_state)
-    sse = train_cell(
-        cell.users, cell.items, cell.ratings, user.factors, item.factors, user.bias, item.bias,
-        user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, learning_rate,
-    )  # fmt: skip
-    return user._replace(sse=sse + (0.0 if first_stratum else user.sse)), item
+    """The epoch's squared errors of a user block, from its last stratum's pair: NaN if a
+    block overflowed (its training task checks). A task of its own, so that only one
+    number per block comes back to the client."""
+    return pair[0].sse
 
 
 def _validation_task(row, user_pair, item_states, global_mean, biased):

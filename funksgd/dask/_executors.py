@@ -32,7 +32,7 @@ class InProcess:
     def submit(self, fn, *args, worker=None, priority=0):
         return _Done(fn(*_resolve(args)))
 
-    def part(self, handle, index):
+    def part(self, handle, index, priority=0):
         return _Done(handle.value[index])
 
     def scatter(self, value, broadcast=False, worker=None):
@@ -82,9 +82,9 @@ class OnCluster:
             fn, *args, pure=False, priority=priority, workers=[worker], allow_other_workers=True
         )
 
-    def part(self, handle, index):
+    def part(self, handle, index, priority=0):
         # no restriction: the scheduler runs it where ``handle`` lives, so only the part moves
-        return self.client.submit(operator.getitem, handle, index, pure=False)
+        return self.client.submit(operator.getitem, handle, index, pure=False, priority=priority)
 
     def scatter(self, value, broadcast=False, worker=None):
         workers = None if worker is None else [worker]

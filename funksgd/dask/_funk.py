@@ -17,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from .._engine import Schedule, StoppingRule, all_finite, row_dots
 from .._kernels import sgd as _sgd
 from . import _dsgd
+from ._cell import copy_state
 
 
 def run_funk(executor, cells, users, items, grid, settings, schedule, global_mean, rng,
@@ -103,7 +104,7 @@ def _submit_epoch(executor, cells, caches, users, items, f, rate, n_blocks, rng,
                 s == 0, s == n_blocks - 1, worker=executor.owner(b),
             )  # fmt: skip
             users[b] = trained
-            items[j] = executor.part(trained, 1)
+            items[j] = executor.part(trained, 1, priority=2)
     errors = [
         executor.submit(_dsgd._squared_errors, pair, worker=executor.owner(b), priority=1)
         for b, pair in enumerate(users)
@@ -164,10 +165,10 @@ def _funk_task(cell, cache, user_pair, item_state, f, global_mean, rate, alpha, 
                per_row, first_stratum, last_stratum):  # fmt: skip
     """A cell's epoch of Funk's SGD on factor ``f``, on copies of the two blocks' states.
 
-    As ``_dsgd._train_task``, with ``_sgd.funk_epoch``: the biases train with factor 0.
+    As ``_cell.train_task``, with ``_sgd.funk_epoch``: the biases train with factor 0.
     """
     user_state = user_pair[0]
-    user, item = _dsgd._copy(user_state), _dsgd._copy(item_state)
+    (user, _), (item, _) = copy_state(user_state), copy_state(item_state)
     sse = 0.0
     n = len(cell.ratings)
     if n:
