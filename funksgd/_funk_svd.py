@@ -216,7 +216,7 @@ class FunkSVD(
     >>> model.transform(X).shape
     (4, 2)
     >>> model.predict_ratings([0, 3, 1], [0, 2, 1]).round(1)  # two known, one missing
-    array([5. , 4.9, 2. ], dtype=float32)
+    array([5. , 4.9, 2.1], dtype=float32)
     """
 
     _parameter_constraints = {
