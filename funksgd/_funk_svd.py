@@ -152,11 +152,9 @@ class FunkSVD(
     global_mean_ : float
         Mean training rating (0 when ``biased=False``).
     beta_ : float
-        The users' prior: the part of their penalty ``alpha * n_u + beta_`` that does
-        not grow with their number of ratings ``n_u`` (see :meth:`transform`). ``fit``
-        chooses it on ratings its epochs never saw: one rating each of up to 5,000
-        random users (at most 2% of the ratings), or with ``early_stopping`` the
-        validation ratings of up to 5,000 users. 0 after :meth:`partial_fit` alone.
+        The users' prior, the part of their penalty ``alpha * n_u + beta_`` that does
+        not grow with their ratings ``n_u`` (see :meth:`transform`), chosen by ``fit`` on
+        ratings its epochs never saw (see the user guide); 0 after :meth:`partial_fit`.
     n_iter_ : int
         Number of epochs run by the last :meth:`fit` (with "funk", summed over
         the factors), plus those of the :meth:`partial_fit` calls since.
