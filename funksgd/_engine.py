@@ -241,8 +241,10 @@ def resumed_factors(fitted, X, settings):
     return factors
 
 
-def train(X, factors, settings, rng, *, resume, incremental, validation_fraction, on_epoch):
-    """Train ``factors`` on the CSR ratings ``X``: the epochs of one fit, or of one
+def train(X, counts, factors, settings, rng, *, resume, incremental, validation_fraction,
+          on_epoch):  # fmt: skip
+    """Train ``factors`` on the CSR ratings ``X`` (``counts`` ratings per item, which it
+    leaves alone): the epochs of one fit, or of one
     ``partial_fit`` call (``incremental``). Returns the factors in the ids' order, the
     record and the ``_tuning.Tuning`` sample (None in ``partial_fit``), whose held-out
     ratings are not trained on. Without ``incremental`` the users stay in training's order,
@@ -258,10 +260,11 @@ def train(X, factors, settings, rng, *, resume, incremental, validation_fraction
         X, held = split_ratings(X, validation_fraction, rng)
         valid = (row_indices(held), held.indices, held.data.astype(np.float64))
         tuning = _tuning.from_validation(X, held, rng)
+        counts = counts - item_counts(held)
     elif not incremental:
         skip, tuning = _tuning.hold_out(X, rng)
-    counts = item_counts(X)
     if skip is not None:
+        counts = counts.copy()
         np.subtract.at(counts, tuning.held.indices, 1)
     n_blocks = choose_n_blocks(*X.shape, counts.sum(), settings.n_components, X.dtype.itemsize)
     unrated = counts == 0

@@ -20,7 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from . import _engine, _inference, _ranking, _tuning
 from ._inference import FittedAttributes, SimilarRows
 from ._progress import EpochPrinter
-from ._validation import Integer, check_n_jobs, check_ratings
+from ._validation import Integer, check_n_jobs, check_ratings, item_counts
 
 
 class FunkSVD(
@@ -384,8 +384,9 @@ class FunkSVD(
                    else _engine.new_factors(X, settings, rng))  # fmt: skip
         early_stopping = self.early_stopping and not incremental
         printer = EpochPrinter(self.verbose, 1 if incremental else self.max_iter, self.n_components)
+        counts = item_counts(X)
         factors, record, tuning = _engine.train(
-            X, factors, settings, rng, resume=resume, incremental=incremental,
+            X, counts, factors, settings, rng, resume=resume, incremental=incremental,
             validation_fraction=self.validation_fraction if early_stopping else None,
             on_epoch=printer.chain(callback),
         )  # fmt: skip
@@ -393,14 +394,13 @@ class FunkSVD(
         if early_stopping:
             _engine.warn_unstopped(record, settings)
         extended = self._fitted if incremental and resume else None  # partial_fit adds to it
-        popularity = _ranking.fitted_popularity(self, X, extended, incremental)
+        popularity = _ranking.fitted_popularity(self, counts, extended, incremental)
         if incremental:  # a batch holds only part of each user's ratings: no solve
             users = factors.user_factors, factors.user_bias, self._fitted.beta if resume else 0.0
         else:
             items = (factors.item_factors, factors.item_bias, factors.global_mean, self.alpha,
                      self.biased)  # fmt: skip
-            # from the users' SGD factors, close to the answer: a few steps of the solve
-            start = factors.user_factors, factors.user_bias, factors.user_rows
+            start = factors.user_factors, factors.user_bias, factors.user_rows  # close by
             n_threads, tol = settings.n_threads, _inference.FIT_SOLVE_TOL
             beta, popularity = _tuning.learn(tuning, items, n_threads, start, tol, popularity)
             users = *_inference.solve_users(X, *items, n_threads, beta, start, tol), beta

@@ -50,7 +50,7 @@ class Fitted:
             return None
         return self.popularity_weight * np.log1p(self.item_counts.astype(np.float64))
 
-    beta: float = 0.0  # the users' prior, see prior_strength
+    beta: float = 0.0  # the users' prior, see choose_prior
 
     @property
     def n_components(self):
@@ -175,9 +175,7 @@ SOLVE_CHUNK_RATINGS = 1 << 20
 SOLVE_TOL = 1e-6
 FIT_SOLVE_TOL = 1e-3
 SOLVE_MAX_STEPS_PER_DIM = 2
-# prior_strength: rows it samples, the share of their ratings it holds out, the values tried
-PRIOR_SAMPLE_ROWS = 5000
-PRIOR_HOLDOUT_FRACTION = 0.2
+# choose_prior: the values tried, in units of the items' mean squared norm
 PRIOR_GRID = np.concatenate([[0.0], np.logspace(-2, 3, 11)])
 
 
@@ -188,7 +186,7 @@ def solve_users(
     """User factors and biases for the CSR rows of ``X``, items held fixed.
 
     Each row is a ridge regression whose penalty is ``alpha`` times its number of
-    ratings plus ``beta`` (see :func:`prior_strength`), solved by conjugate gradient until
+    ratings plus ``beta`` (see :func:`choose_prior`), solved by conjugate gradient until
     its residual is under ``tol`` times its right-hand side. It starts from zeros, or
     from ``start``: ``(factors, bias)`` with a row per row of ``X``, or ``(factors, bias,
     rows)`` where row ``u`` of ``X`` starts from row ``rows[u]`` (training's order).
@@ -246,31 +244,6 @@ def row_chunks(indptr, n_ratings):
     bounds = np.searchsorted(indptr, np.arange(n_ratings, indptr[-1], n_ratings), "right")
     bounds = np.unique(np.concatenate([[0], np.minimum(bounds, n_rows), [n_rows]]))
     return zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
-
-
-def prior_strength(
-    X, item_factors, item_bias, global_mean, alpha, biased, n_threads, rng, start=None,
-    tol=SOLVE_TOL,
-):  # fmt: skip
-    """:func:`choose_prior` on up to ``PRIOR_SAMPLE_ROWS`` rows of ``X`` with two or more
-    ratings, drawn by ``rng``, a fifth of each row's ratings (at least one) held out.
-
-    ``start`` is as in :func:`solve_users`, for the rows of ``X``. ``FunkSVD.fit``
-    holds its ratings out of training instead (``_tuning``): ratings the items were
-    trained on favour ``beta`` = 0. Returns 0.0 when no row has two ratings.
-    """
-    rows = np.flatnonzero(np.diff(X.indptr) >= 2)
-    if len(rows) == 0:
-        return 0.0
-    if len(rows) > PRIOR_SAMPLE_ROWS:
-        rows = np.sort(rng.choice(rows, PRIOR_SAMPLE_ROWS, replace=False))
-    sample = X[rows]
-    known, held = split_by_mask(sample, choose_per_row(sample, PRIOR_HOLDOUT_FRACTION, rng))
-    if start is not None:
-        at = rows if len(start) == 2 else start[2][rows]
-        start = start[0][at], start[1][at]
-    solve = (item_factors, item_bias, global_mean, alpha, biased, n_threads)
-    return choose_prior(known, held, *solve, start, tol)[0]
 
 
 def choose_prior(

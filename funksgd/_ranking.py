@@ -7,7 +7,8 @@ it", not "will the user rate it and like it". Ranking by
 ``predicted rating + weight * log(1 + n_i)``, with ``n_i`` the training count
 of item ``i``, scores the log of a prior of being chosen (proportional to a
 power of ``n_i``) next to the rating; ``weight`` converts between the two and is
-learned from the training ratings alone by :func:`learn_popularity_weight`.
+learned from the training ratings alone: by ``fit`` on the ratings it holds out of its
+epochs (``_tuning``), or by :func:`learn_popularity_weight` with a fit of its own.
 The offset changes only the order of the lists, never the predicted ratings.
 """
 
@@ -346,8 +347,9 @@ def _best_first(rows, values, items, n_rows, k):
     return lists
 
 
-def fitted_popularity(estimator, X, extended, incremental):
-    """``(weight, item counts)`` of the popularity offset for a model fitted on ``X``.
+def fitted_popularity(estimator, counts, extended, incremental):
+    """``(weight, item counts)`` of the popularity offset for a model fitted on ratings
+    with ``counts`` ratings per item.
 
     The weight is the estimator's ``popularity_weight``; None for ``"auto"``, which
     ``fit`` learns on ratings held out of training (``_tuning``). ``partial_fit`` adds
@@ -355,7 +357,6 @@ def fitted_popularity(estimator, X, extended, incremental):
     call (``incremental``) does not learn one: ``"auto"`` is 0 there, since learning
     needs held-out ratings.
     """
-    counts = item_counts(X)
     if extended is not None:  # a model from a file or a cluster may have no counts
         before = 0 if extended.item_counts is None else extended.item_counts
         return extended.popularity_weight, before + counts

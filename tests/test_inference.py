@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from funksgd import FunkSVD, _inference
 from funksgd._validation import check_ratings
 from funksgd.datasets import make_ratings
+from funksgd.model_selection import choose_per_row, split_by_mask
 
 from .test_sgd import reference_fold_in, ridge_residuals
 
@@ -157,8 +158,7 @@ def test_row_chunks_cover_every_row_once():
 def test_learnt_prior_is_near_the_bayes_value_and_helps_light_users():
     # the Bayes posterior mean has penalty sigma^2 / tau^2 = 1 (alpha = 0, unbiased)
     X, Q, P = planted_users(tau=0.5, sigma=0.5)
-    beta = _inference.prior_strength(X, Q, np.zeros(len(Q)), 0.0, 0.0, False, 1,
-                                     np.random.RandomState(0))  # fmt: skip
+    beta = _inference.choose_prior(*held_out_fifth(X), Q, np.zeros(len(Q)), 0.0, 0.0, False, 1)[0]
     grid = _inference.PRIOR_GRID * np.mean(np.sum(Q**2, axis=1))
     bayes = np.argmin(np.abs(np.log(grid[1:]) - np.log(1.0))) + 1
     assert abs(int(np.flatnonzero(grid == beta)[0]) - bayes) <= 1  # within a grid step
@@ -198,16 +198,20 @@ def test_fitted_prior_is_used_by_transform():
         assert again._fitted.beta == model._fitted.beta
 
 
-def test_prior_strength_from_a_start_matches_the_cold_solve():
+def held_out_fifth(X, seed=0):
+    """``(known, held)``: a fifth of each row's ratings held out (at least one)."""
+    return split_by_mask(X, choose_per_row(X, 0.2, np.random.RandomState(seed)))
+
+
+def test_choose_prior_from_a_start_matches_the_cold_solve():
     X, Q, _ = planted_users(n_users=800, tau=0.5, sigma=0.5)
     zeros = np.zeros(len(Q))
     start = np.random.default_rng(0).normal(0, 0.3, (X.shape[0], Q.shape[1])), np.zeros(
         X.shape[0])  # fmt: skip
     kept = start[0].copy()
+    known, held = held_out_fifth(X)
     betas = [
-        _inference.prior_strength(
-            X, Q, zeros, 0.0, 0.0, False, 1, np.random.RandomState(0), begin, 1e-8
-        )  # fmt: skip
+        _inference.choose_prior(known, held, Q, zeros, 0.0, 0.0, False, 1, begin, 1e-8)[0]
         for begin in (None, start)
     ]
     assert betas[0] == betas[1] > 0

@@ -14,20 +14,7 @@ from funksgd.datasets import make_ratings
 from funksgd.metrics import ranking_metrics_at_k
 
 from .test_funk_svd import ridge_fold_in
-
-
-def no_signal(n_users=3000, n_items=300, n_ratings=60_000, seed=0):
-    """Ratings 3.5 + a weak rank-10 term + noise, rounded to 1..5: next to nothing to learn.
-    Returns the training and the test ratings (CSR), a tenth of the pairs in the test."""
-    rng = np.random.default_rng(seed)
-    key = np.unique(rng.integers(0, n_users * n_items, n_ratings))
-    users, items = key // n_items, key % n_items
-    signal = np.einsum("ij,ij->i", rng.normal(0, 0.1, (n_users, 10))[users],
-                       rng.normal(0, 0.1, (n_items, 10))[items])  # fmt: skip
-    ratings = np.clip(np.round(3.5 + signal + rng.normal(0, 0.65, len(key))), 1, 5)
-    test = rng.random(len(key)) < 0.1
-    part = lambda m: sp.csr_array((ratings[m], (users[m], items[m])), (n_users, n_items))  # noqa: E731
-    return part(~test), part(test)
+from .test_inference import no_signal
 
 
 def test_hold_out_takes_one_rating_of_each_sampled_user():
@@ -139,11 +126,10 @@ def test_fit_chooses_the_prior_that_predicts_the_held_out_ratings_best(monkeypat
 def test_no_signal_data_is_predicted_as_well_as_the_global_mean():
     """With nothing to learn the prior shrinks the users to nothing; without it (beta 0,
     as when it was chosen on ratings the items were trained on) they fit noise."""
-    X, test = no_signal()
+    X, (rows, cols, truth) = no_signal()
     model = FunkSVD(n_components=20, random_state=0).fit(X)
-    rows, cols = test.nonzero()
-    rmse = lambda pred: np.sqrt(np.mean((pred - test.data) ** 2))  # noqa: E731
-    mean = rmse(np.full(test.nnz, X.data.mean()))
+    rmse = lambda pred: np.sqrt(np.mean((pred - truth) ** 2))  # noqa: E731
+    mean = rmse(np.full(len(truth), X.data.mean()))
     fitted = rmse(model.predict_ratings(rows, cols))
     W, bias = ridge_fold_in(X, _with_beta(model, 0.0))
     pred = model.global_mean_ + bias[rows] + model.item_bias_[cols]
