@@ -78,12 +78,13 @@ def copy_state(state, with_norms=False):
         _sgd.copy_rows(state.factors, factors, norms)
     else:
         np.copyto(factors, state.factors)
-    copied = state._replace(
-        factors=factors,
-        bias=state.bias.copy(),
-        grad_sq=None if state.grad_sq is None else state.grad_sq.copy(),
-    )
-    return copied, norms
+    return _with_copies(state, factors), norms
+
+
+def _with_copies(state, factors):
+    """``state`` with ``factors`` and copies of its bias and AdaGrad sums."""
+    grad_sq = None if state.grad_sq is None else state.grad_sq.copy()
+    return state._replace(factors=factors, bias=state.bias.copy(), grad_sq=grad_sq)
 
 
 # rows of a user block copied at a time by ``train_task``, each chunk (one memcpy) just
@@ -109,11 +110,7 @@ def train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, le
     per_row = learning_rate == "adagrad"
     source = user_pair[0]
     item, item_norms = copy_state(item_state, per_row)
-    user = source._replace(
-        factors=np.empty_like(source.factors, order="C"),
-        bias=source.bias.copy(),
-        grad_sq=None if source.grad_sq is None else source.grad_sq.copy(),
-    )
+    user = _with_copies(source, np.empty_like(source.factors, order="C"))  # filled by the kernel
     n_rows = len(source.factors)
     chunk_rows = np.append(np.arange(0, n_rows, CHUNK_ROWS), n_rows).astype(np.int32)
     # the users' ratings are sorted: chunk c's are those of its rows
