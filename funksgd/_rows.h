@@ -4,6 +4,8 @@
    funksgd_s_dot / funksgd_d_dot: p.q of two rows of k floats / doubles.
    funksgd_s_update_dot / funksgd_d_update_dot: p, q = ap * p + bp * q, aq * q + bq * p
    (both from the old values), returning the new p.r (0 when r is NULL).
+   funksgd_s_dot4 / funksgd_d_dot4: the four dot products q0.v .. q3.v, each row of v
+   loaded once for the four (the users' conjugate-gradient solve).
 */
 #ifndef FUNKSGD_ROWS_H
 #define FUNKSGD_ROWS_H
@@ -63,6 +65,38 @@ static inline T PRE##_dot(const T* p, const T* q, ptrdiff_t k) {                
     for (; f < k; f++) dot += p[f] * q[f];                                               \
     return dot;                                                                          \
 }                                                                                        \
+/* out[j] = qj.v for j = 0..3: one load of v for four rows, a sum per row */          \
+static inline void PRE##_dot4(const T* q0, const T* q1, const T* q2, const T* q3,       \
+                              const T* v, ptrdiff_t k, T* out) {                        \
+    PRE##_vec x, s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0};                                 \
+    PRE##_half xh, h0 = {0}, h1 = {0}, h2 = {0}, h3 = {0};                               \
+    ptrdiff_t f = 0;                                                                    \
+    for (; f + W <= k; f += W) {                                                         \
+        x = FUNKSGD_LOAD(PRE##_vec, v, f);                                               \
+        s0 += FUNKSGD_LOAD(PRE##_vec, q0, f) * x;                                        \
+        s1 += FUNKSGD_LOAD(PRE##_vec, q1, f) * x;                                        \
+        s2 += FUNKSGD_LOAD(PRE##_vec, q2, f) * x;                                        \
+        s3 += FUNKSGD_LOAD(PRE##_vec, q3, f) * x;                                        \
+    }                                                                                    \
+    if (f + W / 2 <= k) {                                                                \
+        xh = FUNKSGD_LOAD(PRE##_half, v, f);                                             \
+        h0 = FUNKSGD_LOAD(PRE##_half, q0, f) * xh;                                       \
+        h1 = FUNKSGD_LOAD(PRE##_half, q1, f) * xh;                                       \
+        h2 = FUNKSGD_LOAD(PRE##_half, q2, f) * xh;                                       \
+        h3 = FUNKSGD_LOAD(PRE##_half, q3, f) * xh;                                       \
+        f += W / 2;                                                                      \
+    }                                                                                    \
+    out[0] = PRE##_total(s0, h0);                                                        \
+    out[1] = PRE##_total(s1, h1);                                                        \
+    out[2] = PRE##_total(s2, h2);                                                        \
+    out[3] = PRE##_total(s3, h3);                                                        \
+    for (; f < k; f++) {                                                                 \
+        out[0] += q0[f] * v[f];                                                          \
+        out[1] += q1[f] * v[f];                                                          \
+        out[2] += q2[f] * v[f];                                                          \
+        out[3] += q3[f] * v[f];                                                          \
+    }                                                                                    \
+}                                                                                        \
 /* p, q = ap * p + bp * q, aq * q + bq * p (both from the old values); then returns     \
    the new p.r, or 0 when r is NULL */                                                   \
 static inline T PRE##_update_dot(T* p, T* q, const T* r, ptrdiff_t k,                  \
@@ -104,6 +138,13 @@ static inline T PRE##_dot(const T* p, const T* q, ptrdiff_t k) {                
     ptrdiff_t f;                                                                        \
     for (f = 0; f < k; f++) dot += p[f] * q[f];                                          \
     return dot;                                                                          \
+}                                                                                        \
+static inline void PRE##_dot4(const T* q0, const T* q1, const T* q2, const T* q3,       \
+                              const T* v, ptrdiff_t k, T* out) {                        \
+    out[0] = PRE##_dot(q0, v, k);                                                        \
+    out[1] = PRE##_dot(q1, v, k);                                                        \
+    out[2] = PRE##_dot(q2, v, k);                                                        \
+    out[3] = PRE##_dot(q3, v, k);                                                        \
 }                                                                                        \
 static inline T PRE##_update_dot(T* p, T* q, const T* r, ptrdiff_t k,                  \
                                  T ap, T bp, T aq, T bq) {                              \

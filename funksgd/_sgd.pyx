@@ -76,6 +76,11 @@ cdef extern from "_rows.h":
                                float ap, float bp, float aq, float bq) noexcept nogil
     double funksgd_d_update_dot(double* p, double* q, const double* r, Py_ssize_t k,
                                 double ap, double bp, double aq, double bq) noexcept nogil
+    void funksgd_s_dot4(const float* q0, const float* q1, const float* q2, const float* q3,
+                        const float* v, Py_ssize_t k, float* out) noexcept nogil
+    void funksgd_d_dot4(const double* q0, const double* q1, const double* q2,
+                        const double* q3, const double* v, Py_ssize_t k,
+                        double* out) noexcept nogil
 
 
 cdef inline floating _dot(const floating* p, const floating* q, Py_ssize_t k) noexcept nogil:
@@ -84,6 +89,16 @@ cdef inline floating _dot(const floating* p, const floating* q, Py_ssize_t k) no
         return funksgd_s_dot(p, q, k)
     else:
         return funksgd_d_dot(p, q, k)
+
+
+cdef inline void _dot4(const floating* q0, const floating* q1, const floating* q2,
+                       const floating* q3, const floating* v, Py_ssize_t k,
+                       floating* out) noexcept nogil:
+    """out[j] = qj.v for j = 0..3, each value of v loaded once for the four rows."""
+    if floating is float:
+        funksgd_s_dot4(q0, q1, q2, q3, v, k, out)
+    else:
+        funksgd_d_dot4(q0, q1, q2, q3, v, k, out)
 
 
 cdef inline floating _update_dot(floating* p, floating* q, const floating* r, Py_ssize_t k,

@@ -5,6 +5,7 @@
 # LIGHT_TOL (see _conjugate_gradient)
 cdef enum:
     PRECONDITION_FROM = 5
+    START_AHEAD = 32
 cdef double LIGHT_TOL = 1e-6
 
 
@@ -18,7 +19,8 @@ cdef inline floating _times_design(const int* cols, int n_values,
     item rows, not once per row (the loops are bound by loads, not arithmetic).
     """
     cdef int j = 0, f
-    cdef floating t0, t1, t2, t3, vf, total = 0
+    cdef floating t[4]
+    cdef floating t0, total = 0
     cdef const floating* q0
     cdef const floating* q1
     cdef const floating* q2
@@ -28,18 +30,14 @@ cdef inline floating _times_design(const int* cols, int n_values,
         q1 = item_factors + <Py_ssize_t> cols[j + 1] * k
         q2 = item_factors + <Py_ssize_t> cols[j + 2] * k
         q3 = item_factors + <Py_ssize_t> cols[j + 3] * k
-        t0 = t1 = t2 = t3 = v[k] if biased else 0
-        for f in range(k):
-            vf = v[f]
-            t0 += q0[f] * vf
-            t1 += q1[f] * vf
-            t2 += q2[f] * vf
-            t3 += q3[f] * vf
-        for f in range(k):
-            out[f] += t0 * q0[f] + t1 * q1[f] + t2 * q2[f] + t3 * q3[f]
+        _dot4(q0, q1, q2, q3, v, k, t)
         if biased:
-            out[k] += t0 + t1 + t2 + t3
-        total += t0 * t0 + t1 * t1 + t2 * t2 + t3 * t3
+            for f in range(4):
+                t[f] += v[k]
+            out[k] += t[0] + t[1] + t[2] + t[3]
+        for f in range(k):
+            out[f] += t[0] * q0[f] + t[1] * q1[f] + t[2] * q2[f] + t[3] * q3[f]
+        total += t[0] * t[0] + t[1] * t[1] + t[2] * t[2] + t[3] * t[3]
         j += 4
     while j < n_values:
         q0 = item_factors + <Py_ssize_t> cols[j] * k
@@ -52,6 +50,71 @@ cdef inline floating _times_design(const int* cols, int n_values,
         total += t0 * t0
         j += 1
     return total
+
+
+cdef inline floating _target(const int* cols, const floating* values, int j,
+                             const floating* item_bias, floating global_mean, bint biased,
+                             double inverse) noexcept nogil:
+    """Rating ``j`` of a row, less the global mean and its item's bias when ``biased``,
+    times ``inverse``."""
+    cdef double y = values[j]
+    if biased:
+        y = y - global_mean - item_bias[cols[j]]
+    return <floating> (y * inverse)
+
+
+cdef inline void _first_residual(const int* cols, const floating* values, int n_values,
+                                 const floating* item_factors, const floating* item_bias,
+                                 int k, floating global_mean, bint biased, double inverse,
+                                 const floating* x, floating* r, floating* aty,
+                                 floating* d) noexcept nogil:
+    """r = A'(y - Ax), aty = A'y and d = the diagonal of A'A, for the row's targets y
+    (see ``_target``); four ratings at a time, as ``_times_design``."""
+    cdef int j = 0, f, dim = k + biased
+    cdef floating t[4]
+    cdef floating y0, y1, y2, y3, e0, e1, e2, e3
+    cdef const floating* q0
+    cdef const floating* q1
+    cdef const floating* q2
+    cdef const floating* q3
+    memset(r, 0, dim * sizeof(floating))
+    memset(aty, 0, dim * sizeof(floating))
+    memset(d, 0, dim * sizeof(floating))
+    while j + 4 <= n_values:
+        q0 = item_factors + <Py_ssize_t> cols[j] * k
+        q1 = item_factors + <Py_ssize_t> cols[j + 1] * k
+        q2 = item_factors + <Py_ssize_t> cols[j + 2] * k
+        q3 = item_factors + <Py_ssize_t> cols[j + 3] * k
+        _dot4(q0, q1, q2, q3, x, k, t)
+        y0 = _target(cols, values, j, item_bias, global_mean, biased, inverse)
+        y1 = _target(cols, values, j + 1, item_bias, global_mean, biased, inverse)
+        y2 = _target(cols, values, j + 2, item_bias, global_mean, biased, inverse)
+        y3 = _target(cols, values, j + 3, item_bias, global_mean, biased, inverse)
+        e0, e1, e2, e3 = y0 - t[0], y1 - t[1], y2 - t[2], y3 - t[3]
+        if biased:
+            e0, e1, e2, e3 = e0 - x[k], e1 - x[k], e2 - x[k], e3 - x[k]
+            r[k] += e0 + e1 + e2 + e3
+            aty[k] += y0 + y1 + y2 + y3
+            d[k] += 4
+        for f in range(k):
+            r[f] += e0 * q0[f] + e1 * q1[f] + e2 * q2[f] + e3 * q3[f]
+            aty[f] += y0 * q0[f] + y1 * q1[f] + y2 * q2[f] + y3 * q3[f]
+            d[f] += q0[f] * q0[f] + q1[f] * q1[f] + q2[f] * q2[f] + q3[f] * q3[f]
+        j += 4
+    while j < n_values:
+        q0 = item_factors + <Py_ssize_t> cols[j] * k
+        y0 = _target(cols, values, j, item_bias, global_mean, biased, inverse)
+        e0 = y0 - _dot(q0, x, k)
+        if biased:
+            e0 = e0 - x[k]
+            r[k] += e0
+            aty[k] += y0
+            d[k] += 1
+        for f in range(k):
+            r[f] += e0 * q0[f]
+            aty[f] += y0 * q0[f]
+            d[f] += q0[f] * q0[f]
+        j += 1
 
 
 cdef inline double _sum_sq(const floating* v, int n) noexcept nogil:
@@ -98,9 +161,8 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
     """
     cdef int dim = k + biased
     cdef int j, f, step = 0
-    cdef floating e, step_size, ratio
+    cdef floating step_size, ratio
     cdef double y, scale = 0, inverse, rr, rz, rz_new, pap, threshold
-    cdef const floating* q
     for j in range(n_values):
         y = values[j]
         if biased:
@@ -113,26 +175,8 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
     for f in range(dim):
         x[f] = <floating> (x[f] * inverse)
     # r = A'(y - Ax) - penalty x, and A'y (in ap) for the tolerance, in one pass
-    memset(r, 0, dim * sizeof(floating))
-    memset(ap, 0, dim * sizeof(floating))
-    memset(d, 0, dim * sizeof(floating))
-    for j in range(n_values):
-        q = item_factors + <Py_ssize_t> cols[j] * k
-        y = values[j]
-        e = _dot(q, x, k)
-        if biased:
-            y = y - global_mean - item_bias[cols[j]]
-            e = e + x[k]
-        y = y * inverse
-        e = <floating> y - e
-        if biased:
-            r[k] += e
-            ap[k] += <floating> y
-            d[k] += 1
-        for f in range(k):
-            r[f] += e * q[f]
-            ap[f] += <floating> y * q[f]
-            d[f] += q[f] * q[f]
+    _first_residual(cols, values, n_values, item_factors, item_bias, k, global_mean,
+                    biased, inverse, x, r, ap, d)
     for f in range(dim):
         r[f] -= penalty * x[f]
         if n_values >= PRECONDITION_FROM and d[f] + penalty > 0:
@@ -206,10 +250,11 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     with nogil, parallel(num_threads=n_threads):
         scratch = <floating*> malloc(<size_t> 5 * dim * sizeof(floating))
         for row in prange(n_rows, schedule="dynamic", chunksize=64):
-            # the start rows come in another order (training's): fetch the next one while
-            # this row is solved, rather than wait for it
-            if warm and row + 1 < n_rows:
-                _prefetch_row(&start_factors[start_rows[row + 1], 0], k)
+            # the start rows come in another order (training's), from memory: ask for
+            # them START_AHEAD rows ahead (a light row is solved faster than memory answers)
+            if warm and row + START_AHEAD < n_rows:
+                _prefetch_row(&start_factors[start_rows[row + START_AHEAD], 0], k)
+                FUNKSGD_PREFETCH(&start_bias[start_rows[row + START_AHEAD]])
             n_values = <int> (indptr[row + 1] - indptr[row])
             if n_values > 0 and scratch == NULL:
                 no_memory += 1
