@@ -1,12 +1,12 @@
-# The users' solve: ridge regression per row by conjugate gradient (``fold_in``), with
-# its helpers. Included by ``_sgd.pyx``, whose imports and row helpers it uses.
+# The users' solve: ridge regression per row, directly for light rows and by conjugate
+# gradient for the others (``fold_in``), with its helpers. Included by ``_sgd.pyx``, whose imports and row helpers it uses.
 
-# rows with at least this many ratings are preconditioned, lighter ones solved to at least
-# LIGHT_TOL (see _conjugate_gradient)
 cdef enum:
-    PRECONDITION_FROM = 5
-    START_AHEAD = 32
-cdef double LIGHT_TOL = 1e-6
+    # rows of at most this many ratings are solved directly (see _solve_light), heavier
+    # ones by conjugate gradient
+    LIGHT_MAX = 8
+    # the warm start's rows are asked for this many rows ahead (see fold_in)
+    START_AHEAD = 16
 
 
 cdef inline floating _times_design(const int* cols, int n_values,
@@ -139,6 +139,67 @@ cdef inline bint _finite(double value) noexcept nogil:
     return -1.7e308 < value < 1.7e308
 
 
+cdef int _solve_light(const int* cols, const floating* values, int n_values,
+                      const floating* item_factors, const floating* item_bias, int k,
+                      floating global_mean, floating penalty, bint biased,
+                      floating* x) noexcept nogil:
+    """One light row's ridge problem (A'A + penalty I) x = A'y, solved exactly in its
+    dual form x = A'c, (AA' + penalty I) c = y: a Cholesky factorisation of an
+    ``n_values`` x ``n_values`` system (at most ``LIGHT_MAX``), in double. Returns 0, -1
+    if the arithmetic overflowed, or 1 if AA' + penalty I is singular (penalty 0), for
+    conjugate gradient to solve instead.
+    """
+    cdef double g[LIGHT_MAX * LIGHT_MAX]
+    cdef double c[LIGHT_MAX]
+    cdef double total
+    cdef floating weight
+    cdef int i, j, m, f
+    cdef const floating* q
+    for i in range(n_values):
+        q = item_factors + <Py_ssize_t> cols[i] * k
+        for j in range(i + 1):
+            g[i * LIGHT_MAX + j] = _dot(q, item_factors + <Py_ssize_t> cols[j] * k, k) + biased
+        g[i * LIGHT_MAX + i] += penalty
+        c[i] = values[i]
+        if biased:
+            c[i] = c[i] - global_mean - item_bias[cols[i]]
+    # g = LL' in place (lower triangle), then c = L'^-1 L^-1 c
+    for i in range(n_values):
+        for j in range(i + 1):
+            total = g[i * LIGHT_MAX + j]
+            for m in range(j):
+                total -= g[i * LIGHT_MAX + m] * g[j * LIGHT_MAX + m]
+            if i == j:
+                if not _finite(total):
+                    return -1
+                if not total > 1e-10 * g[i * LIGHT_MAX + i]:
+                    return 1  # singular to rounding
+                g[i * LIGHT_MAX + i] = sqrt(total)
+            else:
+                g[i * LIGHT_MAX + j] = total / g[j * LIGHT_MAX + j]
+        for m in range(i):
+            c[i] -= g[i * LIGHT_MAX + m] * c[m]
+        c[i] /= g[i * LIGHT_MAX + i]
+    for i in range(n_values - 1, -1, -1):
+        for m in range(i + 1, n_values):
+            c[i] -= g[m * LIGHT_MAX + i] * c[m]
+        c[i] /= g[i * LIGHT_MAX + i]
+    total = 0
+    for i in range(n_values):
+        total += c[i]
+    if not _finite(total):
+        return -1
+    if biased:
+        x[k] = <floating> total
+    memset(x, 0, k * sizeof(floating))
+    for i in range(n_values):
+        q = item_factors + <Py_ssize_t> cols[i] * k
+        weight = <floating> c[i]
+        for f in range(k):
+            x[f] += weight * q[f]
+    return 0
+
+
 cdef int _conjugate_gradient(const int* cols, const floating* values, int n_values,
                              const floating* item_factors, const floating* item_bias,
                              int k, floating global_mean, floating penalty, bint biased,
@@ -147,17 +208,13 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
     """Conjugate gradient on one row's ridge problem (A'A + penalty I) x = A'y, from the
     ``x`` given; returns the steps taken, or -1 if the arithmetic overflowed.
 
-    Rows of ``PRECONDITION_FROM`` ratings or more are preconditioned by the diagonal
-    of A'A + penalty I, kept in ``d`` (Jacobi: the item factors' components differ
-    in scale; a fifth to a quarter fewer steps at 10M ratings). Lighter rows are not:
-    A'A + penalty I then has at most n_values + 1 distinct eigenvalues, and plain CG
-    ends in that many steps, which a preconditioner would undo. They are solved to
-    ``LIGHT_TOL`` whatever ``tol``: that costs at most those few steps.
+    Preconditioned by the diagonal of A'A + penalty I, kept in ``d`` (Jacobi: the item
+    factors' components differ in scale; a fifth to a quarter fewer steps at 10M
+    ratings).
 
-    Stops once the residual is under ``tol`` times A'y or after ``max_steps``. In exact
-    arithmetic it ends in at most min(n_values + 1, dim) steps: A'A + penalty I has at
-    most n_values + 1 distinct eigenvalues. The row is solved for y / max|y| (the answer
-    scales with y), so that huge ratings cannot overflow the sums.
+    Stops once the residual is under ``tol`` times A'y or after ``max_steps``; in exact
+    arithmetic it ends in at most ``dim`` steps. The row is solved for y / max|y| (the
+    answer scales with y), so that huge ratings cannot overflow the sums.
     """
     cdef int dim = k + biased
     cdef int j, f, step = 0
@@ -179,13 +236,11 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
                     biased, inverse, x, r, ap, d)
     for f in range(dim):
         r[f] -= penalty * x[f]
-        if n_values >= PRECONDITION_FROM and d[f] + penalty > 0:
+        if d[f] + penalty > 0:
             d[f] = 1 / (d[f] + penalty)
         else:
             d[f] = 1
         p[f] = d[f] * r[f]
-    if n_values < PRECONDITION_FROM:
-        tol = min(tol, LIGHT_TOL)
     threshold = tol * tol * _sum_sq(ap, dim)
     rr = _sum_sq(r, dim)
     rz = _sum_scaled(r, d, dim)
@@ -223,13 +278,14 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
             const floating[:, ::1] start_factors, const floating[::1] start_bias,
             const int[::1] start_rows, floating[:, ::1] user_factors,
             floating[::1] user_bias):
-    """Regularised least-squares user factors (and biases) for each CSR row, by conjugate
-    gradient, written into ``user_factors`` and ``user_bias``.
+    """Regularised least-squares user factors (and biases) for each CSR row, written
+    into ``user_factors`` and ``user_bias``.
 
     Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
-    and biases are held fixed. Row ``u`` starts from row ``start_rows[u]`` of
-    ``start_factors`` and ``start_bias`` (from zeros when ``start_rows`` is empty) and
-    runs until its residual is under ``tol`` times its A'y, or for ``max_steps`` steps.
+    and biases are held fixed. Rows of at most ``LIGHT_MAX`` ratings are solved exactly
+    (``_solve_light``). The others run conjugate gradient from row ``start_rows[u]`` of
+    ``start_factors`` and ``start_bias`` (from zeros when ``start_rows`` is empty)
+    until the residual is under ``tol`` times their A'y, or for ``max_steps`` steps.
     Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps
     taken in all, the number of rows whose arithmetic overflowed (huge item factors),
     and the number of rows left unsolved (zeros) because scratch memory could not be
@@ -267,10 +323,17 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 scratch[f] = start_factors[start_rows[row], f] if warm else 0
             if biased:
                 scratch[k] = start_bias[start_rows[row]] if warm else 0
-            step = _conjugate_gradient(
-                &indices[indptr[row]], &data[indptr[row]], n_values, &item_factors[0, 0],
-                &item_bias[0], k, mu, reg * n_values + prior, biased, max_steps, tol,
-                scratch, scratch + dim, scratch + 2 * dim, scratch + 3 * dim, scratch + 4 * dim)
+            step = 1
+            if n_values <= LIGHT_MAX:
+                step = _solve_light(
+                    &indices[indptr[row]], &data[indptr[row]], n_values, &item_factors[0, 0],
+                    &item_bias[0], k, mu, reg * n_values + prior, biased, scratch)
+            if step > 0:
+                step = _conjugate_gradient(
+                    &indices[indptr[row]], &data[indptr[row]], n_values, &item_factors[0, 0],
+                    &item_bias[0], k, mu, reg * n_values + prior, biased, max_steps, tol,
+                    scratch, scratch + dim, scratch + 2 * dim, scratch + 3 * dim,
+                    scratch + 4 * dim)
             if step < 0:
                 failures += 1
             else:

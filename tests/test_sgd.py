@@ -261,10 +261,13 @@ def test_fold_in_warm_start_and_step_limit(kernel):
     near = exact[0] + 1e-3, exact[1] - 1e-3
     assert run_fold_in(kernel, X, Q, bi, True, 0.5, 1e-6, 1, near)[2] < run_fold_in(
         kernel, X, Q, bi, True, 0.5, 1e-6, 1)[2]  # fmt: skip
-    # a row of n ratings is exact after n + 1 steps at most (n + 1 distinct eigenvalues)
-    light = np.diff(X.indptr) <= 3
-    P, bu, steps = run_fold_in(kernel, X[light], Q, bi, True, 0.5, 0.0, 1, max_steps=4)
+    # rows of at most LIGHT_MAX = 8 ratings are solved directly: exact, whatever the
+    # start, the tolerance and max_steps
+    light = np.diff(X.indptr) <= 8
+    P, bu, steps = run_fold_in(kernel, X[light], Q, bi, True, 0.5, 0.5, 1, near, 0)
+    assert steps == 0
     np.testing.assert_allclose(P, exact[0][light], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(bu, exact[1][light], rtol=1e-9, atol=1e-12)
     # at most max_steps per row, each a step closer
     residuals = []
     for max_steps in (1, 2, 3):
@@ -275,27 +278,37 @@ def test_fold_in_warm_start_and_step_limit(kernel):
 
 
 @each_kernel
-def test_fold_in_preconditions_rows_of_five_ratings_or_more(kernel):
+def test_fold_in_preconditions_conjugate_gradient(kernel):
     """Item factors along the axes, each axis its own scale: A'A is diagonal, so the
     diagonal preconditioner solves a row in one step, where plain CG takes a step per
-    distinct scale. Rows under five ratings are not preconditioned."""
+    distinct scale."""
     k = 6
     scales = np.arange(1.0, k + 1)
     Q = np.vstack([np.diag(scales)] * 2)  # items i and i + k lie along axis i
     rng = np.random.default_rng(0)
-    counts = [2 * k, 4]  # every item; four items on four axes
-    cols = np.concatenate([np.arange(2 * k), np.arange(4)])
-    rows = np.repeat(np.arange(2), counts)
-    X = check_ratings(sp.csr_array((rng.integers(1, 6, len(rows)).astype(float),
-                                    (rows, cols)), shape=(2, 2 * k)))  # fmt: skip
+    X = check_ratings(sp.csr_array(rng.integers(1, 6, (1, 2 * k)).astype(float)))
     bi = np.zeros(2 * k)
     exact = reference_fold_in(X, Q, bi, 3.0, 0.05, False, 0.5)
-    P, _, steps = run_fold_in(kernel, X[[0]], Q, bi, False, 0.5, 1e-10, 1)
+    P, _, steps = run_fold_in(kernel, X, Q, bi, False, 0.5, 1e-10, 1)
     assert steps == 1
-    np.testing.assert_allclose(P, exact[0][[0]], rtol=1e-12)
-    P, _, steps = run_fold_in(kernel, X[[1]], Q, bi, False, 0.5, 1e-10, 1)
-    assert steps == 4  # four distinct eigenvalues, one per axis rated
-    np.testing.assert_allclose(P, exact[0][[1]], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(P, exact[0], rtol=1e-12)
+
+
+@each_kernel
+def test_fold_in_of_a_singular_light_row_falls_back_to_conjugate_gradient(kernel):
+    """No penalty (alpha = beta = 0) and items without factors: the light row's system
+    is singular. Conjugate gradient from zero then gives the least-norm answer: the bias
+    is the mean of the row's ratings less the global mean and item biases."""
+    X = check_ratings(sp.csr_array(np.array([[4.0, 3.0, 0.0], [5.0, 0.0, 0.0]])))
+    Q, bi = np.zeros((3, 2)), np.array([0.5, -0.5, 0.0])
+    P, bu = np.empty((2, 2)), np.empty(2)
+    steps, failures, _ = kernel.fold_in(
+        *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, np.empty((0, 2)),
+        np.empty(0), np.empty(0, np.int32), P, bu,
+    )  # fmt: skip
+    assert failures == 0 and steps > 0  # the singular row took CG steps
+    np.testing.assert_allclose(bu, [((4 - 3.5) + (3 - 2.5)) / 2, 5 - 3.5], atol=1e-12)
+    assert not P.any()
 
 
 @each_kernel
