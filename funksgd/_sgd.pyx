@@ -19,6 +19,8 @@ cdef enum:
     # SGD prefetches the factor rows of the rating this many ratings ahead: enough to
     # hide a memory access behind the updates in between, little enough to stay in L1.
     AHEAD = 4
+    # group_by_block asks for the ratings of the row this many rows ahead
+    ROWS_AHEAD = 16
     # fewest ratings of a stratum per thread (about a millisecond of work)
     MIN_RATINGS_PER_THREAD = 20000
 
@@ -483,7 +485,7 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
     cdef Py_ssize_t n_item_blocks = n_cells // max(n_user_blocks, 1)
     cdef Py_ssize_t ub, r, b, first
     cdef int row, col
-    cdef int64 n, pos, left_out = -1
+    cdef int64 n, pos, ahead, left_out = -1
     cdef bint skipping = skip.shape[0] > 0
     # where the next rating of each block goes
     cdef int64* cursor = <int64*> malloc(max(n_cells, 1) * sizeof(int64))
@@ -504,6 +506,13 @@ def group_by_block(const int64[::1] indptr, const int[::1] indices,
         for ub in prange(n_user_blocks, schedule="dynamic", num_threads=n_threads):
             first = ub * n_item_blocks
             for r in range(user_block_start[ub], user_block_start[ub + 1]):
+                # the rows come in a random order: ask for a later one's ratings now
+                if r + ROWS_AHEAD < user_block_start[ub + 1]:
+                    ahead = indptr[row_order[r + ROWS_AHEAD]]
+                    FUNKSGD_PREFETCH(&indices[ahead])
+                    FUNKSGD_PREFETCH(&data[ahead])
+                    if skipping:
+                        FUNKSGD_PREFETCH(&skip[row_order[r + ROWS_AHEAD]])
                 row = row_order[r]
                 left_out = skip[row] if skipping else -1
                 for n in range(indptr[row], indptr[row + 1]):
