@@ -228,13 +228,11 @@ def solve_users(
         failures += failed
     if failures:
         raise ValueError(
-            f"The least-squares fold-in failed for {failures} rows: its arithmetic "
-            f"overflowed in {dtype}, the item factors are too large. Training may have "
-            "diverged (try a smaller eta0, or centre and scale the ratings); else use "
-            "dtype='float64'."
+            f"The least-squares fold-in failed for {failures} rows: its arithmetic or "
+            f"answer overflowed in {dtype}, the item factors or ratings are too large. "
+            "Training may have diverged (try a smaller eta0, or centre and scale the "
+            "ratings); else use dtype='float64'."
         )
-    check_finite(user_factors, "The folded-in user factors")
-    check_finite(user_bias, "The folded-in user biases")
     return user_factors, user_bias
 
 

@@ -287,7 +287,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     ``start_factors`` and ``start_bias`` (from zeros when ``start_rows`` is empty)
     until the residual is under ``tol`` times their A'y, or for ``max_steps`` steps.
     Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps
-    taken in all, the number of rows whose arithmetic overflowed (huge item factors),
+    taken in all, the number of rows whose arithmetic or answer overflowed,
     and the number of rows left unsolved (zeros) because scratch memory could not be
     allocated.
     """
@@ -334,6 +334,9 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                     &item_bias[0], k, mu, reg * n_values + prior, biased, max_steps, tol,
                     scratch, scratch + dim, scratch + 2 * dim, scratch + 3 * dim,
                     scratch + 4 * dim)
+            for f in range(dim):
+                if not _finite(scratch[f]):
+                    step = -1  # the answer overflowed this precision
             if step < 0:
                 failures += 1
             else:

@@ -421,3 +421,17 @@ def test_funk_fit_identical_for_n_jobs_1_and_2(learning_rate):
     for name in ("item_factors_", "user_factors_", "user_bias_", "item_bias_"):
         np.testing.assert_array_equal(getattr(models[0], name), getattr(models[1], name))
     assert models[0].loss_curve_ == models[1].loss_curve_
+
+
+@each_kernel
+def test_fold_in_counts_an_answer_that_overflows_as_a_failure(kernel):
+    """The arithmetic stays finite in double, but the answer does not fit float32."""
+    X = check_ratings(sp.csr_array(np.array([[3e38]], dtype=np.float32)), dtype=np.float32)
+    Q = np.array([[1e-20]], dtype=np.float32)  # x = 3e38 / 1e-20, beyond float32
+    P, bu = np.empty((1, 1), np.float32), np.empty(1, np.float32)
+    start = np.empty((0, 1), np.float32), np.empty(0, np.float32), np.empty(0, np.int32)
+    _, failures, _ = kernel.fold_in(
+        *csr_arrays(X), Q, np.zeros(1, np.float32), 0.0, 0.0, 0.0, False, 10, 1e-6, 1,
+        *start, P, bu,
+    )  # fmt: skip
+    assert failures == 1
