@@ -271,6 +271,28 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
     return step
 
 
+cdef int _solve_row(const int* cols, const floating* values, int n_values,
+                    const floating* item_factors, const floating* item_bias, int k,
+                    floating global_mean, floating penalty, bint biased, int max_steps,
+                    double tol, floating* scratch) noexcept nogil:
+    """One row's answer into ``scratch`` (which holds its start): directly when light,
+    else by conjugate gradient. Returns the steps taken, or -1 if the arithmetic or the
+    answer overflowed."""
+    cdef int f, dim = k + biased, step = 1
+    if n_values <= LIGHT_MAX:
+        step = _solve_light(cols, values, n_values, item_factors, item_bias, k, global_mean,
+                            penalty, biased, scratch)
+    if step > 0:
+        step = _conjugate_gradient(cols, values, n_values, item_factors, item_bias, k,
+                                   global_mean, penalty, biased, max_steps, tol, scratch,
+                                   scratch + dim, scratch + 2 * dim, scratch + 3 * dim,
+                                   scratch + 4 * dim)
+    for f in range(dim):
+        if not _finite(scratch[f]):
+            return -1
+    return step
+
+
 def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1] data,
             const floating[:, ::1] item_factors, const floating[::1] item_bias,
             double global_mean, double alpha, double beta, bint biased,
@@ -323,20 +345,9 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 scratch[f] = start_factors[start_rows[row], f] if warm else 0
             if biased:
                 scratch[k] = start_bias[start_rows[row]] if warm else 0
-            step = 1
-            if n_values <= LIGHT_MAX:
-                step = _solve_light(
-                    &indices[indptr[row]], &data[indptr[row]], n_values, &item_factors[0, 0],
-                    &item_bias[0], k, mu, reg * n_values + prior, biased, scratch)
-            if step > 0:
-                step = _conjugate_gradient(
-                    &indices[indptr[row]], &data[indptr[row]], n_values, &item_factors[0, 0],
-                    &item_bias[0], k, mu, reg * n_values + prior, biased, max_steps, tol,
-                    scratch, scratch + dim, scratch + 2 * dim, scratch + 3 * dim,
-                    scratch + 4 * dim)
-            for f in range(dim):
-                if not _finite(scratch[f]):
-                    step = -1  # the answer overflowed this precision
+            step = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
+                              &item_factors[0, 0], &item_bias[0], k, mu,
+                              reg * n_values + prior, biased, max_steps, tol, scratch)
             if step < 0:
                 failures += 1
             else:
