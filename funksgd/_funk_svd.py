@@ -388,8 +388,7 @@ class FunkSVD(
         factors, record, tuning = _engine.train(
             X, counts, factors, settings, rng, resume=resume, incremental=incremental,
             validation_fraction=self.validation_fraction if early_stopping else None,
-            on_epoch=printer.chain(callback),
-        )  # fmt: skip
+            on_epoch=printer.chain(callback))  # fmt: skip
         printer.close()
         if early_stopping:
             _engine.warn_unstopped(record, settings)
@@ -403,7 +402,8 @@ class FunkSVD(
             start = factors.user_factors, factors.user_bias, factors.user_rows  # close by
             n_threads, tol = settings.n_threads, _inference.FIT_SOLVE_TOL
             beta, popularity = _tuning.learn(tuning, items, n_threads, start, tol, popularity)
-            users = *_inference.solve_users(X, *items, n_threads, beta, start, tol), beta
+            W, b = _inference.solve_users(X, *items, n_threads, beta, start, tol, in_place=True)
+            users = W, b, beta
         self._fitted = _inference.new_fitted(self, X, factors, users, record, extended, popularity)
 
     def _check_params(self):

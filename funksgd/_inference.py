@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
+from ._blocks import inverse_permutation
 from ._kernels import sgd as _sgd
 from ._validation import check_memory, csr_arrays, row_indices
 from .model_selection import choose_per_row, split_by_mask
@@ -181,21 +182,38 @@ PRIOR_GRID = np.concatenate([[0.0], np.logspace(-2, 3, 11)])
 
 def solve_users(
     X, item_factors, item_bias, global_mean, alpha, biased, n_threads, beta=0.0, start=None,
-    tol=SOLVE_TOL,
+    tol=SOLVE_TOL, in_place=False,
 ):  # fmt: skip
     """User factors and biases for the CSR rows of ``X``, items held fixed.
 
     Each row is a ridge regression whose penalty is ``alpha`` times its number of
     ratings plus ``beta`` (see :func:`choose_prior`), solved by conjugate gradient until
-    its residual is under ``tol`` times its right-hand side. It starts from zeros, or
-    from ``start``: ``(factors, bias)`` with a row per row of ``X``, or ``(factors, bias,
-    rows)`` where row ``u`` of ``X`` starts from row ``rows[u]`` (training's order).
-    Returns ``(user_factors, user_bias)``.
+    its residual is under ``tol`` times its right-hand side (light rows exactly). It
+    starts from zeros, or from ``start``: ``(factors, bias)`` with a row per row of
+    ``X``, or ``(factors, bias, rows)`` where row ``u`` of ``X`` starts from row
+    ``rows[u]`` (training's order). Returns ``(user_factors, user_bias)``.
+
+    With ``in_place``, ``start`` is ``(factors, bias, rows)`` with ``rows`` a permutation:
+    those arrays are solved where they stand, then put in the order of ``X`` in place,
+    and returned. No second copy of the factors is made.
     """
     n_rows, n_components = X.shape[0], item_factors.shape[1]
     if X.shape[1] != len(item_factors):
         raise ValueError(f"X has {X.shape[1]} items, the model {len(item_factors)}.")
     dtype = item_factors.dtype
+    indptr, indices, data = csr_arrays(X)
+    if in_place:
+        user_factors, user_bias, positions = start
+        rows = inverse_permutation(np.asarray(positions, np.int32))  # X's row of each
+        bounds = np.concatenate([[0], np.cumsum(np.diff(indptr)[rows])])
+        starts = np.arange(n_rows, dtype=np.int32)
+        _fold_in_chunks(
+            (indptr, indices, data), item_factors, item_bias, global_mean, alpha, beta, biased,
+            tol, n_threads, row_chunks(bounds, SOLVE_CHUNK_RATINGS), rows,
+            (user_factors, user_bias, starts), user_factors, user_bias,
+        )  # fmt: skip
+        _sgd.permute_rows(user_factors, user_bias, np.asarray(positions, np.int32))
+        return user_factors, user_bias
     check_memory(
         n_rows * (n_components + 1) * dtype.itemsize,
         f"Folding in rows of {n_rows} users with n_components={n_components}",
@@ -206,17 +224,31 @@ def solve_users(
         start = np.empty((0, n_components), dtype), np.empty(0, dtype), np.empty(0, np.int32)
     elif len(start) == 2:
         start = (*start, np.arange(n_rows, dtype=np.int32))
-    start_factors = np.ascontiguousarray(start[0], dtype)
-    start_bias = np.ascontiguousarray(start[1], dtype)
-    start_rows = np.ascontiguousarray(start[2], np.int32)
+    start = (np.ascontiguousarray(start[0], dtype), np.ascontiguousarray(start[1], dtype),
+             np.ascontiguousarray(start[2], np.int32))  # fmt: skip
+    _fold_in_chunks(
+        (indptr, indices, data), item_factors, item_bias, global_mean, alpha, beta, biased,
+        tol, n_threads, row_chunks(indptr, SOLVE_CHUNK_RATINGS), None, start, user_factors,
+        user_bias,
+    )  # fmt: skip
+    return user_factors, user_bias
+
+
+def _fold_in_chunks(csr, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
+                    n_threads, chunks, rows, start, user_factors, user_bias):  # fmt: skip
+    """The compiled solve, a chunk of rows at a time (Python runs in between, so Ctrl-C
+    is honoured); raises if rows could not be solved."""
+    indptr, indices, data = csr
+    n_components, dtype = item_factors.shape[1], item_factors.dtype
     max_steps = SOLVE_MAX_STEPS_PER_DIM * (n_components + 1)
-    indptr, indices, data = csr_arrays(X)
+    no_rows = np.empty(0, np.int32)
     failures = 0
-    for first, stop in row_chunks(indptr, SOLVE_CHUNK_RATINGS):
+    for first, stop in chunks:
         _, failed, no_memory = _sgd.fold_in(
-            indptr[first : stop + 1], indices, data, item_factors, item_bias, global_mean,
-            alpha, beta, biased, max_steps, tol, n_threads, start_factors, start_bias,
-            start_rows[first:stop] if len(start_rows) else start_rows,
+            indptr if rows is not None else indptr[first : stop + 1], indices, data,
+            item_factors, item_bias, global_mean, alpha, beta, biased, max_steps, tol,
+            n_threads, no_rows if rows is None else rows[first:stop], start[0], start[1],
+            start[2][first:stop] if len(start[2]) else start[2],
             user_factors[first:stop], user_bias[first:stop],
         )  # fmt: skip
         if no_memory:
@@ -233,7 +265,6 @@ def solve_users(
             "Training may have diverged (try a smaller eta0, or centre and scale the "
             "ratings); else use dtype='float64'."
         )
-    return user_factors, user_bias
 
 
 def row_chunks(indptr, n_ratings):

@@ -10,7 +10,7 @@ place; at most a scalar is returned.
 from cython cimport floating
 from cython.parallel cimport parallel, prange
 from libc.math cimport NAN, isfinite, sqrt, sqrtf
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 
 ctypedef long long int64

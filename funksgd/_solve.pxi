@@ -296,27 +296,30 @@ cdef int _solve_row(const int* cols, const floating* values, int n_values,
 def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1] data,
             const floating[:, ::1] item_factors, const floating[::1] item_bias,
             double global_mean, double alpha, double beta, bint biased,
-            int max_steps, double tol, int n_threads,
+            int max_steps, double tol, int n_threads, const int[::1] rows,
             const floating[:, ::1] start_factors, const floating[::1] start_bias,
             const int[::1] start_rows, floating[:, ::1] user_factors,
             floating[::1] user_bias):
-    """Regularised least-squares user factors (and biases) for each CSR row, written
-    into ``user_factors`` and ``user_bias``.
+    """Regularised least-squares user factors (and biases) for CSR rows, written into
+    ``user_factors`` and ``user_bias``: row ``u`` of those for CSR row ``rows[u]``, or
+    for row ``u`` when ``rows`` is empty.
 
     Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
     and biases are held fixed. Rows of at most ``LIGHT_MAX`` ratings are solved exactly
     (``_solve_light``). The others run conjugate gradient from row ``start_rows[u]`` of
     ``start_factors`` and ``start_bias`` (from zeros when ``start_rows`` is empty)
     until the residual is under ``tol`` times their A'y, or for ``max_steps`` steps.
-    Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps
+    The start may be the answer's own arrays (``start_rows[u] == u``): each row is read
+    before it is written. Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps
     taken in all, the number of rows whose arithmetic or answer overflowed,
     and the number of rows left unsolved (zeros) because scratch memory could not be
     allocated.
     """
     cdef int k = item_factors.shape[1]
     cdef int dim = k + biased
-    cdef Py_ssize_t row, f, n_rows = indptr.shape[0] - 1
-    cdef int64 steps = 0
+    cdef Py_ssize_t row, csr, f, n_rows = user_factors.shape[0]
+    cdef int64 steps = 0, at
+    cdef bint ordered = rows.shape[0] > 0
     cdef int n_values, step, failures = 0, no_memory = 0
     cdef bint warm = start_rows.shape[0] > 0
     cdef floating mu = global_mean
@@ -328,12 +331,18 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     with nogil, parallel(num_threads=n_threads):
         scratch = <floating*> malloc(<size_t> 5 * dim * sizeof(floating))
         for row in prange(n_rows, schedule="dynamic", chunksize=64):
-            # the start rows come in another order (training's), from memory: ask for
+            # the start rows may come in another order (training's), from memory: ask for
             # them START_AHEAD rows ahead (a light row is solved faster than memory answers)
             if warm and row + START_AHEAD < n_rows:
                 _prefetch_row(&start_factors[start_rows[row + START_AHEAD], 0], k)
                 FUNKSGD_PREFETCH(&start_bias[start_rows[row + START_AHEAD]])
-            n_values = <int> (indptr[row + 1] - indptr[row])
+            # so may the CSR rows
+            if ordered and row + START_AHEAD < n_rows:
+                at = indptr[rows[row + START_AHEAD]]
+                FUNKSGD_PREFETCH(&indices[at])
+                FUNKSGD_PREFETCH(&data[at])
+            csr = rows[row] if ordered else row
+            n_values = <int> (indptr[csr + 1] - indptr[csr])
             if n_values > 0 and scratch == NULL:
                 no_memory += 1
             if n_values == 0 or scratch == NULL:
@@ -345,7 +354,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 scratch[f] = start_factors[start_rows[row], f] if warm else 0
             if biased:
                 scratch[k] = start_bias[start_rows[row]] if warm else 0
-            step = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
+            step = _solve_row(&indices[indptr[csr]], &data[indptr[csr]], n_values,
                               &item_factors[0, 0], &item_bias[0], k, mu,
                               reg * n_values + prior, biased, max_steps, tol, scratch)
             if step < 0:
@@ -357,3 +366,36 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
             user_bias[row] = scratch[k] if biased else 0
         free(scratch)
     return steps, failures, no_memory
+
+
+def permute_rows(floating[:, ::1] factors, floating[::1] bias, const int[::1] source):
+    """Reorder the rows of ``factors`` and ``bias`` in place: row ``u`` becomes the former
+    row ``source[u]`` (``source`` a permutation), following its cycles with one spare row,
+    so that no second copy of the factors is made."""
+    cdef Py_ssize_t n = factors.shape[0], k = factors.shape[1], first, u, s
+    cdef floating spare_bias
+    cdef floating* spare = <floating*> malloc(max(k, 1) * sizeof(floating))
+    cdef unsigned char* done = <unsigned char*> calloc(max(n, 1), 1)
+    if spare == NULL or done == NULL:
+        free(spare)
+        free(done)
+        raise MemoryError("no memory to reorder the users' factors")
+    with nogil:
+        for first in range(n):
+            if done[first]:
+                continue
+            memcpy(spare, &factors[first, 0], k * sizeof(floating))
+            spare_bias = bias[first]
+            u = first
+            while True:
+                done[u] = 1
+                s = source[u]
+                if s == first:
+                    memcpy(&factors[u, 0], spare, k * sizeof(floating))
+                    bias[u] = spare_bias
+                    break
+                memcpy(&factors[u, 0], &factors[s, 0], k * sizeof(floating))
+                bias[u] = bias[s]
+                u = s
+    free(spare)
+    free(done)

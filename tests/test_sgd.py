@@ -15,6 +15,8 @@ from funksgd._validation import check_ratings, csr_arrays
 
 from .conftest import each_kernel, planted_ratings
 
+NO_ROWS = np.empty(0, np.int32)  # fold_in's rows: each answer row for its own CSR row
+
 needs_openmp = pytest.mark.skipif(
     not _kernels.sgd.openmp_enabled(), reason="built without OpenMP: one thread only"
 )
@@ -204,8 +206,8 @@ def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_
         rows = np.arange(n_rows - 1, -1, -1, dtype=np.int32)
         start = start[0][rows].astype(Q.dtype), start[1][rows].astype(Q.dtype), rows
     steps, failures, no_memory = kernel.fold_in(
-        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads, *start,
-        P, bu,
+        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads, NO_ROWS,
+        *start, P, bu,
     )  # fmt: skip
     assert failures == no_memory == 0
     return P, bu, steps
@@ -303,7 +305,7 @@ def test_fold_in_of_a_singular_light_row_falls_back_to_conjugate_gradient(kernel
     Q, bi = np.zeros((3, 2)), np.array([0.5, -0.5, 0.0])
     P, bu = np.empty((2, 2)), np.empty(2)
     steps, failures, _ = kernel.fold_in(
-        *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, np.empty((0, 2)),
+        *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, NO_ROWS, np.empty((0, 2)),
         np.empty(0), np.empty(0, np.int32), P, bu,
     )  # fmt: skip
     assert failures == 0 and steps > 0  # the singular row took CG steps
@@ -432,6 +434,37 @@ def test_fold_in_counts_an_answer_that_overflows_as_a_failure(kernel):
     start = np.empty((0, 1), np.float32), np.empty(0, np.float32), np.empty(0, np.int32)
     _, failures, _ = kernel.fold_in(
         *csr_arrays(X), Q, np.zeros(1, np.float32), 0.0, 0.0, 0.0, False, 10, 1e-6, 1,
-        *start, P, bu,
+        NO_ROWS, *start, P, bu,
     )  # fmt: skip
     assert failures == 1
+
+
+@each_kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_permute_rows_in_place_matches_fancy_indexing(kernel, dtype):
+    rng = np.random.default_rng(0)
+    for source in [rng.permutation(50), np.arange(50), np.roll(np.arange(50), 1)]:
+        source = source.astype(np.int32)
+        F, b = rng.normal(size=(50, 3)).astype(dtype), rng.normal(size=50).astype(dtype)
+        want_F, want_b = F[source], b[source]
+        kernel.permute_rows(F, b, source)
+        np.testing.assert_array_equal(F, want_F)
+        np.testing.assert_array_equal(b, want_b)
+
+
+def test_solve_users_in_place_equals_the_copying_solve():
+    """In place in training's order, then reordered in place: the same bits as the solve
+    into new arrays, in the very arrays given."""
+    from funksgd import _inference
+
+    X, Q, bi = solve_inputs(np.float32)
+    rng = np.random.default_rng(1)
+    positions = rng.permutation(X.shape[0]).astype(np.int32)  # row u of X at positions[u]
+    W = rng.normal(0, 0.1, (X.shape[0], Q.shape[1])).astype(np.float32)
+    b = rng.normal(0, 0.1, X.shape[0]).astype(np.float32)
+    items = Q, bi, 3.0, 0.05, True
+    want = _inference.solve_users(X, *items, 1, 0.5, (W, b, positions), 1e-3)
+    got = _inference.solve_users(X, *items, 1, 0.5, (W, b, positions), 1e-3, in_place=True)
+    assert got[0] is W and got[1] is b
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
