@@ -190,29 +190,27 @@ def solve_users(
     ratings plus ``beta`` (see :func:`choose_prior`), solved by conjugate gradient until
     its residual is under ``tol`` times its right-hand side (light rows exactly). It
     starts from zeros, or from ``start``: ``(factors, bias)`` with a row per row of
-    ``X``, or ``(factors, bias, rows)`` where row ``u`` of ``X`` starts from row
-    ``rows[u]`` (training's order). Returns ``(user_factors, user_bias)``.
+    ``X``. Returns ``(user_factors, user_bias)``.
 
-    With ``in_place``, ``start`` is ``(factors, bias, rows)`` with ``rows`` a permutation:
-    those arrays are solved where they stand, then put in the order of ``X`` in place,
-    and returned. No second copy of the factors is made.
+    With ``in_place``, ``start`` is ``(factors, bias, rows)``, row ``u`` of ``X`` at row
+    ``rows[u]`` of those arrays (training's order): they are solved where they stand,
+    then put in the order of ``X`` in place, and returned. No second copy is made.
     """
     n_rows, n_components = X.shape[0], item_factors.shape[1]
     if X.shape[1] != len(item_factors):
         raise ValueError(f"X has {X.shape[1]} items, the model {len(item_factors)}.")
     dtype = item_factors.dtype
-    indptr, indices, data = csr_arrays(X)
+    indptr = csr_arrays(X)[0]
     if in_place:
         user_factors, user_bias, positions = start
-        rows = inverse_permutation(np.asarray(positions, np.int32))  # X's row of each
-        bounds = np.concatenate([[0], np.cumsum(np.diff(indptr)[rows])])
-        starts = np.arange(n_rows, dtype=np.int32)
-        _fold_in_chunks(
-            (indptr, indices, data), item_factors, item_bias, global_mean, alpha, beta, biased,
-            tol, n_threads, row_chunks(bounds, SOLVE_CHUNK_RATINGS), rows,
-            (user_factors, user_bias, starts), user_factors, user_bias,
-        )  # fmt: skip
-        _sgd.permute_rows(user_factors, user_bias, np.asarray(positions, np.int32))
+        positions = np.asarray(positions, np.int32)
+        rows = inverse_permutation(positions)  # the row of X at each position
+        chunks = row_chunks(np.concatenate([[0], np.cumsum(np.diff(indptr)[rows])]),
+                            SOLVE_CHUNK_RATINGS)  # fmt: skip
+        _fold_in_chunks(X, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
+                        n_threads, chunks, rows, (user_factors, user_bias), user_factors,
+                        user_bias)  # fmt: skip
+        _sgd.permute_rows(user_factors, user_bias, positions)
         return user_factors, user_bias
     check_memory(
         n_rows * (n_components + 1) * dtype.itemsize,
@@ -221,34 +219,31 @@ def solve_users(
     user_factors = np.empty((n_rows, n_components), dtype)
     user_bias = np.empty(n_rows, dtype)
     if start is None or X.nnz == 0:
-        start = np.empty((0, n_components), dtype), np.empty(0, dtype), np.empty(0, np.int32)
-    elif len(start) == 2:
-        start = (*start, np.arange(n_rows, dtype=np.int32))
-    start = (np.ascontiguousarray(start[0], dtype), np.ascontiguousarray(start[1], dtype),
-             np.ascontiguousarray(start[2], np.int32))  # fmt: skip
-    _fold_in_chunks(
-        (indptr, indices, data), item_factors, item_bias, global_mean, alpha, beta, biased,
-        tol, n_threads, row_chunks(indptr, SOLVE_CHUNK_RATINGS), None, start, user_factors,
-        user_bias,
-    )  # fmt: skip
+        start = np.empty((0, n_components), dtype), np.empty(0, dtype)
+    start = np.ascontiguousarray(start[0], dtype), np.ascontiguousarray(start[1], dtype)
+    _fold_in_chunks(X, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
+                    n_threads, row_chunks(indptr, SOLVE_CHUNK_RATINGS), None, start,
+                    user_factors, user_bias)  # fmt: skip
     return user_factors, user_bias
 
 
-def _fold_in_chunks(csr, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
+def _fold_in_chunks(X, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
                     n_threads, chunks, rows, start, user_factors, user_bias):  # fmt: skip
     """The compiled solve, a chunk of rows at a time (Python runs in between, so Ctrl-C
-    is honoured); raises if rows could not be solved."""
-    indptr, indices, data = csr
+    is honoured): rows ``first:stop`` of the answer and of ``start`` for the rows of
+    ``X`` at ``rows[first:stop]`` (at ``first:stop`` when ``rows`` is None). Raises if
+    rows could not be solved."""
+    indptr, indices, data = csr_arrays(X)
     n_components, dtype = item_factors.shape[1], item_factors.dtype
     max_steps = SOLVE_MAX_STEPS_PER_DIM * (n_components + 1)
-    no_rows = np.empty(0, np.int32)
+    warm = len(start[0]) > 0
     failures = 0
     for first, stop in chunks:
         _, failed, no_memory = _sgd.fold_in(
             indptr if rows is not None else indptr[first : stop + 1], indices, data,
             item_factors, item_bias, global_mean, alpha, beta, biased, max_steps, tol,
-            n_threads, no_rows if rows is None else rows[first:stop], start[0], start[1],
-            start[2][first:stop] if len(start[2]) else start[2],
+            n_threads, rows[first:stop] if rows is not None else np.empty(0, np.int32),
+            start[0][first:stop] if warm else start[0], start[1][first:stop] if warm else start[1],
             user_factors[first:stop], user_bias[first:stop],
         )  # fmt: skip
         if no_memory:

@@ -1,12 +1,13 @@
 # The users' solve: ridge regression per row, directly for light rows and by conjugate
-# gradient for the others (``fold_in``), with its helpers. Included by ``_sgd.pyx``, whose imports and row helpers it uses.
+# gradient for the others (``fold_in``), with its helpers. Included by ``_sgd.pyx``, whose
+# imports and row helpers it uses.
 
 cdef enum:
     # rows of at most this many ratings are solved directly (see _solve_light), heavier
     # ones by conjugate gradient
     LIGHT_MAX = 8
-    # the warm start's rows are asked for this many rows ahead (see fold_in)
-    START_AHEAD = 16
+    # fold_in asks for the ratings of the row this many rows ahead
+    ROW_AHEAD = 16
 
 
 cdef inline floating _times_design(const int* cols, int n_values,
@@ -298,22 +299,20 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
             double global_mean, double alpha, double beta, bint biased,
             int max_steps, double tol, int n_threads, const int[::1] rows,
             const floating[:, ::1] start_factors, const floating[::1] start_bias,
-            const int[::1] start_rows, floating[:, ::1] user_factors,
-            floating[::1] user_bias):
+            floating[:, ::1] user_factors, floating[::1] user_bias):
     """Regularised least-squares user factors (and biases) for CSR rows, written into
     ``user_factors`` and ``user_bias``: row ``u`` of those for CSR row ``rows[u]``, or
     for row ``u`` when ``rows`` is empty.
 
     Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
     and biases are held fixed. Rows of at most ``LIGHT_MAX`` ratings are solved exactly
-    (``_solve_light``). The others run conjugate gradient from row ``start_rows[u]`` of
-    ``start_factors`` and ``start_bias`` (from zeros when ``start_rows`` is empty)
-    until the residual is under ``tol`` times their A'y, or for ``max_steps`` steps.
-    The start may be the answer's own arrays (``start_rows[u] == u``): each row is read
-    before it is written. Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps
-    taken in all, the number of rows whose arithmetic or answer overflowed,
-    and the number of rows left unsolved (zeros) because scratch memory could not be
-    allocated.
+    (``_solve_light``). The others run conjugate gradient from row ``u`` of
+    ``start_factors`` and ``start_bias`` (from zeros when those are empty) until the
+    residual is under ``tol`` times their A'y, or for ``max_steps`` steps. The start may
+    be the answer's own arrays: each row is read before it is written. Rows without
+    ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps taken in all,
+    the number of rows whose arithmetic or answer overflowed, and the number of rows
+    left unsolved (zeros) because scratch memory could not be allocated.
     """
     cdef int k = item_factors.shape[1]
     cdef int dim = k + biased
@@ -321,7 +320,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     cdef int64 steps = 0, at
     cdef bint ordered = rows.shape[0] > 0
     cdef int n_values, step, failures = 0, no_memory = 0
-    cdef bint warm = start_rows.shape[0] > 0
+    cdef bint warm = start_factors.shape[0] > 0
     cdef floating mu = global_mean
     cdef floating reg = alpha
     cdef floating prior = beta
@@ -331,14 +330,10 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     with nogil, parallel(num_threads=n_threads):
         scratch = <floating*> malloc(<size_t> 5 * dim * sizeof(floating))
         for row in prange(n_rows, schedule="dynamic", chunksize=64):
-            # the start rows may come in another order (training's), from memory: ask for
-            # them START_AHEAD rows ahead (a light row is solved faster than memory answers)
-            if warm and row + START_AHEAD < n_rows:
-                _prefetch_row(&start_factors[start_rows[row + START_AHEAD], 0], k)
-                FUNKSGD_PREFETCH(&start_bias[start_rows[row + START_AHEAD]])
-            # so may the CSR rows
-            if ordered and row + START_AHEAD < n_rows:
-                at = indptr[rows[row + START_AHEAD]]
+            # CSR rows in another order (training's) come from memory: ask for them
+            # ROW_AHEAD rows ahead (a light row is solved faster than memory answers)
+            if ordered and row + ROW_AHEAD < n_rows:
+                at = indptr[rows[row + ROW_AHEAD]]
                 FUNKSGD_PREFETCH(&indices[at])
                 FUNKSGD_PREFETCH(&data[at])
             csr = rows[row] if ordered else row
@@ -351,9 +346,9 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 user_bias[row] = 0
                 continue
             for f in range(k):
-                scratch[f] = start_factors[start_rows[row], f] if warm else 0
+                scratch[f] = start_factors[row, f] if warm else 0
             if biased:
-                scratch[k] = start_bias[start_rows[row]] if warm else 0
+                scratch[k] = start_bias[row] if warm else 0
             step = _solve_row(&indices[indptr[csr]], &data[indptr[csr]], n_values,
                               &item_factors[0, 0], &item_bias[0], k, mu,
                               reg * n_values + prior, biased, max_steps, tol, scratch)
@@ -374,12 +369,18 @@ def permute_rows(floating[:, ::1] factors, floating[::1] bias, const int[::1] so
     so that no second copy of the factors is made."""
     cdef Py_ssize_t n = factors.shape[0], k = factors.shape[1], first, u, s
     cdef floating spare_bias
+    cdef bint broken = False
     cdef floating* spare = <floating*> malloc(max(k, 1) * sizeof(floating))
     cdef unsigned char* done = <unsigned char*> calloc(max(n, 1), 1)
     if spare == NULL or done == NULL:
         free(spare)
         free(done)
         raise MemoryError("no memory to reorder the users' factors")
+    for u in range(n):
+        if not 0 <= source[u] < n:
+            free(spare)
+            free(done)
+            raise ValueError(f"source[{u}] = {source[u]} is not a row of {n}.")
     with nogil:
         for first in range(n):
             if done[first]:
@@ -390,6 +391,9 @@ def permute_rows(floating[:, ::1] factors, floating[::1] bias, const int[::1] so
             while True:
                 done[u] = 1
                 s = source[u]
+                if s != first and done[s]:
+                    broken = True  # a row twice in source: not a permutation
+                    break
                 if s == first:
                     memcpy(&factors[u, 0], spare, k * sizeof(floating))
                     bias[u] = spare_bias
@@ -397,5 +401,9 @@ def permute_rows(floating[:, ::1] factors, floating[::1] bias, const int[::1] so
                 memcpy(&factors[u, 0], &factors[s, 0], k * sizeof(floating))
                 bias[u] = bias[s]
                 u = s
+            if broken:
+                break
     free(spare)
     free(done)
+    if broken:
+        raise ValueError("source is not a permutation: the rows are left mixed up.")

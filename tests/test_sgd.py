@@ -195,16 +195,12 @@ def solve_inputs(dtype, k=10, n_items=40, seed=0):
 
 
 def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_steps=100):
-    """The kernel's solve from ``start`` (zeros when None); returns P, bu and the steps.
-
-    The start rows are handed over in reverse order, with ``start_rows`` to find them."""
+    """The kernel's solve from ``start`` (zeros when None); returns P, bu and the steps."""
     n_rows, k = X.shape[0], Q.shape[1]
     P, bu = np.full((n_rows, k), np.nan, Q.dtype), np.full(n_rows, np.nan, Q.dtype)
     if start is None:
-        start = np.empty((0, k), Q.dtype), np.empty(0, Q.dtype), np.empty(0, np.int32)
-    else:
-        rows = np.arange(n_rows - 1, -1, -1, dtype=np.int32)
-        start = start[0][rows].astype(Q.dtype), start[1][rows].astype(Q.dtype), rows
+        start = np.empty((0, k), Q.dtype), np.empty(0, Q.dtype)
+    start = start[0].astype(Q.dtype), start[1].astype(Q.dtype)
     steps, failures, no_memory = kernel.fold_in(
         *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads, NO_ROWS,
         *start, P, bu,
@@ -306,7 +302,7 @@ def test_fold_in_of_a_singular_light_row_falls_back_to_conjugate_gradient(kernel
     P, bu = np.empty((2, 2)), np.empty(2)
     steps, failures, _ = kernel.fold_in(
         *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, NO_ROWS, np.empty((0, 2)),
-        np.empty(0), np.empty(0, np.int32), P, bu,
+        np.empty(0), P, bu,
     )  # fmt: skip
     assert failures == 0 and steps > 0  # the singular row took CG steps
     np.testing.assert_allclose(bu, [((4 - 3.5) + (3 - 2.5)) / 2, 5 - 3.5], atol=1e-12)
@@ -431,7 +427,7 @@ def test_fold_in_counts_an_answer_that_overflows_as_a_failure(kernel):
     X = check_ratings(sp.csr_array(np.array([[3e38]], dtype=np.float32)), dtype=np.float32)
     Q = np.array([[1e-20]], dtype=np.float32)  # x = 3e38 / 1e-20, beyond float32
     P, bu = np.empty((1, 1), np.float32), np.empty(1, np.float32)
-    start = np.empty((0, 1), np.float32), np.empty(0, np.float32), np.empty(0, np.int32)
+    start = np.empty((0, 1), np.float32), np.empty(0, np.float32)
     _, failures, _ = kernel.fold_in(
         *csr_arrays(X), Q, np.zeros(1, np.float32), 0.0, 0.0, 0.0, False, 10, 1e-6, 1,
         NO_ROWS, *start, P, bu,
@@ -450,6 +446,10 @@ def test_permute_rows_in_place_matches_fancy_indexing(kernel, dtype):
         kernel.permute_rows(F, b, source)
         np.testing.assert_array_equal(F, want_F)
         np.testing.assert_array_equal(b, want_b)
+    # not a permutation: a clear error, never an endless cycle
+    for source in [np.zeros(50), np.arange(1, 51)]:
+        with pytest.raises(ValueError, match="permutation|not a row"):
+            kernel.permute_rows(F, b, source.astype(np.int32))
 
 
 def test_solve_users_in_place_equals_the_copying_solve():
@@ -463,7 +463,7 @@ def test_solve_users_in_place_equals_the_copying_solve():
     W = rng.normal(0, 0.1, (X.shape[0], Q.shape[1])).astype(np.float32)
     b = rng.normal(0, 0.1, X.shape[0]).astype(np.float32)
     items = Q, bi, 3.0, 0.05, True
-    want = _inference.solve_users(X, *items, 1, 0.5, (W, b, positions), 1e-3)
+    want = _inference.solve_users(X, *items, 1, 0.5, (W[positions], b[positions]), 1e-3)
     got = _inference.solve_users(X, *items, 1, 0.5, (W, b, positions), 1e-3, in_place=True)
     assert got[0] is W and got[1] is b
     np.testing.assert_array_equal(got[0], want[0])
