@@ -75,20 +75,21 @@ def by_bucket(pred, truth, counts):
 
 def timed_fit(X, n_jobs, test_pairs, **params):
     """Fit; return the model, whole-fit seconds, epoch seconds and the test predictions of
-    the last epoch's SGD factors (taken after the fit: the callback only keeps the
-    last epoch's ``predict``, whose arrays the fit no longer changes)."""
+    the last epoch's SGD factors (taken in the callback of the last epoch: the final
+    solve then overwrites those arrays in place; about 0.02 s of the whole fit)."""
     epochs = []
     last = {}
 
     def on_epoch(info):
         epochs.append(info.seconds)
-        last["predict"] = info.predict
+        if info.epoch == params["max_iter"]:
+            last["sgd"] = info.predict(*test_pairs)
 
     model = FunkSVD(**params, n_jobs=n_jobs, random_state=0)
     start = time.perf_counter()
     model.fit(X, callback=on_epoch)
     whole = time.perf_counter() - start
-    return model, whole, sum(epochs), last["predict"](*test_pairs)
+    return model, whole, sum(epochs), last["sgd"]
 
 
 def main():

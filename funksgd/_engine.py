@@ -101,7 +101,7 @@ class EpochInfo:
     predict : callable
         ``predict(users, items)``: predicted ratings of (row, column) index pairs of
         ``X`` from the SGD factors of this epoch (call it during the callback: later
-        epochs go on updating the same arrays).
+        epochs, and ``fit``'s final solve, go on updating the same arrays).
     """
 
     epoch: int
@@ -486,8 +486,8 @@ class _Run:
         )  # fmt: skip
 
     def predict(self):
-        """``predict(users, items)`` from the factors as they are now: it keeps the arrays, so
-        it stays valid after training has moved on (and reads their later values)."""
+        """``predict(users, items)`` from the factors as they are now: it keeps the arrays
+        (later epochs update them, ``fit``'s final solve overwrites and reorders them)."""
         factors, blocks, biased = self.factors, self.blocks, self.settings.biased
         P, Q = factors.user_factors, factors.item_factors
         user_bias, item_bias = factors.user_bias, factors.item_bias
