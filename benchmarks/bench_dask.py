@@ -76,7 +76,8 @@ def cell_anatomy(n_users, n_items, n_ratings, k, repeats=3):
     blocks), then the AdaGrad kernel alone on blocks copied beforehand."""
     from funksgd.dask import train_cell
     from funksgd.dask._cell import copy_state, train_task
-    from funksgd.dask._dsgd import BlockState, Cell
+    from funksgd.dask._dsgd import BlockState
+    from funksgd.dask._shuffle import Cell
 
     rng = np.random.default_rng(0)
     users = np.sort(rng.integers(0, n_users, n_ratings)).astype(np.int32)

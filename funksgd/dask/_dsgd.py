@@ -25,11 +25,9 @@ from .._blocks import _balanced_groups
 from .._engine import Schedule, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
 from ._cell import train_task
+from ._shuffle import make_cells
 from ._users import gather_users, solve_task
 
-# the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
-# are the held-out ratings of early stopping (empty without it)
-Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_ratings")
 # what training changes in a block of users or items; ``sse`` sums the squared errors of a
 # user block's cells since the start of the epoch (one number per block to gather)
 BlockState = namedtuple("BlockState", "factors bias grad_sq sse")
@@ -118,7 +116,8 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
     """
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
     tuning = None if settings.early_stopping else _tuning.choose(data.user_counts, rng)
-    cells, reports = _make_cells(executor, data, grid, settings, rng, tuning)
+    fraction = settings.validation_fraction if settings.early_stopping else 0.0
+    cells, reports = make_cells(executor, data, grid, settings.dtype, rng, fraction, tuning)
     _check_reports(reports, grid, data.mapping, settings)
     if resume is None:
         global_mean = data.mean if settings.biased else 0.0
@@ -175,38 +174,6 @@ def _divergence_limit(data, global_mean, settings):
     mse = max(data.std**2 + (data.mean - global_mean) ** 2, 0.0)
     baseline = np.sqrt(mse) + initial_spread(settings)
     return 10 * baseline + 1e-3 * data.max_abs + 1e-30
-
-
-def _make_cells(executor, data, grid, settings, rng, tuning):
-    """The one shuffle: every partition's ratings to the worker of their user block.
-
-    ``data.triplets`` are let go once their splits are submitted, so that the workers
-    free each partition's triplets as soon as it is split. ``tuning`` is ``(users,
-    offsets)`` of the ratings held out to tune the prior, or None.
-    """
-    p = grid.n_blocks
-    where = executor.scatter(
-        (grid.user_block, grid.user_local, grid.item_block, grid.item_local), broadcast=True
-    )
-    pieces = [
-        executor.submit(_split_by_user_block, t, where, p, settings.dtype) for t in data.triplets
-    ]
-    data.triplets = None
-    seeds = rng.randint(np.iinfo(np.int32).max, size=p)
-    fraction = settings.validation_fraction if settings.early_stopping else 0.0
-    cells, reports = [], []
-    for b in range(p):
-        own = [executor.part(piece, b) for piece in pieces]
-        held = None
-        if tuning is not None:
-            mine = grid.user_block[tuning[0]] == b
-            held = grid.user_local[tuning[0][mine]], tuning[1][mine], len(grid.user_members[b])
-        built = executor.submit(_build_cells, own, p, seeds[b], fraction, held,
-                                worker=executor.owner(b))  # fmt: skip
-        row = executor.part(built, 0)
-        cells.append([executor.part(row, j) for j in range(p)])
-        reports.append(executor.part(built, 1))
-    return cells, executor.gather(reports)
 
 
 def _check_reports(reports, grid, mapping, settings):
@@ -437,104 +404,6 @@ def _finish(executor, cells, users, items, grid, reports, settings, fresh, out, 
 
 
 # ------------------------------------------------------------------ tasks (pure functions)
-def _split_by_user_block(triplets, where, n_blocks, dtype):
-    """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` holds the
-    (user row, item row, rating) arrays of cell ``(b, j)``, in the partition's order."""
-    rows, cols, ratings = triplets
-    user_block, user_local, item_block, item_local = where
-    cell = user_block[rows] * np.int32(n_blocks)
-    cell += item_block[cols]
-    order = np.argsort(cell, kind="stable")
-    cell = cell[order]
-    bounds = np.searchsorted(cell, np.arange(n_blocks**2 + 1, dtype=cell.dtype))
-    del cell
-    rows, cols, ratings = rows[order], cols[order], ratings[order].astype(dtype)
-    del order
-
-    def piece(c):
-        a, z = bounds[c], bounds[c + 1]
-        return user_local[rows[a:z]], item_local[cols[a:z]], ratings[a:z]
-
-    return [[piece(b * n_blocks + j) for j in range(n_blocks)] for b in range(n_blocks)]
-
-
-def _build_cells(pieces, n_blocks, seed, validation_fraction, tuning=None):
-    """A user block's ratings cut into its ``n_blocks`` cells, in a canonical order.
-
-    ``pieces[part][j]`` are a partition's ratings of cell ``j``. Within a cell the ratings
-    are sorted by user then item, whatever the partitioning of the input, so that a user's
-    ratings come together (the kernel reuses p.q, and copies a user block in order) and
-    the result does not depend on the partitions. ``validation_fraction`` of the block's
-    ratings, drawn from ``seed`` over the cells in turn, are held out; or with
-    ``tuning``, ``(rows, offsets, n_rows)``, rating ``offsets[n]`` of row ``rows[n]`` (its
-    ratings counted cell by cell). One cell at a time is sorted, and without a hold-out
-    the cells are the sorted arrays: the task needs little memory beyond its input and
-    output.
-    """
-    sizes = [sum(len(piece[j][2]) for piece in pieces) for j in range(n_blocks)]
-    offsets = np.cumsum([0, *sizes])
-    n_valid = round(validation_fraction * offsets[-1])
-    held = None
-    if n_valid:
-        held = np.zeros(offsets[-1], dtype=bool)
-        held[np.random.RandomState(seed).choice(offsets[-1], n_valid, replace=False)] = True
-    left = None
-    if held is None and tuning is not None and len(tuning[0]):
-        left = np.full(tuning[2], -1, dtype=np.int64)
-        left[tuning[0]] = tuning[1]
-    cells, n_duplicates, first = [], 0, None
-    for j in range(n_blocks):
-        users, items = (np.concatenate([piece[j][f] for piece in pieces]) for f in range(2))
-        order = np.lexsort((items, users))
-        users, items = users[order], items[order]
-        ratings = np.concatenate([piece[j][2] for piece in pieces])[order]
-        del order
-        repeated = np.flatnonzero((users[1:] == users[:-1]) & (items[1:] == items[:-1]))
-        n_duplicates += len(repeated)
-        if first is None and len(repeated):
-            first = (users[repeated[0]], j, items[repeated[0]])
-        if left is not None:
-            valid = _tuning_ratings(users, left)
-            cells.append(Cell(users[~valid], items[~valid], ratings[~valid], users[valid],
-                              items[valid], ratings[valid]))  # fmt: skip
-            continue
-        if held is None:
-            cells.append(Cell(users, items, ratings, users[:0], items[:0], ratings[:0]))
-            continue
-        valid = held[offsets[j] : offsets[j + 1]]
-        train = ~valid
-        cells.append(Cell(users[train], items[train], ratings[train], users[valid],
-                          items[valid], ratings[valid]))  # fmt: skip
-    report = {
-        "n_duplicates": n_duplicates,
-        "first_duplicate": first,
-        "n_train": [len(cell.ratings) for cell in cells],
-        "n_valid": [len(cell.valid_ratings) for cell in cells],
-        "rated": [_distinct_items(cell.items) for cell in cells],
-    }
-    return cells, report
-
-
-def _tuning_ratings(users, left):
-    """Which ratings of a cell (``users`` sorted) are held out: rating ``left[u]`` of each
-    user ``u`` with ``left[u] >= 0``, counting from this cell; ``left`` then drops by the
-    user's ratings in the cell."""
-    where = np.flatnonzero(left[users] >= 0)
-    mine = users[where]
-    rank = np.arange(len(mine)) - np.searchsorted(mine, mine)
-    mask = np.zeros(len(users), dtype=bool)
-    mask[where[rank == left[mine]]] = True
-    left -= np.bincount(mine, minlength=len(left))
-    return mask
-
-
-def _distinct_items(items):
-    """``np.unique(items)`` of non-negative ids, without sorting a copy of them."""
-    seen = np.zeros(int(items.max()) + 1 if len(items) else 0, dtype=bool)
-    seen[items] = True
-    return np.flatnonzero(seen)
-
-
 def _init_block(seed, n_rows, n_components, init_std, dtype, grad_sq_start, is_user):
     # users start at zero, as FunkSVD's: their first steps follow the random items
     if is_user:
