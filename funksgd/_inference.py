@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.utils import check_array
 from sklearn.utils.validation import check_is_fitted
 
-from ._blocks import inverse_permutation
 from ._kernels import sgd as _sgd
 from ._validation import check_memory, csr_arrays, row_indices
 from .model_selection import choose_per_row, split_by_mask
@@ -192,57 +191,47 @@ def solve_users(
     starts from zeros, or from ``start``: ``(factors, bias)`` with a row per row of
     ``X``. Returns ``(user_factors, user_bias)``.
 
-    With ``in_place``, ``start`` is ``(factors, bias, rows)``, row ``u`` of ``X`` at row
-    ``rows[u]`` of those arrays (training's order): they are solved where they stand,
-    then put in the order of ``X`` in place, and returned. No second copy is made.
+    With ``in_place``, ``start`` is ``(factors, bias, positions)``, row ``u`` of ``X``
+    at row ``positions[u]`` of those arrays (training's order): they are put in the
+    order of ``X`` in place, then solved where they stand (each row read before it is
+    written), and returned. No second copy is made.
     """
     n_rows, n_components = X.shape[0], item_factors.shape[1]
     if X.shape[1] != len(item_factors):
         raise ValueError(f"X has {X.shape[1]} items, the model {len(item_factors)}.")
     dtype = item_factors.dtype
-    indptr = csr_arrays(X)[0]
     if in_place:
         user_factors, user_bias, positions = start
-        positions = np.asarray(positions, np.int32)
-        rows = inverse_permutation(positions)  # the row of X at each position
-        chunks = row_chunks(np.concatenate([[0], np.cumsum(np.diff(indptr)[rows])]),
-                            SOLVE_CHUNK_RATINGS)  # fmt: skip
-        _fold_in_chunks(X, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
-                        n_threads, chunks, rows, (user_factors, user_bias), user_factors,
-                        user_bias)  # fmt: skip
-        _sgd.permute_rows(user_factors, user_bias, positions)
-        return user_factors, user_bias
-    check_memory(
-        n_rows * (n_components + 1) * dtype.itemsize,
-        f"Folding in rows of {n_rows} users with n_components={n_components}",
-    )
-    user_factors = np.empty((n_rows, n_components), dtype)
-    user_bias = np.empty(n_rows, dtype)
+        _sgd.permute_rows(user_factors, user_bias, np.asarray(positions, np.int32))
+        start = user_factors, user_bias
+    else:
+        check_memory(
+            n_rows * (n_components + 1) * dtype.itemsize,
+            f"Folding in rows of {n_rows} users with n_components={n_components}",
+        )
+        user_factors = np.empty((n_rows, n_components), dtype)
+        user_bias = np.empty(n_rows, dtype)
     if start is None or X.nnz == 0:
         start = np.empty((0, n_components), dtype), np.empty(0, dtype)
     start = np.ascontiguousarray(start[0], dtype), np.ascontiguousarray(start[1], dtype)
     _fold_in_chunks(X, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
-                    n_threads, row_chunks(indptr, SOLVE_CHUNK_RATINGS), None, start,
-                    user_factors, user_bias)  # fmt: skip
+                    n_threads, start, user_factors, user_bias)  # fmt: skip
     return user_factors, user_bias
 
 
 def _fold_in_chunks(X, item_factors, item_bias, global_mean, alpha, beta, biased, tol,
-                    n_threads, chunks, rows, start, user_factors, user_bias):  # fmt: skip
-    """The compiled solve, a chunk of rows at a time (Python runs in between, so Ctrl-C
-    is honoured): rows ``first:stop`` of the answer and of ``start`` for the rows of
-    ``X`` at ``rows[first:stop]`` (at ``first:stop`` when ``rows`` is None). Raises if
-    rows could not be solved."""
+                    n_threads, start, user_factors, user_bias):  # fmt: skip
+    """The compiled solve, ``SOLVE_CHUNK_RATINGS`` ratings' rows at a time (Python runs
+    in between, so Ctrl-C is honoured). Raises if rows could not be solved."""
     indptr, indices, data = csr_arrays(X)
     n_components, dtype = item_factors.shape[1], item_factors.dtype
     max_steps = SOLVE_MAX_STEPS_PER_DIM * (n_components + 1)
     warm = len(start[0]) > 0
     failures = 0
-    for first, stop in chunks:
+    for first, stop in row_chunks(indptr, SOLVE_CHUNK_RATINGS):
         _, failed, no_memory = _sgd.fold_in(
-            indptr if rows is not None else indptr[first : stop + 1], indices, data,
-            item_factors, item_bias, global_mean, alpha, beta, biased, max_steps, tol,
-            n_threads, rows[first:stop] if rows is not None else np.empty(0, np.int32),
+            indptr[first : stop + 1], indices, data, item_factors, item_bias, global_mean,
+            alpha, beta, biased, max_steps, tol, n_threads,
             start[0][first:stop] if warm else start[0], start[1][first:stop] if warm else start[1],
             user_factors[first:stop], user_bias[first:stop],
         )  # fmt: skip

@@ -6,8 +6,6 @@ cdef enum:
     # rows of at most this many ratings are solved directly (see _solve_light), heavier
     # ones by conjugate gradient
     LIGHT_MAX = 8
-    # fold_in asks for the ratings of the row this many rows ahead
-    ROW_AHEAD = 16
 
 
 cdef inline floating _times_design(const int* cols, int n_values,
@@ -297,12 +295,11 @@ cdef int _solve_row(const int* cols, const floating* values, int n_values,
 def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1] data,
             const floating[:, ::1] item_factors, const floating[::1] item_bias,
             double global_mean, double alpha, double beta, bint biased,
-            int max_steps, double tol, int n_threads, const int[::1] rows,
+            int max_steps, double tol, int n_threads,
             const floating[:, ::1] start_factors, const floating[::1] start_bias,
             floating[:, ::1] user_factors, floating[::1] user_bias):
     """Regularised least-squares user factors (and biases) for CSR rows, written into
-    ``user_factors`` and ``user_bias``: row ``u`` of those for CSR row ``rows[u]``, or
-    for row ``u`` when ``rows`` is empty.
+    ``user_factors`` and ``user_bias``, a row per CSR row.
 
     Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
     and biases are held fixed. Rows of at most ``LIGHT_MAX`` ratings are solved exactly
@@ -316,9 +313,8 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     """
     cdef int k = item_factors.shape[1]
     cdef int dim = k + biased
-    cdef Py_ssize_t row, csr, f, n_rows = user_factors.shape[0]
-    cdef int64 steps = 0, at
-    cdef bint ordered = rows.shape[0] > 0
+    cdef Py_ssize_t row, f, n_rows = user_factors.shape[0]
+    cdef int64 steps = 0
     cdef int n_values, step, failures = 0, no_memory = 0
     cdef bint warm = start_factors.shape[0] > 0
     cdef floating mu = global_mean
@@ -330,14 +326,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     with nogil, parallel(num_threads=n_threads):
         scratch = <floating*> malloc(<size_t> 5 * dim * sizeof(floating))
         for row in prange(n_rows, schedule="dynamic", chunksize=64):
-            # CSR rows in another order (training's) come from memory: ask for them
-            # ROW_AHEAD rows ahead (a light row is solved faster than memory answers)
-            if ordered and row + ROW_AHEAD < n_rows:
-                at = indptr[rows[row + ROW_AHEAD]]
-                FUNKSGD_PREFETCH(&indices[at])
-                FUNKSGD_PREFETCH(&data[at])
-            csr = rows[row] if ordered else row
-            n_values = <int> (indptr[csr + 1] - indptr[csr])
+            n_values = <int> (indptr[row + 1] - indptr[row])
             if n_values > 0 and scratch == NULL:
                 no_memory += 1
             if n_values == 0 or scratch == NULL:
@@ -349,7 +338,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 scratch[f] = start_factors[row, f] if warm else 0
             if biased:
                 scratch[k] = start_bias[row] if warm else 0
-            step = _solve_row(&indices[indptr[csr]], &data[indptr[csr]], n_values,
+            step = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
                               &item_factors[0, 0], &item_bias[0], k, mu,
                               reg * n_values + prior, biased, max_steps, tol, scratch)
             if step < 0:

@@ -15,8 +15,6 @@ from funksgd._validation import check_ratings, csr_arrays
 
 from .conftest import each_kernel, planted_ratings
 
-NO_ROWS = np.empty(0, np.int32)  # fold_in's rows: each answer row for its own CSR row
-
 needs_openmp = pytest.mark.skipif(
     not _kernels.sgd.openmp_enabled(), reason="built without OpenMP: one thread only"
 )
@@ -202,7 +200,7 @@ def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_
         start = np.empty((0, k), Q.dtype), np.empty(0, Q.dtype)
     start = start[0].astype(Q.dtype), start[1].astype(Q.dtype)
     steps, failures, no_memory = kernel.fold_in(
-        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads, NO_ROWS,
+        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads,
         *start, P, bu,
     )  # fmt: skip
     assert failures == no_memory == 0
@@ -301,7 +299,7 @@ def test_fold_in_of_a_singular_light_row_falls_back_to_conjugate_gradient(kernel
     Q, bi = np.zeros((3, 2)), np.array([0.5, -0.5, 0.0])
     P, bu = np.empty((2, 2)), np.empty(2)
     steps, failures, _ = kernel.fold_in(
-        *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, NO_ROWS, np.empty((0, 2)),
+        *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, np.empty((0, 2)),
         np.empty(0), P, bu,
     )  # fmt: skip
     assert failures == 0 and steps > 0  # the singular row took CG steps
@@ -430,7 +428,7 @@ def test_fold_in_counts_an_answer_that_overflows_as_a_failure(kernel):
     start = np.empty((0, 1), np.float32), np.empty(0, np.float32)
     _, failures, _ = kernel.fold_in(
         *csr_arrays(X), Q, np.zeros(1, np.float32), 0.0, 0.0, 0.0, False, 10, 1e-6, 1,
-        NO_ROWS, *start, P, bu,
+        *start, P, bu,
     )  # fmt: skip
     assert failures == 1
 
@@ -453,8 +451,8 @@ def test_permute_rows_in_place_matches_fancy_indexing(kernel, dtype):
 
 
 def test_solve_users_in_place_equals_the_copying_solve():
-    """In place in training's order, then reordered in place: the same bits as the solve
-    into new arrays, in the very arrays given."""
+    """Reordered in place from training's order, then solved where they stand: the same
+    bits as the solve into new arrays, in the very arrays given."""
     from funksgd import _inference
 
     X, Q, bi = solve_inputs(np.float32)
