@@ -352,6 +352,8 @@ def test_tunes_prior_and_popularity_weight_on_held_out_ratings(client, many_user
     if early_stopping:
         # the validation share of each user block, rounded: nothing more held out
         assert abs(n_train - (X.nnz - model.validation_fraction * X.nnz)) <= 3
+        # sampled among the users with validation ratings, as FunkSVD samples them
+        assert np.all(np.diff(tuning.held.indptr) > 0)
     else:
         assert list(np.diff(tuning.held.indptr)) == [1] * 700
         assert n_train == X.nnz - 700

@@ -149,9 +149,8 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
             n_train, limit, validate, out,
         )  # fmt: skip
     out.item_counts = data.item_counts
-    if tuning is None:  # early stopping: a sample of users; those with validation ratings tune
-        n_users = len(data.user_counts)
-        tuning = np.sort(rng.choice(n_users, min(_tuning.TUNING_USERS, n_users), False)), None
+    if tuning is None:  # early stopping: a sample of the users with validation ratings
+        tuning = _validated_sample(reports, grid, rng), None
     _finish(executor, cells, users, items, grid, reports, settings, resume is None, out,
             (tuning[0], popularity))  # fmt: skip
     if settings.algorithm == "funk":  # as in process: the model's schedule keeps its sums
@@ -174,6 +173,18 @@ def _divergence_limit(data, global_mean, settings):
     mse = max(data.std**2 + (data.mean - global_mean) ** 2, 0.0)
     baseline = np.sqrt(mse) + initial_spread(settings)
     return 10 * baseline + 1e-3 * data.max_abs + 1e-30
+
+
+def _validated_sample(reports, grid, rng):
+    """Up to ``TUNING_USERS`` random users (sorted ids) with validation ratings, as
+    ``_tuning.from_validation`` samples them in process."""
+    eligible = np.unique(np.concatenate([np.zeros(0, np.int32)] + [
+        grid.user_members[b][local] for b, report in enumerate(reports)
+        for local in report["validated"]
+    ]))  # fmt: skip
+    if len(eligible) > _tuning.TUNING_USERS:
+        eligible = np.sort(rng.choice(eligible, _tuning.TUNING_USERS, replace=False))
+    return eligible
 
 
 def _check_reports(reports, grid, mapping, settings):

@@ -118,7 +118,7 @@ def start_block(own, seed, validation_fraction, tuning):
         left = np.full(tuning[2], -1, dtype=np.int64)
         left[tuning[0]] = tuning[1]
     report = {"n_duplicates": 0, "first_duplicate": None, "n_train": [], "n_valid": [],
-              "rated": []}  # fmt: skip
+              "rated": [], "validated": []}  # fmt: skip
     return Pending(pieces, held, 0, left, report)
 
 
@@ -163,6 +163,8 @@ def next_cell(pending):
     report["n_train"].append(len(cell.ratings))
     report["n_valid"].append(len(cell.valid_ratings))
     report["rated"].append(_distinct_items(cell.items))
+    users = cell.valid_users  # sorted
+    report["validated"].append(users[np.flatnonzero(np.diff(users, prepend=-1))])
     return cell, Pending(pending.pieces[1:], pending.held, pending.offset + n, left, report)
 
 
