@@ -283,8 +283,8 @@ def train(X, counts, factors, settings, rng, *, resume, incremental, validation_
         run.train_funk(resume)
     else:
         run.train_simultaneous()
-    # back to id order; fit's final solve reads the users' SGD factors in training's order
-    # (reordering them here would cost more than the solve, for rows scattered in memory)
+    # back to id order; fit's final solve puts the users' SGD factors in id order itself,
+    # in place (a copy here would be a second array of all the user factors)
     reorder(factors, blocks.user_position(), blocks.item_position(), users=incremental)
     if not incremental:
         factors.user_rows = blocks.user_position()
