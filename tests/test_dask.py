@@ -494,6 +494,26 @@ def test_bad_input_raises_before_training(no_training, data, params, error, matc
         DaskFunkSVD(n_components=2, client="sync", **params).fit(data)
 
 
+def test_rating_statistics_are_taken_a_chunk_at_a_time(monkeypatch):
+    """The statistics of a partition's ratings, in chunks of 7: the same as at once."""
+    from funksgd.dask import _ingest
+
+    monkeypatch.setattr(_ingest, "STATS_CHUNK", 7)
+    rng = np.random.default_rng(0)
+    ratings = rng.uniform(-5, 5, 40)
+    ratings[[3, 10, 11, 39]] = [np.nan, np.inf, -np.inf, np.nan]
+    rows, cols = rng.integers(0, 6, 40).astype(np.int32), rng.integers(0, 4, 40).astype(np.int32)
+    stats = _ingest._triplet_stats((rows, cols, ratings), (6, 4))
+    good = ratings[np.isfinite(ratings)]
+    assert (stats["n"], stats["n_bad"]) == (40, 4)
+    assert stats["total"] == pytest.approx(good.sum(), rel=1e-12)
+    assert stats["squares"] == pytest.approx(np.square(good).sum(), rel=1e-12)
+    assert (stats["low"], stats["high"]) == (good.min(), good.max())
+    assert stats["max_abs"] == np.abs(good).max()
+    np.testing.assert_array_equal(stats["user_counts"], np.bincount(rows, minlength=6))
+    np.testing.assert_array_equal(stats["item_counts"], np.bincount(cols, minlength=4))
+
+
 def test_bad_input_on_the_cluster(client):
     with pytest.raises(ValueError, match="user 1 rated item 'a' more than once"):
         DaskFunkSVD(n_components=2, client=client).fit(table(item=["a", "a", "a", "c"]))

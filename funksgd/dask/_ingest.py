@@ -13,6 +13,9 @@ import scipy.sparse as sp
 from ..datasets import IdMapping
 from ._executors import tree_reduce
 
+# ratings whose statistics a task computes at a time
+STATS_CHUNK = 1 << 18
+
 
 @dataclass
 class Ratings:
@@ -200,22 +203,25 @@ def _chunk_triplets(chunk, row0, col0):
 
 def _triplet_stats(triplets, shape):
     rows, cols, ratings = triplets
-    values = ratings.astype(np.float64)
-    finite = np.isfinite(values)
-    good = values[finite]
-    with np.errstate(over="ignore"):  # ratings near float64's limit: max_abs reports them
-        squares = float(np.square(good).sum())
-    return {
-        "n": len(values),
-        "n_bad": int(len(values) - finite.sum()),
-        "total": float(good.sum()),
-        "squares": squares,
-        "max_abs": float(np.abs(good).max()) if len(good) else 0.0,
-        "low": float(good.min()) if len(good) else np.inf,
-        "high": float(good.max()) if len(good) else -np.inf,
+    stats = {
+        "n": len(ratings), "n_bad": 0, "total": 0.0, "squares": 0.0, "max_abs": 0.0,
+        "low": np.inf, "high": -np.inf,
         "user_counts": np.bincount(rows, minlength=shape[0]).astype(np.int64),
         "item_counts": np.bincount(cols, minlength=shape[1]).astype(np.int64),
-    }
+    }  # fmt: skip
+    for start in range(0, len(ratings), STATS_CHUNK):  # a chunk's temporaries at a time
+        values = ratings[start : start + STATS_CHUNK].astype(np.float64, copy=False)
+        good = values[np.isfinite(values)]
+        stats["n_bad"] += len(values) - len(good)
+        if not len(good):
+            continue
+        with np.errstate(over="ignore"):  # ratings near float64's limit: max_abs reports them
+            stats["squares"] += float(np.square(good).sum())
+        stats["total"] += float(good.sum())
+        low, high = float(good.min()), float(good.max())
+        stats["max_abs"] = max(stats["max_abs"], -low, high)
+        stats["low"], stats["high"] = min(stats["low"], low), max(stats["high"], high)
+    return stats
 
 
 def _add_stats(a, b):
