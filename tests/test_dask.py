@@ -706,6 +706,37 @@ def test_worker_killed_mid_fit_gives_same_factors_or_clear_error(client):
     assert time.perf_counter() - started < 180
 
 
+def test_worker_killed_mid_shuffle_restarts_the_fit(client, monkeypatch):
+    """The shuffle's chain of tasks lets go of what it has cut: a worker lost while the
+    cells are built cannot be recomputed, so the fit starts again, to the same factors."""
+    from funksgd.dask import _executors
+
+    X = make_ratings(3000, 600, 150_000, random_state=4)
+    df = frame(X, npartitions=4)
+    params = dict(n_components=4, n_blocks=2, max_iter=2, tol=None, random_state=0)
+    reference = DaskFunkSVD(client="sync", **params).fit(df)
+    pids = client.run(os.getpid)
+    victim = pids[sorted(pids)[1]]
+    part, calls = _executors.OnCluster.part, []
+
+    def kill_then_part(self, handle, index, priority=0):
+        # the shuffle's first part: the partitions' splits are submitted, the cells not
+        if not calls and _shuffle.split_by_cell.__name__ in str(handle.key):
+            os.kill(victim, signal.SIGKILL)
+            calls.append(1)
+        return part(self, handle, index, priority)
+
+    monkeypatch.setattr(_executors.OnCluster, "part", kill_then_part)
+    started = time.perf_counter()
+    try:
+        with pytest.warns(RuntimeWarning, match="lost a worker"):
+            model = DaskFunkSVD(client=client, timeout=60, **params).fit(df)
+        same_model(model, reference)
+    finally:
+        client.wait_for_workers(2, timeout=60)
+    assert calls and time.perf_counter() - started < 120
+
+
 def test_cluster_without_workers_raises_not_hangs(small):
     with (
         LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
