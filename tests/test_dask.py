@@ -737,6 +737,28 @@ def test_worker_killed_mid_shuffle_restarts_the_fit(client, monkeypatch):
     assert calls and time.perf_counter() - started < 120
 
 
+def test_scatter_has_a_time_limit_and_a_lost_worker_is_a_worker_lost(client, monkeypatch):
+    """Dask's scatter can stall when a worker is lost while data is sent: the fit's
+    ``timeout`` bounds it. Data for a worker that has left restarts the fit."""
+    import asyncio
+
+    from funksgd.dask._executors import OnCluster
+
+    executor = OnCluster(client, timeout=0.2)
+    with pytest.raises(WorkerLost, match="left the cluster"):
+        executor.scatter(np.ones(3), worker="tcp://127.0.0.1:9")
+    assert client.gather(executor.scatter(np.ones(3), broadcast=True)).sum() == 3
+
+    def stalled(*args, asynchronous=False, **kwargs):
+        return asyncio.sleep(30)
+
+    monkeypatch.setattr(client, "scatter", stalled)
+    started = time.perf_counter()
+    with pytest.raises(TimeoutError, match="did not take data for the fit within timeout=0.2"):
+        executor.scatter(np.ones(3), broadcast=True)
+    assert time.perf_counter() - started < 5
+
+
 def test_cluster_without_workers_raises_not_hangs(small):
     with (
         LocalCluster(n_workers=1, threads_per_worker=1, processes=True,

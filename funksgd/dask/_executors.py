@@ -4,6 +4,7 @@ Both run the same pure task functions with the same arguments in the same order,
 fit gives bit-identical factors on any cluster and in process.
 """
 
+import asyncio
 import operator
 from concurrent.futures import CancelledError
 from contextlib import contextmanager
@@ -87,9 +88,28 @@ class OnCluster:
         return self.client.submit(operator.getitem, handle, index, pure=False, priority=priority)
 
     def scatter(self, value, broadcast=False, worker=None):
+        """``value`` on the cluster (on ``worker``, or with ``broadcast`` on every worker),
+        within ``timeout``: a worker lost while the value is sent can stall Dask's scatter."""
         workers = None if worker is None else [worker]
-        with _lost_workers():
-            return self.client.scatter([value], broadcast=broadcast, workers=workers, hash=False)[0]
+
+        async def send():
+            sent = self.client.scatter([value], broadcast=broadcast, workers=workers,
+                                       hash=False, asynchronous=True)  # fmt: skip
+            return await asyncio.wait_for(sent, self.timeout)
+
+        try:
+            with _lost_workers():
+                return self.client.sync(send)[0]
+        except (TimeoutError, asyncio.TimeoutError) as error:
+            raise TimeoutError(
+                f"The Dask cluster did not take data for the fit within timeout="
+                f"{self.timeout} s ({len(self.client.nthreads())} workers now): it may have "
+                "lost workers, or the timeout is too short for the data."
+            ) from error
+        except KeyError as error:  # the scheduler no longer knows ``worker``
+            if worker is None:
+                raise
+            raise WorkerLost(f"worker {worker} left the cluster") from error
 
     def gather(self, handles):
         from distributed import wait
