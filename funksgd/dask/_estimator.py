@@ -74,9 +74,8 @@ warm_start, random_state, verbose, dtype
         Seconds one step of the fit (an epoch, the user solve, data sent to the
         workers) may take before the fit raises ``TimeoutError``; None waits as long as
         it takes. Also how long a cluster without workers is given for one to join (30 s
-        when None). A fit that
-        loses a worker starts again (same seed, same factors), at most 3 times in all,
-        then raises :class:`WorkerLost`.
+        when None). A fit that loses a worker starts again (same seed, same factors), at
+        most 3 times in all, then raises :class:`WorkerLost`.
 
     Attributes
     ----------
