@@ -190,7 +190,9 @@ def _merge(pieces, lo, hi):
         a, z = np.searchsorted(users, [lo, hi])
         parts.append((users[a:z], items[a:z], ratings[a:z]))
     users, items, ratings = (np.concatenate([part[f] for part in parts]) for f in range(3))
-    order = np.lexsort((items, users))
+    # one stable sort of a combined key: it finds the sorted runs (lexsort would not)
+    key = users.astype(np.int64) * (int(items.max(initial=0)) + 1) + items
+    order = np.argsort(key, kind="stable")
     return users[order], items[order], ratings[order]
 
 
