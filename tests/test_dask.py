@@ -672,13 +672,19 @@ class _FirstEpoch(io.StringIO):
         return super().write(text)
 
 
-def test_worker_killed_mid_fit_gives_same_factors_or_clear_error(client):
-    X = make_ratings(3000, 600, 150_000, random_state=4)
-    df = frame(X, npartitions=4)
-    params = dict(n_components=16, n_blocks=4, max_iter=25, tol=None, random_state=0)
+def _fault_setup(client, **params):
+    """Ratings, the fit's parameters, the in-process reference fit, and the pid of the
+    worker to kill."""
+    df = frame(make_ratings(3000, 600, 150_000, random_state=4), npartitions=4)
+    params = dict(params, tol=None, random_state=0)
     reference = DaskFunkSVD(client="sync", **params).fit(df)
     pids = client.run(os.getpid)
-    victim = pids[sorted(pids)[1]]
+    return df, params, reference, pids[sorted(pids)[1]]
+
+
+def test_worker_killed_mid_fit_gives_same_factors_or_clear_error(client):
+    df, params, reference, victim = _fault_setup(client, n_components=16, n_blocks=4,
+                                                 max_iter=25)  # fmt: skip
     out = _FirstEpoch()
     state = {"done": False}
 
@@ -711,12 +717,8 @@ def test_worker_killed_mid_shuffle_restarts_the_fit(client, monkeypatch):
     cells are built cannot be recomputed, so the fit starts again, to the same factors."""
     from funksgd.dask import _executors
 
-    X = make_ratings(3000, 600, 150_000, random_state=4)
-    df = frame(X, npartitions=4)
-    params = dict(n_components=4, n_blocks=2, max_iter=2, tol=None, random_state=0)
-    reference = DaskFunkSVD(client="sync", **params).fit(df)
-    pids = client.run(os.getpid)
-    victim = pids[sorted(pids)[1]]
+    df, params, reference, victim = _fault_setup(client, n_components=4, n_blocks=2,
+                                                 max_iter=2)  # fmt: skip
     part, calls = _executors.OnCluster.part, []
 
     def kill_then_part(self, handle, index, priority=0):
