@@ -42,7 +42,7 @@ def choose_n_blocks(n_users, n_items, n_ratings, n_components, itemsize):
     return max(1, n_blocks)
 
 
-def inverse_permutation(order):
+def _inverse(order):
     """The inverse permutation of ``order``."""
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order), dtype=order.dtype)
@@ -118,11 +118,11 @@ class BlockedRatings:
 
     def user_position(self):
         """Position of each user in ``row_order``: its row in the SGD user factors."""
-        return inverse_permutation(self.row_order)
+        return _inverse(self.row_order)
 
     def item_position(self):
         """Position of each item in ``item_order``: its row in the SGD item factors."""
-        return inverse_permutation(self.item_order)
+        return _inverse(self.item_order)
 
     def schedule(self, rng, shuffle=True):
         """Cells for one epoch: ``schedule[s]`` lists the cells of stratum ``s``.

@@ -5,6 +5,7 @@ come back to the client, never the ratings.
 """
 
 from dataclasses import dataclass
+from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -203,25 +204,27 @@ def _chunk_triplets(chunk, row0, col0):
 
 def _triplet_stats(triplets, shape):
     rows, cols, ratings = triplets
-    stats = {
-        "n": len(ratings), "n_bad": 0, "total": 0.0, "squares": 0.0, "max_abs": 0.0,
-        "low": np.inf, "high": -np.inf,
-        "user_counts": np.bincount(rows, minlength=shape[0]).astype(np.int64),
-        "item_counts": np.bincount(cols, minlength=shape[1]).astype(np.int64),
-    }  # fmt: skip
-    for start in range(0, len(ratings), STATS_CHUNK):  # a chunk's temporaries at a time
-        values = ratings[start : start + STATS_CHUNK].astype(np.float64, copy=False)
-        good = values[np.isfinite(values)]
-        stats["n_bad"] += len(values) - len(good)
-        if not len(good):
-            continue
-        with np.errstate(over="ignore"):  # ratings near float64's limit: max_abs reports them
-            stats["squares"] += float(np.square(good).sum())
-        stats["total"] += float(good.sum())
-        low, high = float(good.min()), float(good.max())
-        stats["max_abs"] = max(stats["max_abs"], -low, high)
-        stats["low"], stats["high"] = min(stats["low"], low), max(stats["high"], high)
+    chunks = range(0, max(len(ratings), 1), STATS_CHUNK)  # a chunk's temporaries at a time
+    stats = reduce(_add_stats, (_rating_stats(ratings[s : s + STATS_CHUNK]) for s in chunks))
+    stats["user_counts"] = np.bincount(rows, minlength=shape[0]).astype(np.int64)
+    stats["item_counts"] = np.bincount(cols, minlength=shape[1]).astype(np.int64)
     return stats
+
+
+def _rating_stats(ratings):
+    values = ratings.astype(np.float64, copy=False)
+    good = values[np.isfinite(values)]
+    with np.errstate(over="ignore"):  # ratings near float64's limit: max_abs reports them
+        squares = float(np.square(good).sum())
+    return {
+        "n": len(values),
+        "n_bad": len(values) - len(good),
+        "total": float(good.sum()),
+        "squares": squares,
+        "max_abs": float(np.abs(good).max()) if len(good) else 0.0,
+        "low": float(good.min()) if len(good) else np.inf,
+        "high": float(good.max()) if len(good) else -np.inf,
+    }
 
 
 def _add_stats(a, b):

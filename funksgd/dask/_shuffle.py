@@ -73,32 +73,30 @@ def split_by_cell(triplets, where, n_blocks, dtype):
     ``CHUNK_RATINGS`` ratings at a time, a run per chunk, so that the task needs little
     memory beyond its input and output."""
     pieces = [[[] for _ in range(n_blocks)] for _ in range(n_blocks)]
+    sizes = [int(local.max(initial=0)) + 1 for local in where[1::2]]  # of the blocks
     for start in range(0, len(triplets[2]), CHUNK_RATINGS):
         chunk = (values[start : start + CHUNK_RATINGS] for values in triplets)
-        runs = _sorted_runs(*chunk, where, n_blocks, dtype)
+        runs = _sorted_runs(*chunk, where, sizes, n_blocks, dtype)
         for c, run in enumerate(runs):  # empty ones too: every cell has a run
             pieces[c // n_blocks][c % n_blocks].append(run)
     return pieces
 
 
-def _sorted_runs(rows, cols, ratings, where, n_blocks, dtype):
+def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks, dtype):
     """The (user row, item row, rating) arrays of each cell ``c = b * n_blocks + j``,
-    sorted by user then item. Each cell's are arrays of their own, not views of the
-    chunk's, so that a cell's runs are freed with it."""
+    sorted by user then item; ``sizes`` bound the local rows of a user and an item
+    block. Each cell's are arrays of their own, not views of the chunk's, so that a
+    cell's runs are freed with it."""
     user_block, user_local, item_block, item_local = where
     cell = user_block[rows] * np.int32(n_blocks) + item_block[cols]
     cuts = np.cumsum(np.bincount(cell, minlength=n_blocks**2)).tolist()
-    key = cell.astype(np.int64)
-    key *= int(user_local.max(initial=0)) + 1
-    key += user_local[rows]
-    key *= int(item_local.max(initial=0)) + 1
-    key += item_local[cols]
+    rows, cols = user_local[rows], item_local[cols]
+    key = (cell.astype(np.int64) * sizes[0] + rows) * sizes[1] + cols
     order = np.argsort(key, kind="stable")
     runs = []
     for a, z in zip([0, *cuts[:-1]], cuts, strict=True):
         chosen = order[a:z]
-        runs.append((user_local[rows[chosen]], item_local[cols[chosen]],
-                     ratings[chosen].astype(dtype)))  # fmt: skip
+        runs.append((rows[chosen], cols[chosen], ratings[chosen].astype(dtype)))
     return runs
 
 
