@@ -180,7 +180,7 @@ def ridge_residuals(X, Q, bi, mu, alpha, biased, beta, P, bu):
 def solve_inputs(dtype, k=10, n_items=40, seed=0):
     """Rows of 0, 1, ..., n_items ratings: fewer and more than the unknowns."""
     rng = np.random.default_rng(seed)
-    counts = [0, 1, 2, 3, 5, 9, 10, 11, 12, 20, 39, 40, 0, 1]
+    counts = [0, 1, 2, 3, 5, 9, 10, 11, 12, 16, 17, 20, 39, 40, 0, 1]
     rows = np.repeat(np.arange(len(counts)), counts)
     cols = np.concatenate([rng.choice(n_items, c, replace=False) for c in counts])
     values = rng.integers(1, 6, len(rows)).astype(dtype)
@@ -257,9 +257,9 @@ def test_fold_in_warm_start_and_step_limit(kernel):
     near = exact[0] + 1e-3, exact[1] - 1e-3
     assert run_fold_in(kernel, X, Q, bi, True, 0.5, 1e-6, 1, near)[2] < run_fold_in(
         kernel, X, Q, bi, True, 0.5, 1e-6, 1)[2]  # fmt: skip
-    # rows of at most LIGHT_MAX = 8 ratings are solved directly: exact, whatever the
+    # rows of at most LIGHT_MAX = 16 ratings are solved directly: exact, whatever the
     # start, the tolerance and max_steps
-    light = np.diff(X.indptr) <= 8
+    light = np.diff(X.indptr) <= 16
     P, bu, steps = run_fold_in(kernel, X[light], Q, bi, True, 0.5, 0.5, 1, near, 0)
     assert steps == 0
     np.testing.assert_allclose(P, exact[0][light], rtol=1e-9, atol=1e-12)
@@ -280,10 +280,12 @@ def test_fold_in_preconditions_conjugate_gradient(kernel):
     distinct scale."""
     k = 6
     scales = np.arange(1.0, k + 1)
-    Q = np.vstack([np.diag(scales)] * 2)  # items i and i + k lie along axis i
+    # items i, i + k and i + 2k lie along axis i: more than LIGHT_MAX, so that conjugate
+    # gradient solves the row
+    Q = np.vstack([np.diag(scales)] * 3)
     rng = np.random.default_rng(0)
-    X = check_ratings(sp.csr_array(rng.integers(1, 6, (1, 2 * k)).astype(float)))
-    bi = np.zeros(2 * k)
+    X = check_ratings(sp.csr_array(rng.integers(1, 6, (1, 3 * k)).astype(float)))
+    bi = np.zeros(3 * k)
     exact = reference_fold_in(X, Q, bi, 3.0, 0.05, False, 0.5)
     P, _, steps = run_fold_in(kernel, X, Q, bi, False, 0.5, 1e-10, 1)
     assert steps == 1
