@@ -23,6 +23,7 @@ overhead. Last, one cell of the same size is timed in this process: its training
 Usage::
 
     python benchmarks/bench_dask.py --n-ratings 10000000 --epochs 3
+    python benchmarks/bench_dask.py --n-ratings 10000000 --epochs 3 --keep-freed-memory
 """
 
 import argparse
@@ -113,7 +114,23 @@ def parse_args():
     parser.add_argument("--n-blocks", type=int, default=None)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument(
+        "--keep-freed-memory", action="store_true",
+        help="start the workers with glibc keeping the memory it frees (docs/dask.rst)",
+    )  # fmt: skip
     return parser.parse_args()
+
+
+def keep_freed_memory():
+    """Have the workers' glibc keep freed memory for the next allocations: Dask's
+    default returns it to the system, so each task's fresh output blocks are new pages,
+    faulted in (and, with transparent huge pages, compacted) as the kernel writes them."""
+    import dask
+    import distributed  # noqa: F401 (its settings' defaults)
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    environ.update(MALLOC_TRIM_THRESHOLD_=str(1 << 32), MALLOC_MMAP_THRESHOLD_=str(1 << 30))
+    dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
 
 
 def received(client, window):
@@ -143,6 +160,8 @@ def on_cluster(args, X, dask_fit, local_fit, epochs):
     figures of the best DaskFunkSVD fit: its training tasks, their window, bytes moved."""
     from distributed import Client, LocalCluster, get_task_stream
 
+    if args.keep_freed_memory:
+        keep_freed_memory()
     with (
         LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                      dashboard_address=None) as cluster,
