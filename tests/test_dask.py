@@ -34,7 +34,7 @@ from funksgd.dask import (  # noqa: E402
     train_cell,
 )
 from funksgd.dask._executors import WorkerLost  # noqa: E402
-from funksgd.datasets import make_ratings  # noqa: E402
+from funksgd.datasets import IdMapping, make_ratings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -494,11 +494,33 @@ def test_bad_input_raises_before_training(no_training, data, params, error, matc
         DaskFunkSVD(n_components=2, client="sync", **params).fit(data)
 
 
+def test_ids_are_looked_up_a_chunk_at_a_time(monkeypatch):
+    """A partition's ids mapped to rows and columns in chunks of 7, the last one short:
+    the same as at once, and an unknown id in a later chunk is still named."""
+    import pandas as pd
+
+    from funksgd.dask import _ingest
+
+    monkeypatch.setattr(_ingest, "CHUNK_RATINGS", 7)
+    rng = np.random.default_rng(0)
+    part = pd.DataFrame({"u": rng.choice(["x", "y", "z"], 40), "i": rng.integers(0, 9, 40),
+                         "r": rng.uniform(1, 5, 40)})  # fmt: skip
+    mapping = IdMapping(np.array(["x", "y", "z"]), np.arange(9))
+    rows, cols, ratings = _ingest._index_frame(part, mapping, ("u", "i", "r"))
+    np.testing.assert_array_equal(rows, mapping.user_index(part["u"].to_numpy()))
+    np.testing.assert_array_equal(cols, part["i"].to_numpy())
+    np.testing.assert_array_equal(ratings, part["r"].to_numpy())
+    assert rows.dtype == cols.dtype == np.int32 and ratings.dtype == np.float64
+    part.loc[37, "i"] = 99
+    with pytest.raises(KeyError, match="unknown item id 99"):
+        _ingest._index_frame(part, mapping, ("u", "i", "r"))
+
+
 def test_rating_statistics_are_taken_a_chunk_at_a_time(monkeypatch):
     """The statistics of a partition's ratings, in chunks of 7: the same as at once."""
     from funksgd.dask import _ingest
 
-    monkeypatch.setattr(_ingest, "STATS_CHUNK", 7)
+    monkeypatch.setattr(_ingest, "CHUNK_RATINGS", 7)
     rng = np.random.default_rng(0)
     ratings = rng.uniform(-5, 5, 40)
     ratings[[3, 10, 11, 39]] = [np.nan, np.inf, -np.inf, np.nan]

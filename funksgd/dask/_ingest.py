@@ -14,8 +14,9 @@ import scipy.sparse as sp
 from ..datasets import IdMapping
 from ._executors import tree_reduce
 
-# ratings whose statistics a task computes at a time
-STATS_CHUNK = 1 << 18
+# ratings whose ids a task looks up, or whose statistics it takes, at a time: the
+# temporaries of a chunk, not of a partition
+CHUNK_RATINGS = 1 << 18
 
 
 @dataclass
@@ -178,8 +179,11 @@ def _add_ids(a, b):
 
 
 def _index_frame(part, mapping, columns):
-    rows = mapping.user_index(part[columns[0]].to_numpy())
-    cols = mapping.item_index(part[columns[1]].to_numpy())
+    rows, cols = np.empty(len(part), np.int32), np.empty(len(part), np.int32)
+    for s in range(0, len(part), CHUNK_RATINGS):
+        chunk = part.iloc[s : s + CHUNK_RATINGS]
+        rows[s : s + len(chunk)] = mapping.user_index(chunk[columns[0]].to_numpy())
+        cols[s : s + len(chunk)] = mapping.item_index(chunk[columns[1]].to_numpy())
     return rows, cols, part[columns[2]].to_numpy(dtype=np.float64)
 
 
@@ -204,10 +208,14 @@ def _chunk_triplets(chunk, row0, col0):
 
 def _triplet_stats(triplets, shape):
     rows, cols, ratings = triplets
-    chunks = range(0, max(len(ratings), 1), STATS_CHUNK)  # a chunk's temporaries at a time
-    stats = reduce(_add_stats, (_rating_stats(ratings[s : s + STATS_CHUNK]) for s in chunks))
-    stats["user_counts"] = np.bincount(rows, minlength=shape[0]).astype(np.int64)
-    stats["item_counts"] = np.bincount(cols, minlength=shape[1]).astype(np.int64)
+    chunks = range(0, max(len(ratings), 1), CHUNK_RATINGS)
+    stats = reduce(_add_stats, (_rating_stats(ratings[s : s + CHUNK_RATINGS]) for s in chunks))
+    # np.bincount would copy all the int32 indices to int64 at once
+    stats["user_counts"], stats["item_counts"] = (
+        sum((np.bincount(index[s : s + CHUNK_RATINGS], minlength=n) for s in chunks),
+            np.zeros(n, dtype=np.int64))
+        for index, n in ((rows, shape[0]), (cols, shape[1]))
+    )  # fmt: skip
     return stats
 
 
