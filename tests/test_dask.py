@@ -600,10 +600,10 @@ def test_client_never_receives_the_ratings(client, monkeypatch):
 def _start_tracing(chunk, shuffle_chunk=_shuffle.CHUNK_RATINGS, dask_worker=None):
     import tracemalloc
 
-    from funksgd.dask import _shuffle, _users
+    from funksgd.dask import _ingest, _shuffle, _users
 
     _users.SOLVE_CHUNK_RATINGS = chunk
-    _shuffle.CHUNK_RATINGS = shuffle_chunk
+    _shuffle.CHUNK_RATINGS = _ingest.CHUNK_RATINGS = shuffle_chunk
     # Dask's sampling profiler reads source lines into linecache as it meets new code:
     # MiBs of Dask's own, at any time
     for name in ("profile", "profile-cycle"):
@@ -647,7 +647,8 @@ def test_memory_per_worker_is_its_share_of_the_ratings_plus_two_blocks(client):
     df = frame(X, npartitions=8).persist()
     wait(df)
     k = 8
-    # the solve's copy of a chunk's ratings: ~0.2 MB; the shuffle's chunks: ~0.6 MB
+    # the solve's copy of a chunk's ratings: ~0.2 MB; the ingest's and the shuffle's
+    # chunks: ~0.6 MB (a partition holds 200,000 ratings)
     client.run(_start_tracing, 1 << 12, 1 << 14)
     seen = {}
     run_epochs = _dsgd._run_epochs
@@ -675,9 +676,11 @@ def test_memory_per_worker_is_its_share_of_the_ratings_plus_two_blocks(client):
         assert steady[worker][1] < bound, (b, steady[worker][1], bound)
         # the one shuffle holds the worker's share of the input (16 bytes a rating) until
         # it is cut, its cells (12 bytes) after; on top, the partition being cut or the
-        # cell being built (a quarter of the share here), and a chunk's sort: 1.5-1.7x
+        # cell being built (a quarter of the share here), and a chunk's sort: 1.31-1.39x
+        # measured. 1.6-1.7x when a cell's runs travelled as many small arrays, which
+        # Dask joined into one message before sending
         share = 16 * counts[grid.user_members[b]].sum()  # int32 ids, float64 ratings
-        assert seen["shuffle"][worker][1] < 2 * share
+        assert seen["shuffle"][worker][1] < 1.5 * share, seen["shuffle"][worker][1] / share
     assert model.n_iter_ == 3
 
 

@@ -67,19 +67,32 @@ def make_cells(executor, data, grid, dtype, rng, fraction, tuning):
 
 # ------------------------------------------------------------------ tasks (pure functions)
 def split_by_cell(triplets, where, n_blocks, dtype):
-    """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` is a list
-    of runs of (user row, item row, rating) arrays of cell ``(b, j)``, each run sorted by
-    user then item (equal pairs in the partition's order). The partition is cut
-    ``CHUNK_RATINGS`` ratings at a time, a run per chunk, so that the task needs little
-    memory beyond its input and output."""
+    """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` holds the
+    (user row, item row, rating) arrays of cell ``(b, j)`` and the bounds of their runs
+    (see :func:`_runs`), each run sorted by user then item (equal pairs in the
+    partition's order). The partition is cut ``CHUNK_RATINGS`` ratings at a time, a run
+    per chunk, so that the task needs little memory beyond its input and output. A
+    cell's runs are then joined into arrays of its own, one cell at a time: a few large
+    arrays travel to the block's worker without Dask first copying many small ones into
+    one message."""
     pieces = [[[] for _ in range(n_blocks)] for _ in range(n_blocks)]
     sizes = [int(local.max(initial=0)) + 1 for local in where[1::2]]  # of the blocks
-    for start in range(0, len(triplets[2]), CHUNK_RATINGS):
+    for start in range(0, max(len(triplets[2]), 1), CHUNK_RATINGS):  # an empty one too
         chunk = (values[start : start + CHUNK_RATINGS] for values in triplets)
         runs = _sorted_runs(*chunk, where, sizes, n_blocks, dtype)
         for c, run in enumerate(runs):  # empty ones too: every cell has a run
             pieces[c // n_blocks][c % n_blocks].append(run)
+    for row in pieces:
+        for j, runs in enumerate(row):  # each cell's runs are freed before the next's join
+            bounds = np.cumsum([0] + [len(run[2]) for run in runs])
+            row[j] = (*(np.concatenate([run[f] for run in runs]) for f in range(3)), bounds)
     return pieces
+
+
+def _runs(piece):
+    """The sorted runs of a piece of :func:`split_by_cell`: views of its arrays."""
+    *arrays, bounds = piece
+    return [tuple(v[a:z] for v in arrays) for a, z in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
 def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks, dtype):
@@ -105,7 +118,7 @@ def start_block(own, seed, validation_fraction, tuning):
     (``own[part][j]``). ``validation_fraction`` of the block's ratings, drawn from
     ``seed`` over the cells in turn, are held out; or with ``tuning``, ``(rows, offsets,
     n_rows)``, rating ``offsets[n]`` of row ``rows[n]``, its ratings counted cell by cell."""
-    pieces = [[run for runs in cell for run in runs] for cell in zip(*own, strict=True)]
+    pieces = [[run for piece in cell for run in _runs(piece)] for cell in zip(*own, strict=True)]
     total = sum(len(piece[2]) for cell in pieces for piece in cell)
     n_valid = round(validation_fraction * total)
     held = left = None
