@@ -192,7 +192,8 @@ def solve_inputs(dtype, k=10, n_items=40, seed=0):
     return X, Q, bi
 
 
-def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_steps=100):
+def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_steps=100,
+                alpha=0.05):  # fmt: skip
     """The kernel's solve from ``start`` (zeros when None); returns P, bu and the steps."""
     n_rows, k = X.shape[0], Q.shape[1]
     P, bu = np.full((n_rows, k), np.nan, Q.dtype), np.full(n_rows, np.nan, Q.dtype)
@@ -200,7 +201,7 @@ def run_fold_in(kernel, X, Q, bi, biased, beta, tol, n_threads, start=None, max_
         start = np.empty((0, k), Q.dtype), np.empty(0, Q.dtype)
     start = start[0].astype(Q.dtype), start[1].astype(Q.dtype)
     steps, failures, no_memory = kernel.fold_in(
-        *csr_arrays(X), Q, bi, 3.0, 0.05, beta, biased, max_steps, tol, n_threads,
+        *csr_arrays(X), Q, bi, 3.0, alpha, beta, biased, max_steps, tol, n_threads,
         *start, P, bu,
     )  # fmt: skip
     assert failures == no_memory == 0
@@ -257,13 +258,15 @@ def test_fold_in_warm_start_and_step_limit(kernel):
     near = exact[0] + 1e-3, exact[1] - 1e-3
     assert run_fold_in(kernel, X, Q, bi, True, 0.5, 1e-6, 1, near)[2] < run_fold_in(
         kernel, X, Q, bi, True, 0.5, 1e-6, 1)[2]  # fmt: skip
-    # rows of at most LIGHT_MAX = 16 ratings are solved directly: exact, whatever the
-    # start, the tolerance and max_steps
-    light = np.diff(X.indptr) <= 16
-    P, bu, steps = run_fold_in(kernel, X[light], Q, bi, True, 0.5, 0.5, 1, near, 0)
+    # rows of at most LIGHT_MAX = 16 ratings, and no more than the unknowns (k + 1), are
+    # solved directly: exact, whatever the start, the tolerance and max_steps
+    Xl, Ql, bil = solve_inputs(np.float64, k=16)
+    light = np.diff(Xl.indptr) <= 16
+    want = reference_fold_in(Xl[light], Ql, bil, 3.0, 0.05, True, 0.5)
+    P, bu, steps = run_fold_in(kernel, Xl[light], Ql, bil, True, 0.5, 0.5, 1, max_steps=0)
     assert steps == 0
-    np.testing.assert_allclose(P, exact[0][light], rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(bu, exact[1][light], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(P, want[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(bu, want[1], rtol=1e-9, atol=1e-12)
     # at most max_steps per row, each a step closer
     residuals = []
     for max_steps in (1, 2, 3):
@@ -302,16 +305,36 @@ def test_fold_in_of_a_singular_light_row_falls_back_to_conjugate_gradient(kernel
     dense[0, :2], dense[1, 0] = [4.0, 3.0], 5.0
     dense[2] = np.arange(16) % 5 + 1.0  # the most ratings solved directly
     X = check_ratings(sp.csr_array(dense))
-    Q, bi = np.zeros((16, 2)), np.linspace(-0.5, 0.5, 16)
-    P, bu = np.empty((3, 2)), np.empty(3)
+    Q, bi = np.zeros((16, 16)), np.linspace(-0.5, 0.5, 16)  # 17 unknowns
+    P, bu = np.empty((3, 16)), np.empty(3)
     steps, failures, _ = kernel.fold_in(
-        *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, np.empty((0, 2)),
+        *csr_arrays(X), Q, bi, 3.0, 0.0, 0.0, True, 10, 1e-12, 1, np.empty((0, 16)),
         np.empty(0), P, bu,
     )  # fmt: skip
     assert failures == 0 and steps >= 2  # rows 0 and 2 (singular) took CG steps
     means = X.sum(axis=1) / np.diff(X.indptr) - [(bi[0] + bi[1]) / 2, bi[0], bi.mean()]
     np.testing.assert_allclose(bu, means - 3.0, atol=1e-12)
     assert not P.any()
+
+
+@each_kernel
+@pytest.mark.parametrize("k", [2, 100])
+def test_fold_in_in_float32_keeps_its_precision_under_a_small_penalty(kernel, k):
+    """Rows of 16 ratings, alpha 1e-5: with k = 2 a row has more ratings than unknowns and
+    the dual system would be held up by the penalty alone (relative errors of 1e-2 in
+    float32), so conjugate gradient solves it; with k = 100 the primal system is the
+    ill-conditioned one (errors up to 0.26 by conjugate gradient), and the dual solves."""
+    rng = np.random.default_rng(0)
+    cols = np.concatenate([rng.choice(40, 16, replace=False) for _ in range(20)])
+    values = rng.integers(1, 6, len(cols)).astype(float)
+    X = check_ratings(sp.csr_array((values, (np.repeat(np.arange(20), 16), cols)), shape=(20, 40)))
+    Q = rng.normal(0, 0.5, (40, k)).astype(np.float32)
+    bi = rng.normal(0, 0.2, 40).astype(np.float32)
+    want = reference_fold_in(X, Q.astype(np.float64), bi.astype(np.float64), 3.0, 1e-5, True)
+    X32 = check_ratings(X, dtype=np.float32)
+    P, bu, _ = run_fold_in(kernel, X32, Q, bi, True, 0.0, 1e-6, 1, max_steps=200, alpha=1e-5)
+    got, exact = np.column_stack([P, bu]), np.column_stack(want)
+    assert np.abs(got - exact).max() < 1e-4 * np.abs(exact).max()
 
 
 @each_kernel
