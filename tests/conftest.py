@@ -35,6 +35,14 @@ ML100K = Path(
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1")
 
 
+def default_sigint():
+    """A ``preexec_fn`` for a child that must see Ctrl-C: a shell starts its background
+    jobs with SIGINT ignored, children inherit that, and Python then leaves it ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def skip_or_fail_in_ci(reason):
     """``pytest.skip(reason)``, or in CI a failure with that reason."""
     if IN_CI:

@@ -15,7 +15,7 @@ import pytest
 from funksgd import _cli, train_test_split_ratings
 from funksgd.datasets import make_ratings
 
-from .conftest import ML100K
+from .conftest import ML100K, default_sigint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -297,6 +297,7 @@ def test_ctrl_c_during_fit_is_one_line(tmp_path):
         [sys.executable, "-m", "funksgd", "fit", str(ratings), "-o", str(model), "--no-cache",
          "--max-iter", "1000", "--n-components", "20", "--n-jobs", "1"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_sigint,
     )  # fmt: skip
     for line in child.stdout:
         if "epoch 1:" in line:

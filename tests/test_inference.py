@@ -17,6 +17,7 @@ from funksgd._validation import check_ratings
 from funksgd.datasets import make_ratings
 from funksgd.model_selection import choose_per_row, split_by_mask
 
+from .conftest import default_sigint
 from .test_sgd import reference_fold_in, ridge_residuals
 
 
@@ -303,7 +304,8 @@ def test_ctrl_c_interrupts_the_user_solve():
             print("interrupted", time.perf_counter() - start, flush=True)
     """)
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                             cwd=os.path.dirname(os.path.dirname(__file__)))  # fmt: skip
+                             cwd=os.path.dirname(os.path.dirname(__file__)),
+                             preexec_fn=default_sigint)  # fmt: skip
     assert child.stdout.readline().strip() == "solving"
     time.sleep(1.0)
     child.send_signal(signal.SIGINT)
