@@ -263,7 +263,8 @@ def test_fold_in_warm_start_and_step_limit(kernel):
     Xl, Ql, bil = solve_inputs(np.float64, k=16)
     light = np.diff(Xl.indptr) <= 16
     want = reference_fold_in(Xl[light], Ql, bil, 3.0, 0.05, True, 0.5)
-    P, bu, steps = run_fold_in(kernel, Xl[light], Ql, bil, True, 0.5, 0.5, 1, max_steps=0)
+    far = np.ones((light.sum(), 16)), np.ones(light.sum())
+    P, bu, steps = run_fold_in(kernel, Xl[light], Ql, bil, True, 0.5, 0.5, 1, far, 0)
     assert steps == 0
     np.testing.assert_allclose(P, want[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(bu, want[1], rtol=1e-9, atol=1e-12)
