@@ -333,11 +333,11 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
 
     Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
     and biases are held fixed. Rows of at most ``LIGHT_MAX`` ratings, and no more than
-    the unknowns, are solved exactly (``_solve_light``, see ``_solve_row``). The others run conjugate gradient from row ``u`` of
-    ``start_factors`` and ``start_bias`` (from zeros when those are empty) until the
-    residual is under ``tol`` times their A'y, or for ``max_steps`` steps. The start may
-    be the answer's own arrays: each row is read before it is written. Rows without
-    ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps taken in all,
+    the unknowns, are solved exactly (``_solve_light``, see ``_solve_row``). The others
+    run conjugate gradient from row ``u`` of ``start_factors`` and ``start_bias`` (from
+    zeros when those are empty) until the residual is under ``tol`` times their A'y, or
+    for ``max_steps`` steps. The start may be the answer's own arrays: each row is read
+    before it is written. Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps taken in all,
     the number of rows whose arithmetic or answer overflowed, and the number of rows
     left unsolved (zeros) because scratch memory could not be allocated.
     """
