@@ -20,7 +20,7 @@ from sklearn.exceptions import ConvergenceWarning
 from . import _tuning
 from ._blocks import BlockedRatings, choose_n_blocks
 from ._kernels import sgd as _sgd
-from ._validation import check_memory, item_counts, row_indices
+from ._validation import all_finite, check_memory, item_counts, row_indices
 from .model_selection import split_ratings
 
 # rows of initial factors drawn by one random stream (see normal_factors)
@@ -593,8 +593,3 @@ def row_dots(P, Q, users, items, chunk=1 << 16):
         u, i = users[start : start + chunk], items[start : start + chunk]
         out[start : start + chunk] = np.einsum("ij,ij->i", P[u], Q[i])
     return out
-
-
-def all_finite(values):
-    """``np.isfinite(values).all()`` without a boolean array the size of ``values``."""
-    return values.size == 0 or bool(np.isfinite(values.min()) and np.isfinite(values.max()))

@@ -108,6 +108,17 @@ def _check_sparse_structure(X):
         _check_coordinates(X)
 
 
+def all_finite(values):
+    """``np.isfinite(values).all()`` without a boolean array the size of ``values``."""
+    return values.size == 0 or bool(np.isfinite(values.min()) and np.isfinite(values.max()))
+
+
+def _same_array(a, b):
+    """Whether ``a`` and ``b`` view the same values (one memory, dtype, shape and strides)."""
+    return (a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])  # fmt: skip
+
+
 def _is_canonical(X):
     """Whether the indices inside each compressed row of ``X`` strictly increase.
 
@@ -261,8 +272,10 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
         raise ValueError(
             f"X has shape {X.shape}: funksgd handles at most {MAX_INDEX} rows/columns."
         )
+    checked = None  # a CSR X whose arrays are checked here
     if sp.issparse(X):
         _check_sparse_structure(X)
+        checked = X if X.format == "csr" else None
     X = check_array(
         X,
         accept_sparse=("csr", "csc", "coo"),
@@ -271,7 +284,7 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
         input_name="X",
     )
     if sp.issparse(X):
-        if not np.isfinite(X.data).all():
+        if not all_finite(X.data):
             raise ValueError(
                 "X contains NaN or infinity among its stored ratings. In a sparse matrix a "
                 "missing rating is an absent entry: drop these entries instead."
@@ -279,13 +292,18 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
         _check_no_duplicates(X)
     with np.errstate(over="ignore"):  # overflow is reported below, in words
         ratings = _to_csr(X, X.dtype if dtype is None else dtype)
-    if not np.isfinite(ratings.data).all():
+    # what the kernels will read, whatever the conversion path; arrays of a CSR ``X``
+    # that came through unchanged were checked above (a pass over 100M ratings each)
+    unchanged = checked is not None and checked is X
+    if not (unchanged and _same_array(ratings.data, X.data)) and not all_finite(ratings.data):
         raise ValueError(
             f"X holds ratings too large for {ratings.dtype} (largest magnitude "
             f"{np.abs(X.data if sp.issparse(X) else X[~np.isnan(X)]).max():.3g}): rescale "
             "them, or use dtype='float64'."
         )
-    _check_compressed(ratings)  # what the kernels will read, whatever the conversion path
+    if not (unchanged and all(_same_array(getattr(ratings, name), getattr(X, name))
+                              for name in ("indptr", "indices"))):  # fmt: skip
+        _check_compressed(ratings)
     if ratings.nnz == 0 and not allow_empty:
         raise ValueError(
             f"X of shape {X.shape} holds no ratings: a sparse matrix needs stored entries "

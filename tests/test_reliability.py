@@ -118,6 +118,8 @@ def test_corrupt_sparse_structure_is_refused_before_any_conversion(fmt, how, fit
         (np.array([[{"a": 1}, 2.0]], dtype=object), TypeError, "dict"),
         (np.array([[1e39, 2.0]]), ValueError, "too large for float32"),
         (sp.coo_array(([1.0, 1e300], ([0, 1], [0, 1]))), ValueError, "too large for float32"),
+        # CSR whose indices pass through unchanged but whose ratings are converted
+        (sp.csr_array(([1.0, 1e300], ([0, 1], [0, 1]))), ValueError, "too large for float32"),
         (sp.coo_array(np.ones(3)), ValueError, "2-D"),
         (np.empty((0, 0)), ValueError, "0 sample"),
         (np.empty((3, 0)), ValueError, "0 feature"),
@@ -126,6 +128,23 @@ def test_corrupt_sparse_structure_is_refused_before_any_conversion(fmt, how, fit
 def test_bad_dtypes_and_shapes_are_refused(X, error, match):
     with pytest.raises(error, match=match):
         small_model().fit(X)
+
+
+def test_a_csr_that_needs_no_conversion_is_checked_once_and_not_copied(ratings, monkeypatch):
+    """A pass over the index arrays per check: at 100M ratings the second one cost 0.05 s."""
+    calls = []
+    check = _validation._check_compressed
+    monkeypatch.setattr(_validation, "_check_compressed", lambda X: calls.append(X) or check(X))
+    X = sp.csr_array(ratings, dtype=np.float32)
+    checked = _validation.check_ratings(X)
+    assert len(calls) == 1
+    for name in ("indptr", "indices", "data"):
+        assert np.shares_memory(getattr(checked, name), getattr(X, name))
+    calls.clear()
+    _validation.check_ratings(X, dtype=np.float64)  # new ratings, the same index arrays
+    assert len(calls) == 1
+    _validation.check_ratings(X.tocsc())  # converted: the result is checked as well
+    assert len(calls) == 3
 
 
 def test_numeric_dtypes_are_converted(ratings):

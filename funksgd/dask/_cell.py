@@ -5,8 +5,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .._engine import Factors, Schedule, all_finite, train_cells
+from .._engine import Factors, Schedule, train_cells
 from .._kernels import sgd as _sgd
+from .._validation import all_finite
 
 
 def train_cell(users, items, ratings, user_factors, item_factors, user_bias, item_bias,

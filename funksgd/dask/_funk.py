@@ -14,8 +14,9 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._engine import Schedule, StoppingRule, all_finite, row_dots
+from .._engine import Schedule, StoppingRule, row_dots
 from .._kernels import sgd as _sgd
+from .._validation import all_finite
 from . import _dsgd
 from ._cell import copy_state
 
