@@ -4,8 +4,10 @@
 
 cdef enum:
     # rows of at most this many ratings (and no more than the unknowns) are solved
-    # directly (see _solve_row), heavier ones by conjugate gradient
+    # directly (see _solve_row), heavier ones by conjugate gradient: LIGHT_MAX from a
+    # start near the answer (fit), COLD_LIGHT_MAX from zeros (transform, score)
     LIGHT_MAX = 16
+    COLD_LIGHT_MAX = 32
 
 
 cdef inline floating _times_design(const int* cols, int n_values,
@@ -150,18 +152,21 @@ cdef int _solve_light(const int* cols, const floating* values, int n_values,
                       floating* x) noexcept nogil:
     """One light row's ridge problem (A'A + penalty I) x = A'y, solved exactly in its
     dual form x = A'c, (AA' + penalty I) c = y: a Cholesky factorisation U'U of an
-    ``n_values`` x ``n_values`` system (at most ``LIGHT_MAX``), in double. Returns 0, -1
-    if the arithmetic overflowed, or 1 if AA' + penalty I is singular (penalty 0), for
+    ``n_values`` x ``n_values`` system (at most ``COLD_LIGHT_MAX``), in double. Returns 0,
+    -1 if the arithmetic overflowed, or 1 if AA' + penalty I is singular (penalty 0), for
     conjugate gradient to solve instead.
 
     U is kept in the upper triangle of ``g``, a row at a time, and factorised column by
     column (each step subtracts its row from the rows after it), so that the inner loops
-    run along rows instead of each waiting for the last sum. Up to 16 ratings this is
-    faster than conjugate gradient at k = 100, beyond it slower (benchmarks/README.md).
+    run along rows instead of each waiting for the last sum. At k = 100 this is faster
+    than conjugate gradient up to 16 ratings from a start near the answer, and up to 32
+    from zeros (far faster, and more precise, under a small penalty); beyond, slower
+    (benchmarks/README.md).
     """
-    cdef double g[LIGHT_MAX * LIGHT_MAX]
-    cdef double c[LIGHT_MAX]
-    cdef double diagonal[LIGHT_MAX]
+    cdef double g[COLD_LIGHT_MAX * COLD_LIGHT_MAX]
+    cdef double c[COLD_LIGHT_MAX]
+    cdef double diagonal[COLD_LIGHT_MAX]
+    cdef int n = n_values  # the rows of g
     cdef double total, root, weight
     cdef floating t[4]
     cdef int i, j, m, f
@@ -174,39 +179,39 @@ cdef int _solve_light(const int* cols, const floating* values, int n_values,
                   _item_row(item_factors, cols, j + 2, k),
                   _item_row(item_factors, cols, j + 3, k), q, k, t)
             for m in range(4):
-                g[(j + m) * LIGHT_MAX + i] = t[m] + biased
+                g[(j + m) * n + i] = t[m] + biased
             j += 4
         while j <= i:
-            g[j * LIGHT_MAX + i] = _dot(_item_row(item_factors, cols, j, k), q, k) + biased
+            g[j * n + i] = _dot(_item_row(item_factors, cols, j, k), q, k) + biased
             j += 1
-        g[i * LIGHT_MAX + i] += penalty
-        diagonal[i] = g[i * LIGHT_MAX + i]
+        g[i * n + i] += penalty
+        diagonal[i] = g[i * n + i]
         c[i] = values[i]
         if biased:
             c[i] = c[i] - global_mean - item_bias[cols[i]]
     for j in range(n_values):
-        total = g[j * LIGHT_MAX + j]
+        total = g[j * n + j]
         if not _finite(total):
             return -1
         if not total > 1e-10 * diagonal[j]:
             return 1  # singular to rounding
         root = sqrt(total)
-        g[j * LIGHT_MAX + j] = root
+        g[j * n + j] = root
         for i in range(j + 1, n_values):
-            g[j * LIGHT_MAX + i] /= root
+            g[j * n + i] /= root
         for m in range(j + 1, n_values):
-            weight = g[j * LIGHT_MAX + m]
+            weight = g[j * n + m]
             for i in range(m, n_values):
-                g[m * LIGHT_MAX + i] -= weight * g[j * LIGHT_MAX + i]
+                g[m * n + i] -= weight * g[j * n + i]
     # c = U^-1 U'^-1 c
     for m in range(n_values):
-        c[m] /= g[m * LIGHT_MAX + m]
+        c[m] /= g[m * n + m]
         for i in range(m + 1, n_values):
-            c[i] -= g[m * LIGHT_MAX + i] * c[m]
+            c[i] -= g[m * n + i] * c[m]
     for i in range(n_values - 1, -1, -1):
-        c[i] /= g[i * LIGHT_MAX + i]
+        c[i] /= g[i * n + i]
         for m in range(i):
-            c[m] -= g[m * LIGHT_MAX + i] * c[i]
+            c[m] -= g[m * n + i] * c[i]
     total = 0
     for i in range(n_values):
         total += c[i]
@@ -297,18 +302,18 @@ cdef int _conjugate_gradient(const int* cols, const floating* values, int n_valu
 cdef int _solve_row(const int* cols, const floating* values, int n_values,
                     const floating* item_factors, const floating* item_bias, int k,
                     floating global_mean, floating penalty, bint biased, int max_steps,
-                    double tol, floating* scratch) noexcept nogil:
+                    double tol, int light_max, floating* scratch) noexcept nogil:
     """One row's answer into ``scratch`` (which holds its start): directly when light,
     else by conjugate gradient. Returns the steps taken, or -1 if the arithmetic or the
     answer overflowed.
 
-    Light means at most ``LIGHT_MAX`` ratings and no more than the unknowns: with more,
+    Light means at most ``light_max`` ratings and no more than the unknowns: with more,
     AA' is singular and only the penalty holds the dual system up, so that a small
     penalty leaves its float32 Gram matrix too ill-conditioned (relative errors up to
     1e-2 at alpha = 1e-5, against 1e-6 by conjugate gradient; tests/test_sgd.py).
     """
     cdef int f, dim = k + biased, step = 1
-    if n_values <= LIGHT_MAX and n_values <= dim:
+    if n_values <= light_max and n_values <= dim:
         step = _solve_light(cols, values, n_values, item_factors, item_bias, k, global_mean,
                             penalty, biased, scratch)
     if step > 0:
@@ -332,12 +337,13 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     ``user_factors`` and ``user_bias``, a row per CSR row.
 
     Row ``u`` with ``n_u`` ratings is penalised by ``alpha * n_u + beta``; item factors
-    and biases are held fixed. Rows of at most ``LIGHT_MAX`` ratings, and no more than
-    the unknowns, are solved exactly (``_solve_light``, see ``_solve_row``). The others
-    run conjugate gradient from row ``u`` of ``start_factors`` and ``start_bias`` (from
-    zeros when those are empty) until the residual is under ``tol`` times their A'y, or
-    for ``max_steps`` steps. The start may be the answer's own arrays: each row is read
-    before it is written. Rows without ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps taken in all,
+    and biases are held fixed. Rows of at most ``LIGHT_MAX`` ratings (``COLD_LIGHT_MAX``
+    without a start), and no more than the unknowns, are solved exactly
+    (``_solve_light``, see ``_solve_row``). The others run conjugate gradient from row
+    ``u`` of ``start_factors`` and ``start_bias`` (from zeros when those are empty) until
+    the residual is under ``tol`` times their A'y, or for ``max_steps`` steps. The start
+    may be the answer's own arrays: each row is read before it is written. Rows without
+    ratings get zeros. Returns ``(steps, failures, no_memory)``: the steps taken in all,
     the number of rows whose arithmetic or answer overflowed, and the number of rows
     left unsolved (zeros) because scratch memory could not be allocated.
     """
@@ -347,6 +353,7 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
     cdef int64 steps = 0
     cdef int n_values, step, failures = 0, no_memory = 0
     cdef bint warm = start_factors.shape[0] > 0
+    cdef int light_max = LIGHT_MAX if warm else COLD_LIGHT_MAX
     cdef floating mu = global_mean
     cdef floating reg = alpha
     cdef floating prior = beta
@@ -370,7 +377,8 @@ def fold_in(const int64[::1] indptr, const int[::1] indices, const floating[::1]
                 scratch[k] = start_bias[row] if warm else 0
             step = _solve_row(&indices[indptr[row]], &data[indptr[row]], n_values,
                               &item_factors[0, 0], &item_bias[0], k, mu,
-                              reg * n_values + prior, biased, max_steps, tol, scratch)
+                              reg * n_values + prior, biased, max_steps, tol, light_max,
+                              scratch)
             if step < 0:
                 failures += 1
             else:

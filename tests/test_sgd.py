@@ -268,6 +268,18 @@ def test_fold_in_warm_start_and_step_limit(kernel):
     assert steps == 0
     np.testing.assert_allclose(P, want[0], rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(bu, want[1], rtol=1e-9, atol=1e-12)
+    # from zeros (transform, score) rows of up to COLD_LIGHT_MAX = 32 ratings are solved
+    # directly, where conjugate gradient takes about a step per rating; from a start, 17
+    # ratings or more take conjugate gradient, which is faster there
+    Xc, Qc, bic = solve_inputs(np.float64, k=32)
+    cold = (np.diff(Xc.indptr) > 16) & (np.diff(Xc.indptr) <= 32)  # rows of 17 and 20
+    want = reference_fold_in(Xc[cold], Qc, bic, 3.0, 0.05, True, 0.5)
+    P, bu, steps = run_fold_in(kernel, Xc[cold], Qc, bic, True, 0.5, 0.5, 1, max_steps=0)
+    assert steps == 0
+    np.testing.assert_allclose(P, want[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(bu, want[1], rtol=1e-9, atol=1e-12)
+    far = np.ones((cold.sum(), 32)), np.ones(cold.sum())
+    assert run_fold_in(kernel, Xc[cold], Qc, bic, True, 0.5, 1e-6, 1, far)[2] > 0
     # at most max_steps per row, each a step closer
     residuals = []
     for max_steps in (1, 2, 3):
@@ -319,16 +331,17 @@ def test_fold_in_of_a_singular_light_row_falls_back_to_conjugate_gradient(kernel
 
 
 @each_kernel
-@pytest.mark.parametrize("k", [2, 100])
-def test_fold_in_in_float32_keeps_its_precision_under_a_small_penalty(kernel, k):
-    """Rows of 16 ratings, alpha 1e-5: with k = 2 a row has more ratings than unknowns and
+@pytest.mark.parametrize("k, n", [(2, 16), (100, 16), (100, 32)])
+def test_fold_in_in_float32_keeps_its_precision_under_a_small_penalty(kernel, k, n):
+    """Rows of n ratings, alpha 1e-5: with k = 2 a row has more ratings than unknowns and
     the dual system would be held up by the penalty alone (relative errors of 1e-2 in
     float32), so conjugate gradient solves it; with k = 100 the primal system is the
-    ill-conditioned one (errors up to 0.26 by conjugate gradient), and the dual solves."""
+    ill-conditioned one (errors up to 0.26 by conjugate gradient with 16 ratings, 3e-2
+    with 17-32), and the dual solves (rows of 32 ratings: from zeros only)."""
     rng = np.random.default_rng(0)
-    cols = np.concatenate([rng.choice(40, 16, replace=False) for _ in range(20)])
+    cols = np.concatenate([rng.choice(40, n, replace=False) for _ in range(20)])
     values = rng.integers(1, 6, len(cols)).astype(float)
-    X = check_ratings(sp.csr_array((values, (np.repeat(np.arange(20), 16), cols)), shape=(20, 40)))
+    X = check_ratings(sp.csr_array((values, (np.repeat(np.arange(20), n), cols)), shape=(20, 40)))
     Q = rng.normal(0, 0.5, (40, k)).astype(np.float32)
     bi = rng.normal(0, 0.2, 40).astype(np.float32)
     want = reference_fold_in(X, Q.astype(np.float64), bi.astype(np.float64), 3.0, 1e-5, True)
