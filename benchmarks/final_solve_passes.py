@@ -8,8 +8,8 @@ start with at most 0, 1, 2 and 3 conjugate-gradient steps per row and without a 
 ``max_steps=0`` is the first pass alone (each row's residual from its start, which reads
 every rating's item row; rows light enough for the direct solve are solved whatever the
 limit), each next limit adds a step. Prints the seconds of each, the steps taken, the
-epochs' median seconds at one thread (one more epoch is timed after the fit), and how
-the ratings spread over users (the share of ratings held by users with more than ``n``
+seconds of one epoch on one thread (a warm-started epoch after the fit), and how the
+ratings spread over users (the share of ratings held by users with more than ``n``
 ratings: those whose item rows outgrow a core's cache for the solve's later passes).
 
 Usage (from the repository root, extension built in place)::
