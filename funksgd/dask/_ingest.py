@@ -23,8 +23,8 @@ CHUNK_RATINGS = 1 << 18
 class Ratings:
     """Ratings spread over the workers as triplets, and what the client knows of them."""
 
-    # one handle per partition: (rows int32, cols int32, float64 ratings); the ratings are cast
-    # to the model's dtype when they are cut into cells, after the statistics checked them
+    # one handle per partition: (rows int32, cols int32, ratings in the model's dtype: 12
+    # bytes a rating in float32, as in the cells; a rating that overflows it is refused)
     triplets: list
     mapping: IdMapping
     n_ratings: int
@@ -42,10 +42,11 @@ def ingest(executor, X, *, user_col, item_col, rating_col, dtype, mapping=None):
     import dask.array as da
     import dask.dataframe as dd
 
+    columns = (user_col, item_col, rating_col)
     if isinstance(X, dd.DataFrame):
-        triplets, mapping = _frame_triplets(executor, X, (user_col, item_col, rating_col), mapping)
+        triplets, mapping = _frame_triplets(executor, X, columns, mapping, np.dtype(dtype))
     elif isinstance(X, da.Array):
-        triplets, mapping = _array_triplets(executor, X)
+        triplets, mapping = _array_triplets(executor, X, np.dtype(dtype))
     else:
         raise TypeError(
             "X must be a dask.dataframe.DataFrame of ratings (one row per rating) or a "
@@ -56,7 +57,7 @@ def ingest(executor, X, *, user_col, item_col, rating_col, dtype, mapping=None):
         executor, [executor.submit(_triplet_stats, t, mapping.shape) for t in triplets],
         _add_stats,
     )])[0]  # fmt: skip
-    _check_stats(stats, dtype)
+    _check_stats(stats)
     n = stats["n"]
     mean = stats["total"] / n
     variance = max(stats["squares"] / n - mean * mean, 0.0)
@@ -66,7 +67,7 @@ def ingest(executor, X, *, user_col, item_col, rating_col, dtype, mapping=None):
     )  # fmt: skip
 
 
-def _frame_triplets(executor, df, columns, fitted_mapping):
+def _frame_triplets(executor, df, columns, fitted_mapping, dtype):
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(
@@ -94,7 +95,7 @@ def _frame_triplets(executor, df, columns, fitted_mapping):
     if fitted_mapping is not None:
         mapping = _same_mapping(fitted_mapping, mapping)
     shared = executor.scatter(mapping, broadcast=True)
-    triplets = [executor.submit(_index_frame, part, shared, columns) for part in parts]
+    triplets = [executor.submit(_index_frame, part, shared, columns, dtype) for part in parts]
     return triplets, mapping
 
 
@@ -113,7 +114,7 @@ def _same_mapping(fitted, new):
     return fitted
 
 
-def _array_triplets(executor, X):
+def _array_triplets(executor, X, dtype):
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (users x items), got a Dask array of shape {X.shape}.")
     if any(np.isnan(size) for size in X.shape):
@@ -126,13 +127,13 @@ def _array_triplets(executor, X):
     positions = [(i, j) for i in range(blocks.shape[0]) for j in range(blocks.shape[1])]
     parts = executor.compute([blocks[i, j] for i, j in positions])
     triplets = [
-        executor.submit(_chunk_triplets, part, int(rows0[i]), int(cols0[j]))
+        executor.submit(_chunk_triplets, part, int(rows0[i]), int(cols0[j]), dtype)
         for part, (i, j) in zip(parts, positions, strict=True)
     ]
     return triplets, IdMapping(np.arange(X.shape[0]), np.arange(X.shape[1]))
 
 
-def _check_stats(stats, dtype):
+def _check_stats(stats):
     if stats["n_bad"]:
         raise ValueError(
             f"X contains {stats['n_bad']} NaN or infinite ratings among its stored entries. In a "
@@ -140,11 +141,6 @@ def _check_stats(stats, dtype):
         )
     if stats["n"] == 0:
         raise ValueError("X holds no ratings: every partition is empty.")
-    if stats["max_abs"] > float(np.finfo(dtype).max):
-        raise ValueError(
-            f"X holds ratings too large for {np.dtype(dtype).name} (largest magnitude "
-            f"{stats['max_abs']:.3g}): rescale them, or use dtype='float64'."
-        )
 
 
 # ------------------------------------------------------------------ tasks (pure functions)
@@ -178,16 +174,32 @@ def _add_ids(a, b):
     }
 
 
-def _index_frame(part, mapping, columns):
+def _index_frame(part, mapping, columns, dtype):
     rows, cols = np.empty(len(part), np.int32), np.empty(len(part), np.int32)
+    ratings = np.empty(len(part), dtype)
     for s in range(0, len(part), CHUNK_RATINGS):
         chunk = part.iloc[s : s + CHUNK_RATINGS]
         rows[s : s + len(chunk)] = mapping.user_index(chunk[columns[0]].to_numpy())
         cols[s : s + len(chunk)] = mapping.item_index(chunk[columns[1]].to_numpy())
-    return rows, cols, part[columns[2]].to_numpy(dtype=np.float64)
+        ratings[s : s + len(chunk)] = _as_dtype(chunk[columns[2]].to_numpy(np.float64), dtype)
+    return rows, cols, ratings
 
 
-def _chunk_triplets(chunk, row0, col0):
+def _as_dtype(values, dtype):
+    """Float64 ``values`` in ``dtype``; a finite one that overflows it is refused (NaN and
+    infinite ones stay, for the statistics to count)."""
+    with np.errstate(over="ignore"):
+        cast = values.astype(dtype)
+    overflow = np.isfinite(values) & ~np.isfinite(cast)
+    if overflow.any():
+        raise ValueError(
+            f"X holds ratings too large for {dtype.name} (largest magnitude "
+            f"{np.abs(values[overflow]).max():.3g}): rescale them, or use dtype='float64'."
+        )
+    return cast
+
+
+def _chunk_triplets(chunk, row0, col0, dtype):
     if sp.issparse(chunk):
         coo = sp.coo_array(chunk)
         rows, cols, values = coo.row, coo.col, coo.data
@@ -202,7 +214,7 @@ def _chunk_triplets(chunk, row0, col0):
     return (
         (rows + row0).astype(np.int32),
         (cols + col0).astype(np.int32),
-        np.asarray(values, dtype=np.float64),
+        _as_dtype(np.asarray(values, dtype=np.float64), dtype),
     )
 
 

@@ -42,7 +42,10 @@ def make_cells(executor, data, grid, dtype, rng, fraction, tuning):
     )
     parts = [executor.submit(split_by_cell, t, where, p, dtype) for t in data.triplets]
     data.triplets = None
-    owns = [[executor.part(part, b) for part in parts] for b in range(p)]
+    # each piece moves to its block's worker as soon as it is cut, and its partition's
+    # worker lets go of it then, not once the whole block has arrived
+    owns = [[executor.submit(_arrived, executor.part(part, b), worker=executor.owner(b))
+             for part in parts] for b in range(p)]  # fmt: skip
     del parts
     seeds = rng.randint(np.iinfo(np.int32).max, size=p)
     cells, reports = [], []
@@ -66,6 +69,11 @@ def make_cells(executor, data, grid, dtype, rng, fraction, tuning):
 
 
 # ------------------------------------------------------------------ tasks (pure functions)
+def _arrived(piece):
+    """``piece``, on the worker this task runs on."""
+    return piece
+
+
 def split_by_cell(triplets, where, n_blocks, dtype):
     """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` holds the
     (user row, item row, rating) arrays of cell ``(b, j)`` and the bounds of their runs
@@ -109,7 +117,7 @@ def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks, dtype):
     runs = []
     for a, z in zip([0, *cuts[:-1]], cuts, strict=True):
         chosen = order[a:z]
-        runs.append((rows[chosen], cols[chosen], ratings[chosen].astype(dtype)))
+        runs.append((rows[chosen], cols[chosen], ratings[chosen].astype(dtype, copy=False)))
     return runs
 
 
