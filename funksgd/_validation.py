@@ -113,6 +113,14 @@ def all_finite(values):
     return values.size == 0 or bool(np.isfinite(values.min()) and np.isfinite(values.max()))
 
 
+def too_large(dtype, magnitude):
+    """The error for ratings of ``magnitude`` that overflow ``dtype``."""
+    return ValueError(
+        f"X holds ratings too large for {np.dtype(dtype).name} (largest magnitude "
+        f"{magnitude:.3g}): rescale them, or use dtype='float64'."
+    )
+
+
 def _same_array(a, b):
     """Whether ``a`` and ``b`` view the same values (one memory, dtype, shape and strides)."""
     return (a.dtype == b.dtype and a.shape == b.shape and a.strides == b.strides
@@ -296,11 +304,7 @@ def check_ratings(X, *, dtype=None, allow_empty=False):
     # that came through unchanged were checked above (a pass over 100M ratings each)
     unchanged = checked is not None and checked is X
     if not (unchanged and _same_array(ratings.data, X.data)) and not all_finite(ratings.data):
-        raise ValueError(
-            f"X holds ratings too large for {ratings.dtype} (largest magnitude "
-            f"{np.abs(X.data if sp.issparse(X) else X[~np.isnan(X)]).max():.3g}): rescale "
-            "them, or use dtype='float64'."
-        )
+        raise too_large(ratings.dtype, np.abs(X.data if sp.issparse(X) else X[~np.isnan(X)]).max())
     if not (unchanged and all(_same_array(getattr(ratings, name), getattr(X, name))
                               for name in ("indptr", "indices"))):  # fmt: skip
         _check_compressed(ratings)

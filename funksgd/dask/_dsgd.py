@@ -117,7 +117,7 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
     tuning = None if settings.early_stopping else _tuning.choose(data.user_counts, rng)
     fraction = settings.validation_fraction if settings.early_stopping else 0.0
-    cells, reports = make_cells(executor, data, grid, settings.dtype, rng, fraction, tuning)
+    cells, reports = make_cells(executor, data, grid, rng, fraction, tuning)
     _check_reports(reports, grid, data.mapping, settings)
     if resume is None:
         global_mean = data.mean if settings.biased else 0.0

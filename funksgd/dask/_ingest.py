@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._validation import too_large
 from ..datasets import IdMapping
 from ._executors import tree_reduce
 
@@ -192,10 +193,7 @@ def _as_dtype(values, dtype):
         cast = values.astype(dtype)
     overflow = np.isfinite(values) & ~np.isfinite(cast)
     if overflow.any():
-        raise ValueError(
-            f"X holds ratings too large for {dtype.name} (largest magnitude "
-            f"{np.abs(values[overflow]).max():.3g}): rescale them, or use dtype='float64'."
-        )
+        raise too_large(dtype, np.abs(values[overflow]).max())
     return cast
 
 

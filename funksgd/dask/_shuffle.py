@@ -26,7 +26,7 @@ Pending = namedtuple("Pending", "pieces held offset left report")
 CHUNK_RATINGS = 1 << 18
 
 
-def make_cells(executor, data, grid, dtype, rng, fraction, tuning):
+def make_cells(executor, data, grid, rng, fraction, tuning):
     """The cells ``cells[b][j]`` of the grid, each on the worker of user block ``b``,
     and the blocks' reports (duplicates, counts), gathered.
 
@@ -40,7 +40,7 @@ def make_cells(executor, data, grid, dtype, rng, fraction, tuning):
     where = executor.scatter(
         (grid.user_block, grid.user_local, grid.item_block, grid.item_local), broadcast=True
     )
-    parts = [executor.submit(split_by_cell, t, where, p, dtype) for t in data.triplets]
+    parts = [executor.submit(split_by_cell, t, where, p) for t in data.triplets]
     data.triplets = None
     # each piece moves to its block's worker as soon as it is cut, and its partition's
     # worker lets go of it then, not once the whole block has arrived
@@ -74,7 +74,7 @@ def _arrived(piece):
     return piece
 
 
-def split_by_cell(triplets, where, n_blocks, dtype):
+def split_by_cell(triplets, where, n_blocks):
     """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` holds the
     (user row, item row, rating) arrays of cell ``(b, j)`` and the bounds of their runs
     (see :func:`_runs`), each run sorted by user then item (equal pairs in the
@@ -87,7 +87,7 @@ def split_by_cell(triplets, where, n_blocks, dtype):
     sizes = [int(local.max(initial=0)) + 1 for local in where[1::2]]  # of the blocks
     for start in range(0, max(len(triplets[2]), 1), CHUNK_RATINGS):  # an empty one too
         chunk = (values[start : start + CHUNK_RATINGS] for values in triplets)
-        runs = _sorted_runs(*chunk, where, sizes, n_blocks, dtype)
+        runs = _sorted_runs(*chunk, where, sizes, n_blocks)
         for c, run in enumerate(runs):  # empty ones too: every cell has a run
             pieces[c // n_blocks][c % n_blocks].append(run)
     for row in pieces:
@@ -103,7 +103,7 @@ def _runs(piece):
     return [tuple(v[a:z] for v in arrays) for a, z in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks, dtype):
+def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks):
     """The (user row, item row, rating) arrays of each cell ``c = b * n_blocks + j``,
     sorted by user then item; ``sizes`` bound the local rows of a user and an item
     block. Each cell's are arrays of their own, not views of the chunk's, so that a
@@ -117,7 +117,7 @@ def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks, dtype):
     runs = []
     for a, z in zip([0, *cuts[:-1]], cuts, strict=True):
         chosen = order[a:z]
-        runs.append((rows[chosen], cols[chosen], ratings[chosen].astype(dtype, copy=False)))
+        runs.append((rows[chosen], cols[chosen], ratings[chosen]))
     return runs
 
 
