@@ -4,7 +4,8 @@ Fits funksgd on the peers harness' Netflix-like ``synth`` data (log-normal user
 activity: most users are light) and prints, in one run:
 
 - the whole ``fit`` time against the time of its epochs (from the epoch callback),
-  as M ratings/s, for each ``n_jobs`` given;
+  as M ratings/s, for each ``n_jobs`` given (with ``--repeats N``, N fits each, taken
+  in turn, and the medians of their whole fits compared);
 - the test RMSE by ratings per user (1-4, 5-19, 20-99, 100+) of the fitted model (the
   final user solve with the learnt prior ``beta_``), of the same solve without the
   prior (``beta=0``) and of the SGD user factors of the last epoch;
@@ -101,6 +102,12 @@ def main():
     parser.add_argument("-k", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--jobs", default="1,2")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="fits per n_jobs, in turn (1, 2, 1, 2, ...); medians compared",
+    )
     args = parser.parse_args()
     peers = load_peers()
     tu, ti, tr, vu, vi, vr, nu, ni = peers.load_synth(480_189, 17_770, args.n_ratings)
@@ -110,13 +117,22 @@ def main():
     print("| n_jobs | whole fit s | epochs s | whole fit M/s | epochs M/s | whole/epochs |")
     print("|---:|---:|---:|---:|---:|---:|")
     model = sgd_pred = None
-    for n_jobs in map(int, args.jobs.split(",")):
-        model, whole, epochs, sgd_pred = timed_fit(
-            X, n_jobs, (vu, vi), n_components=args.k, max_iter=args.epochs
-        )
-        n = X.nnz * args.epochs / 1e6
-        print(f"| {n_jobs} | {whole:.2f} | {epochs:.2f} | {n / whole:.2f} | {n / epochs:.2f} "
-              f"| {epochs / whole:.2f} |")  # fmt: skip
+    jobs = [int(n) for n in args.jobs.split(",")]
+    wholes = {n_jobs: [] for n_jobs in jobs}
+    for _ in range(args.repeats):
+        for n_jobs in jobs:
+            model, whole, epochs, sgd_pred = timed_fit(
+                X, n_jobs, (vu, vi), n_components=args.k, max_iter=args.epochs
+            )
+            wholes[n_jobs].append(whole)
+            n = X.nnz * args.epochs / 1e6
+            print(f"| {n_jobs} | {whole:.2f} | {epochs:.2f} | {n / whole:.2f} | {n / epochs:.2f} "
+                  f"| {epochs / whole:.2f} |")  # fmt: skip
+    if args.repeats > 1:
+        medians = {n_jobs: float(np.median(s)) for n_jobs, s in wholes.items()}
+        print("\nwhole fit, median of", args.repeats, "fits:",
+              ", ".join(f"n_jobs={n} {s:.2f} s ({medians[jobs[0]] / s:.2f}x n_jobs={jobs[0]})"
+                        for n, s in medians.items()))  # fmt: skip
     fitted = model._fitted
     W, b = _inference.solve_users(
         X.astype(np.float32), fitted.item_factors, fitted.item_bias, fitted.global_mean,
