@@ -78,13 +78,16 @@ def cell_anatomy(n_users, n_items, n_ratings, k, repeats=3):
     from funksgd.dask import train_cell
     from funksgd.dask._cell import copy_state, train_task
     from funksgd.dask._dsgd import BlockState
-    from funksgd.dask._shuffle import Cell
+    from funksgd.dask._shuffle import SEGMENTS, Cell
 
     rng = np.random.default_rng(0)
     users = np.sort(rng.integers(0, n_users, n_ratings)).astype(np.int32)
     items = rng.integers(0, n_items, n_ratings).astype(np.int32)
     ratings = rng.integers(1, 6, n_ratings).astype(np.float32)
-    cell = Cell(users, items, ratings, users[:0], items[:0], ratings[:0])
+    # in segments of consecutive users, as the shuffle makes them
+    cuts = np.searchsorted(users, np.arange(SEGMENTS + 1) * n_users // SEGMENTS)
+    cell = [Cell(users[a:z], items[a:z], ratings[a:z], users[:0], items[:0], ratings[:0])
+            for a, z in zip(cuts[:-1], cuts[1:], strict=True)]  # fmt: skip
 
     def block(n):
         factors = rng.normal(0, 0.1, (n, k)).astype(np.float32)

@@ -62,7 +62,7 @@ def main():
         client.run(start_sampling)
         started = time.perf_counter()
         cells, reports = make_cells(executor, data, *rest)
-        wait([cell for row in cells for cell in row])
+        wait([segment for row in cells for cell in row for segment in cell])
         seen["seconds"] = time.perf_counter() - started
         seen["growth"] = client.run(stop_sampling)
         return cells, reports

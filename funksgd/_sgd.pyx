@@ -383,22 +383,24 @@ def sgd_cell(const int[::1] users, const int[::1] items, const floating[::1] rat
              floating[:, ::1] item_factors, floating[::1] user_bias, floating[::1] item_bias,
              floating[::1] user_grad_sq, floating[::1] item_grad_sq, floating[::1] item_norms,
              double global_mean, double eta0, double alpha, bint biased, bint per_row,
-             bint check):
+             bint check, double loss=0):
     """One SGD pass over a cell, training a copy of the user factors made as it goes.
 
     ``user_factors`` receives the rows of ``user_source`` (left as it was) a chunk at a
     time, each chunk (contiguous rows, one ``memcpy``) just before its ratings: the
     ratings ``chunk_ptr[c]:chunk_ptr[c + 1]`` touch only the rows
-    ``chunk_rows[c]:chunk_rows[c + 1]``, and the chunks cover every row. So a row comes
-    from memory once, for the copy and the updates both. The result is that of
+    ``chunk_rows[c]:chunk_rows[c + 1]``, and the chunks cover every row (of all the
+    calls, for a cell in segments). So a row comes from memory once, for the copy and
+    the updates both. The result is that of
     :func:`adagrad_epoch` (``per_row``; ``item_norms`` as :func:`copy_rows` gives them,
     updated in place) or :func:`sgd_epoch` (the AdaGrad arrays unread, may be None) run
     on a copy of ``user_source`` as one block, bit for bit: a chunk boundary falls
-    between two users. Returns the squared error; with ``check``, NaN if a trained user
-    row is not finite (or its p.p overflows), checked while the row is in cache.
+    between two users. Returns ``loss`` plus the squared errors, added in turn (the
+    segments of a cell in turn so sum as the whole cell); with ``check``, NaN if a
+    trained user row is not finite (or its p.p overflows), checked while the row is in
+    cache.
     """
     cdef Py_ssize_t c, r, k = user_factors.shape[1]
-    cdef double loss = 0
     cdef bint finite = True
     cdef floating* user_norm = NULL
     cdef floating* user_sums = NULL

@@ -100,27 +100,40 @@ def train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, le
     """A cell's SGD pass on copies of the states of its user block (``user_pair[0]``)
     and item block, which it leaves as they were: Dask may rerun it.
 
-    The kernel copies the user block's factors as it goes, a chunk of rows at a time
-    just before their ratings (the ratings of a cell come sorted by user), so the big
-    block is read from memory once; the result is that of :func:`train_cell` on copies.
-    Returns the pair (new user state, new item state). The user block's ``sse`` adds
-    this cell's squared errors (afresh in an epoch's first stratum); in the epoch's last
-    stratum, which sees every block once, it is NaN if a factor or bias of either block
-    is not finite (the kernel checks the user factors while they are in cache).
+    ``cell`` is the list of its segments (``_shuffle.Cell``, consecutive ranges of the
+    block's users, each sorted by user), trained in turn. The kernel copies the user
+    block's factors as it goes, a chunk of rows at a time just before their ratings, so
+    the big block is read from memory once; the result is that of :func:`train_cell` on
+    copies, over the segments' ratings joined. Returns the pair (new user state, new item
+    state). The user block's ``sse`` adds this cell's squared errors (afresh in an
+    epoch's first stratum); in the epoch's last stratum, which sees every block once, it
+    is NaN if a factor or bias of either block is not finite (the kernel checks the user
+    factors while they are in cache).
     """
     per_row = learning_rate == "adagrad"
     source = user_pair[0]
     item, item_norms = copy_state(item_state, per_row)
     user = _with_copies(source, np.empty_like(source.factors, order="C"))  # filled by the kernel
-    n_rows = len(source.factors)
-    chunk_rows = np.append(np.arange(0, n_rows, CHUNK_ROWS), n_rows).astype(np.int32)
-    # the users' ratings are sorted: chunk c's are those of its rows
-    chunk_ptr = np.searchsorted(cell.users, chunk_rows).astype(np.int64)
-    sse = _sgd.sgd_cell(
-        cell.users, cell.items, cell.ratings, chunk_ptr, chunk_rows, source.factors,
-        user.factors, item.factors, user.bias, item.bias, user.grad_sq, item.grad_sq,
-        item_norms, global_mean, rate, alpha, biased, per_row, last_stratum,
-    )  # fmt: skip
+    sse = 0.0
+    for segment, lo, hi in _row_ranges(cell, len(source.factors)):
+        chunk_rows = np.append(np.arange(lo, hi, CHUNK_ROWS), hi).astype(np.int32)
+        # the users' ratings are sorted: chunk c's are those of its rows
+        chunk_ptr = np.searchsorted(segment.users, chunk_rows).astype(np.int64)
+        sse = _sgd.sgd_cell(
+            segment.users, segment.items, segment.ratings, chunk_ptr, chunk_rows,
+            source.factors, user.factors, item.factors, user.bias, item.bias, user.grad_sq,
+            item.grad_sq, item_norms, global_mean, rate, alpha, biased, per_row, last_stratum,
+            sse,
+        )  # fmt: skip
     if last_stratum and not all(all_finite(a) for a in (user.bias, item.factors, item.bias)):
         sse = np.nan
     return user._replace(sse=sse + (0.0 if first_stratum else source.sse)), item
+
+
+def _row_ranges(segments, n_rows):
+    """``(segment, lo, hi)`` for the segments with ratings: the rows ``lo:hi`` each
+    copies, from its first user to the next one's (from row 0 for the first, to
+    ``n_rows`` for the last), so that together they copy every row."""
+    kept = [segment for segment in segments if len(segment.ratings)] or segments[:1]
+    starts = [0] + [int(segment.users[0]) for segment in kept[1:]] + [n_rows]
+    return zip(kept, starts[:-1], starts[1:], strict=True)

@@ -25,7 +25,7 @@ from .._blocks import _balanced_groups
 from .._engine import Schedule, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
 from ._cell import train_task
-from ._shuffle import make_cells
+from ._shuffle import joined, make_cells
 from ._users import gather_users, solve_task
 
 # what training changes in a block of users or items; ``sse`` sums the squared errors of a
@@ -443,13 +443,18 @@ def _validation_task(row, user_pair, item_states, global_mean, biased):
     user_state = user_pair[0]
     total, count = 0.0, 0
     for cell, item_state in zip(row, item_states, strict=True):
-        pred = np.empty(len(cell.valid_ratings), dtype=user_state.factors.dtype)
-        _sgd.predict_pairs(
-            cell.valid_users, cell.valid_items, user_state.factors, item_state.factors,
-            user_state.bias, item_state.bias, global_mean, biased, 1, pred,
-        )  # fmt: skip
+        pred = np.empty(sum(len(s.valid_ratings) for s in cell), dtype=user_state.factors.dtype)
+        at = 0
+        for segment in cell:
+            n = len(segment.valid_ratings)
+            _sgd.predict_pairs(
+                segment.valid_users, segment.valid_items, user_state.factors,
+                item_state.factors, user_state.bias, item_state.bias, global_mean, biased, 1,
+                pred[at : at + n],
+            )  # fmt: skip
+            at += n
         with np.errstate(over="ignore", invalid="ignore"):
-            errors = pred.astype(np.float64) - cell.valid_ratings
+            errors = pred.astype(np.float64) - joined(cell, "valid_ratings")
             total += float(np.square(errors).sum())
         count += len(pred)
     return total, count

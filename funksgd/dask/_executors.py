@@ -36,6 +36,9 @@ class InProcess:
     def part(self, handle, index, priority=0):
         return _Done(handle.value[index])
 
+    def rounds(self, handles, n_rounds):
+        return [[t] for t in range(len(handles))]
+
     def scatter(self, value, broadcast=False, worker=None):
         return _Done(value)
 
@@ -86,6 +89,20 @@ class OnCluster:
     def part(self, handle, index, priority=0):
         # no restriction: the scheduler runs it where ``handle`` lives, so only the part moves
         return self.client.submit(operator.getitem, handle, index, pure=False, priority=priority)
+
+    def rounds(self, handles, n_rounds):
+        """The positions of ``handles`` in up to ``n_rounds`` rounds: round ``k`` holds
+        the ``k``-th share of the handles each worker holds, in order."""
+        holders = self.client.who_has(handles)
+        by_worker = {}
+        for t, handle in enumerate(handles):
+            by_worker.setdefault((holders.get(handle.key) or [None])[0], []).append(t)
+        n_rounds = min(n_rounds, max(map(len, by_worker.values()), default=0))
+        return [
+            [t for held in by_worker.values()
+             for t in held[k * len(held) // n_rounds : (k + 1) * len(held) // n_rounds]]
+            for k in range(n_rounds)
+        ]  # fmt: skip
 
     def scatter(self, value, broadcast=False, worker=None):
         """``value`` on the cluster (on ``worker``, or with ``broadcast`` on every worker),

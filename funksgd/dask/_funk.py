@@ -19,6 +19,7 @@ from .._kernels import sgd as _sgd
 from .._validation import all_finite
 from . import _dsgd
 from ._cell import copy_state
+from ._shuffle import joined
 
 
 def run_funk(executor, cells, users, items, grid, settings, schedule, global_mean, rng,
@@ -136,13 +137,18 @@ def _validation_score(executor, cells, caches, users, items, f, global_mean, set
 
 # ------------------------------------------------------------------ tasks (pure functions)
 def _start_cache(cell, user_pair, item_state, resume):
-    """A cell's cache of the factors trained so far: none, or all of a fitted model's."""
+    """A cell's cache of the factors trained so far: none, or all of a fitted model's.
+    Over its segments' ratings joined, training and held out."""
     P, Q = user_pair[0].factors, item_state.factors
     if not resume:
-        return np.zeros(len(cell.ratings), P.dtype), np.zeros(len(cell.valid_ratings))
+        n_train = sum(len(segment.ratings) for segment in cell)
+        n_valid = sum(len(segment.valid_ratings) for segment in cell)
+        return np.zeros(n_train, P.dtype), np.zeros(n_valid)
     return (
-        row_dots(P, Q, cell.users, cell.items),
-        row_dots(P, Q, cell.valid_users, cell.valid_items).astype(np.float64),
+        np.concatenate([row_dots(P, Q, s.users, s.items) for s in cell]),
+        np.concatenate([row_dots(P, Q, s.valid_users, s.valid_items) for s in cell]).astype(
+            np.float64
+        ),
     )
 
 
@@ -157,8 +163,12 @@ def _fresh_sums(state, start):
 def _add_factor_task(cell, cache, user_pair, item_state, f, sign):
     P, Q = user_pair[0].factors, item_state.factors
     known, valid_known = cache[0].copy(), cache[1].copy()
-    known += sign * (P[cell.users, f] * Q[cell.items, f])
-    valid_known += sign * (P[cell.valid_users, f] * Q[cell.valid_items, f])
+    at = [0, 0]
+    for segment in cell:
+        pairs = (segment.users, segment.items), (segment.valid_users, segment.valid_items)
+        for side, (out, (users, items)) in enumerate(zip((known, valid_known), pairs, strict=True)):
+            out[at[side] : at[side] + len(users)] += sign * (P[users, f] * Q[items, f])
+            at[side] += len(users)
     return known, valid_known
 
 
@@ -170,15 +180,17 @@ def _funk_task(cell, cache, user_pair, item_state, f, global_mean, rate, alpha, 
     """
     user_state = user_pair[0]
     (user, _), (item, _) = copy_state(user_state), copy_state(item_state)
-    sse = 0.0
-    n = len(cell.ratings)
-    if n:
-        sse = _sgd.funk_epoch(
-            cell.users, cell.items, cell.ratings, cache[0], np.array([0, n], dtype=np.int64),
-            np.zeros((1, 1), dtype=np.int32), f, user.factors, item.factors, user.bias,
-            item.bias, user.grad_sq, item.grad_sq, global_mean, rate, alpha, biased, f == 0,
-            per_row, 1, np.zeros(1),
-        )  # fmt: skip
+    sse, at = 0.0, 0
+    for segment in cell:
+        n = len(segment.ratings)
+        if n:
+            sse += _sgd.funk_epoch(
+                segment.users, segment.items, segment.ratings, cache[0][at : at + n],
+                np.array([0, n], dtype=np.int64), np.zeros((1, 1), dtype=np.int32), f,
+                user.factors, item.factors, user.bias, item.bias, user.grad_sq, item.grad_sq,
+                global_mean, rate, alpha, biased, f == 0, per_row, 1, np.zeros(1),
+            )  # fmt: skip
+        at += n
     blocks = (user.factors, user.bias, item.factors, item.bias)
     if last_stratum and not all(all_finite(a) for a in blocks):
         sse = np.nan
@@ -190,11 +202,11 @@ def _validation_task(row, caches, user_pair, item_states, f, global_mean, biased
     user = user_pair[0]
     total, count = 0.0, 0
     for cell, cache, item in zip(row, caches, item_states, strict=True):
-        u, i = cell.valid_users, cell.valid_items
+        u, i = joined(cell, "valid_users"), joined(cell, "valid_items")
         pred = cache[1] + user.factors[u, f] * item.factors[i, f]
         if biased:
             pred += global_mean + user.bias[u] + item.bias[i]
         with np.errstate(over="ignore", invalid="ignore"):
-            total += float(np.square(pred - cell.valid_ratings).sum())
+            total += float(np.square(pred - joined(cell, "valid_ratings")).sum())
         count += len(pred)
     return total, count

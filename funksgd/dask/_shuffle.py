@@ -1,34 +1,44 @@
 """The one shuffle of a distributed fit: every partition's ratings to the worker of their
 user block, cut into that block's cells.
 
-Each partition is split by cell, its pieces sorted by user then item. A user block's
-cells are then built one at a time by a chain of tasks on the block's worker: each task
-takes the pieces of the cells still to build, merges those of one cell, and passes the
-others on, so that a cell's pieces are let go as soon as the cell exists. The worker
-holds its share of the ratings once, plus the cell being built: never all the pieces
-and all the cells at once.
+Each partition is cut into pieces, one per cell and range of the cell's users (a
+segment), sorted by user then item, and each piece moves to its block's worker as soon
+as it is cut. There a chain of tasks builds the block's segments one at a time, cell by
+cell, each from its pieces of every partition, which are let go as soon as the segment
+exists. A worker so holds its share of the ratings once, plus the segment being built:
+``1 / (n_segments * n_blocks)`` of the share. A cell is the list of its ``n_segments``
+segments, consecutive ranges of its block's users; the tasks that read a cell loop over
+them, and training them in turn is training the whole cell.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
-# the ratings of one cell, LOCAL indices into its user block and item block; ``valid_*``
-# are the held-out ratings of early stopping (empty without it)
+# the ratings of one segment of a cell, LOCAL indices into its user block and item block;
+# ``valid_*`` are the held-out ratings of early stopping (empty without it)
 Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_ratings")
-# the cells of a user block still to build: ``pieces[j]`` are the runs (sorted ratings,
-# see ``split_by_cell``) of the j-th of them; ``held`` the hold-out of the validation
-# ratings over the block's ratings from ``offset`` on (cells in turn, each sorted), or
-# None; ``left`` the tuning rating of each user counted from the next cell on, or None
-Pending = namedtuple("Pending", "pieces held offset left report")
-# a partition is cut by cell, and a cell merged from its pieces, this many ratings at a
-# time (a cell: whole users, so about as many)
+# the state of a user block's chain of segments: ``held`` the hold-out of the validation
+# ratings over the block's ratings from ``offset`` on (segments in turn, each sorted), or
+# None; ``left`` the tuning rating of each user counted from the next segment on, or
+# None; ``report`` the block's counts so far, a list entry per cell
+Pending = namedtuple("Pending", "held offset left report")
+# a partition is cut by segment, and a segment merged from its pieces, this many ratings
+# at a time (whole users, so about as many)
 CHUNK_RATINGS = 1 << 18
+# segments per cell at most: ranges of a user block's users balanced by their ratings
+SEGMENTS = 4
+# ... and fewer when a partition's piece of a segment would hold fewer ratings: its arrays
+# would fall under glibc's mmap threshold (128 KB; Dask's workers fix it), and the heap's
+# holes they leave stay in the worker's memory
+SEGMENT_PIECE_RATINGS = 1 << 15
+# the partitions are cut in this many rounds
+ROUNDS = 4
 
 
 def make_cells(executor, data, grid, rng, fraction, tuning):
-    """The cells ``cells[b][j]`` of the grid, each on the worker of user block ``b``,
-    and the blocks' reports (duplicates, counts), gathered.
+    """The cells ``cells[b][j]`` of the grid, each a list of segments on the worker of
+    user block ``b``, and the blocks' reports (duplicates, counts), gathered.
 
     The ratings are ``data.triplets``, handles this function lets go of (it sets them to
     None), as of every intermediate result once its tasks are submitted: Dask frees each
@@ -36,17 +46,29 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
     held out for validation; or ``tuning``, ``(users, offsets)``, names the one rating
     of each sampled user held out to tune the prior; or neither.
     """
-    p = grid.n_blocks
+    p, triplets, data.triplets = grid.n_blocks, data.triplets, None
+    per_piece = data.n_ratings / (len(triplets) * p * p * SEGMENT_PIECE_RATINGS)
+    n_segments = int(np.clip(per_piece, 1, SEGMENTS))
     where = executor.scatter(
-        (grid.user_block, grid.user_local, grid.item_block, grid.item_local), broadcast=True
-    )
-    parts = [executor.submit(split_by_cell, t, where, p) for t in data.triplets]
-    data.triplets = None
-    # each piece moves to its block's worker as soon as it is cut, and its partition's
-    # worker lets go of it then, not once the whole block has arrived
-    owns = [[executor.submit(_arrived, executor.part(part, b), worker=executor.owner(b))
-             for part in parts] for b in range(p)]  # fmt: skip
-    del parts
+        (grid.user_block, grid.user_local, user_segments(grid, data.user_counts, n_segments),
+         grid.item_block, grid.item_local),
+        broadcast=True,
+    )  # fmt: skip
+    # in rounds, a share of each worker's partitions at a time: a round's partitions are
+    # cut and their pieces moved to their blocks' workers (the cutting worker lets go of
+    # them then) before the next round starts, so that no worker receives much more than
+    # it has sent. Pieces are kept in the partitions' order
+    owns = [[None] * len(triplets) for _ in range(p)]
+    moved = []
+    for positions in executor.rounds(triplets, ROUNDS):
+        for t in positions:
+            part = executor.submit(split_by_cell, triplets[t], where, p, n_segments, moved)
+            triplets[t] = None
+            for b in range(p):
+                owns[b][t] = executor.submit(_arrived, executor.part(part, b),
+                                             worker=executor.owner(b))  # fmt: skip
+        moved = [executor.submit(_moved, owns[b][t]) for t in positions for b in range(p)]
+    part = moved = where = None  # Dask frees ``where`` once the last partition is cut
     seeds = rng.randint(np.iinfo(np.int32).max, size=p)
     cells, reports = [], []
     for b in range(p):
@@ -54,18 +76,41 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
         if tuning is not None:
             mine = grid.user_block[tuning[0]] == b
             held = grid.user_local[tuning[0][mine]], tuning[1][mine], len(grid.user_members[b])
-        state = executor.submit(start_block, owns[b], seeds[b], fraction, held,
+        total = int(data.user_counts[grid.user_members[b]].sum())
+        state = executor.submit(start_block, total, seeds[b], fraction, held,
                                 worker=executor.owner(b))  # fmt: skip
+        # pieces[c][t]: segment c's piece of partition t, a key of its own on the worker
+        pieces = [[executor.part(own, c) for own in owns[b]] for c in range(p * n_segments)]
         owns[b] = None
         row = []
-        for _ in range(p):
-            step = executor.submit(next_cell, state, worker=executor.owner(b))
-            row.append(executor.part(step, 0))
+        for c in range(p * n_segments):
+            step = executor.submit(next_segment, state, pieces[c], c % n_segments == 0,
+                                   worker=executor.owner(b))  # fmt: skip
+            pieces[c] = None
+            if c % n_segments == 0:
+                row.append([])
+            row[-1].append(executor.part(step, 0))
             state = executor.part(step, 1)
         cells.append(row)
-        reports.append(executor.part(state, 4))  # the last Pending's report
+        reports.append(executor.part(state, 3))  # the last Pending's report
     del state, step
     return cells, executor.gather(reports)
+
+
+def user_segments(grid, user_counts, n_segments):
+    """Each user's segment: ``n_segments`` consecutive ranges of its block's rows,
+    balanced by their ratings ``user_counts``."""
+    segment = np.empty(len(grid.user_block), dtype=np.int32)
+    for members in grid.user_members:
+        ends = np.cumsum(user_counts[members])
+        total = ends[-1] if len(ends) else 0
+        segment[members] = np.clip((ends - 1) * n_segments // max(total, 1), 0, n_segments - 1)
+    return segment
+
+
+def joined(cell, field):
+    """A field of a cell's segments, joined: the whole cell's."""
+    return np.concatenate([getattr(segment, field) for segment in cell])
 
 
 # ------------------------------------------------------------------ tasks (pure functions)
@@ -74,26 +119,34 @@ def _arrived(piece):
     return piece
 
 
-def split_by_cell(triplets, where, n_blocks):
-    """One partition's ratings in local indices, cut by cell: ``pieces[b][j]`` holds the
-    (user row, item row, rating) arrays of cell ``(b, j)`` and the bounds of their runs
-    (see :func:`_runs`), each run sorted by user then item (equal pairs in the
-    partition's order). The partition is cut ``CHUNK_RATINGS`` ratings at a time, a run
-    per chunk, so that the task needs little memory beyond its input and output. A
-    cell's runs are then joined into arrays of its own, one cell at a time: a few large
-    arrays travel to the block's worker without Dask first copying many small ones into
-    one message."""
-    pieces = [[[] for _ in range(n_blocks)] for _ in range(n_blocks)]
-    sizes = [int(local.max(initial=0)) + 1 for local in where[1::2]]  # of the blocks
+def _moved(piece):
+    """A token, where ``piece`` is: it has arrived."""
+    return True
+
+
+def split_by_cell(triplets, where, n_blocks, n_segments, after=()):
+    """One partition's ratings in local indices, cut by segment, once the tokens ``after``
+    exist (see ``make_cells``): ``pieces[b][c]`` holds the (user row, item row, rating)
+    arrays of segment ``c % n_segments`` of cell ``(b, c // n_segments)`` and the bounds
+    of their runs (see :func:`_runs`), each run sorted by user then item (equal pairs in
+    the partition's order). The partition is cut ``CHUNK_RATINGS`` ratings at a time, a
+    run per chunk, so that the task needs little memory beyond its input and output. A
+    segment's runs are then joined into arrays of its own, one segment at a time: a few
+    large arrays travel to the block's worker without Dask first copying many small ones
+    into one message."""
+    per_block = n_blocks * n_segments
+    runs = [[] for _ in range(n_blocks * per_block)]
+    sizes = [int(where[f].max(initial=0)) + 1 for f in (1, 4)]  # local user, item rows
     for start in range(0, max(len(triplets[2]), 1), CHUNK_RATINGS):  # an empty one too
         chunk = (values[start : start + CHUNK_RATINGS] for values in triplets)
-        runs = _sorted_runs(*chunk, where, sizes, n_blocks)
-        for c, run in enumerate(runs):  # empty ones too: every cell has a run
-            pieces[c // n_blocks][c % n_blocks].append(run)
-    for row in pieces:
-        for j, runs in enumerate(row):  # each cell's runs are freed before the next's join
-            bounds = np.cumsum([0] + [len(run[2]) for run in runs])
-            row[j] = (*(np.concatenate([run[f] for run in runs]) for f in range(3)), bounds)
+        for c, run in enumerate(_sorted_runs(*chunk, where, sizes, n_blocks, n_segments)):
+            runs[c].append(run)  # empty ones too: every segment has a run
+    pieces = [[] for _ in range(n_blocks)]
+    for c in range(len(runs)):  # each segment's runs are freed before the next's join
+        bounds = np.cumsum([0] + [len(run[2]) for run in runs[c]])
+        joined = (np.concatenate([run[f] for run in runs[c]]) for f in range(3))
+        pieces[c // per_block].append((*joined, bounds))
+        runs[c] = None
     return pieces
 
 
@@ -103,14 +156,15 @@ def _runs(piece):
     return [tuple(v[a:z] for v in arrays) for a, z in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks):
-    """The (user row, item row, rating) arrays of each cell ``c = b * n_blocks + j``,
-    sorted by user then item; ``sizes`` bound the local rows of a user and an item
-    block. Each cell's are arrays of their own, not views of the chunk's, so that a
-    cell's runs are freed with it."""
-    user_block, user_local, item_block, item_local = where
-    cell = user_block[rows] * np.int32(n_blocks) + item_block[cols]
-    cuts = np.cumsum(np.bincount(cell, minlength=n_blocks**2)).tolist()
+def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks, n_segments):
+    """The (user row, item row, rating) arrays of each segment ``c`` of cell ``(b, j)``,
+    ``(b * n_blocks + j) * n_segments + c``, sorted by user then item; ``sizes`` bound
+    the local rows of a user and an item block. Each segment's are arrays of their own,
+    not views of the chunk's, so that its runs are freed with it."""
+    user_block, user_local, user_segment, item_block, item_local = where
+    cell = (user_block[rows] * np.int32(n_blocks) + item_block[cols]) * np.int32(n_segments)
+    cell += user_segment[rows]
+    cuts = np.cumsum(np.bincount(cell, minlength=n_blocks**2 * n_segments)).tolist()
     rows, cols = user_local[rows], item_local[cols]
     key = (cell.astype(np.int64) * sizes[0] + rows) * sizes[1] + cols
     order = np.argsort(key, kind="stable")
@@ -121,13 +175,11 @@ def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks):
     return runs
 
 
-def start_block(own, seed, validation_fraction, tuning):
-    """The ``Pending`` cells of a user block from its pieces of every partition
-    (``own[part][j]``). ``validation_fraction`` of the block's ratings, drawn from
-    ``seed`` over the cells in turn, are held out; or with ``tuning``, ``(rows, offsets,
-    n_rows)``, rating ``offsets[n]`` of row ``rows[n]``, its ratings counted cell by cell."""
-    pieces = [[run for piece in cell for run in _runs(piece)] for cell in zip(*own, strict=True)]
-    total = sum(len(piece[2]) for cell in pieces for piece in cell)
+def start_block(total, seed, validation_fraction, tuning):
+    """The ``Pending`` of a user block of ``total`` ratings, before its first segment.
+    ``validation_fraction`` of them, drawn from ``seed`` over the segments in turn, are
+    held out; or with ``tuning``, ``(rows, offsets, n_rows)``, rating ``offsets[n]`` of
+    row ``rows[n]``, its ratings counted segment by segment."""
     n_valid = round(validation_fraction * total)
     held = left = None
     if n_valid:
@@ -138,34 +190,35 @@ def start_block(own, seed, validation_fraction, tuning):
         left[tuning[0]] = tuning[1]
     report = {"n_duplicates": 0, "first_duplicate": None, "n_train": [], "n_valid": [],
               "rated": [], "validated": []}  # fmt: skip
-    return Pending(pieces, held, 0, left, report)
+    return Pending(held, 0, left, report)
 
 
-def next_cell(pending):
-    """``(cell, rest)``: the first pending cell, merged from its pieces and sorted by user
-    then item, and the ``Pending`` of the others. The pieces are merged a few users at a
-    time, so the task needs little memory beyond the finished cell."""
-    pieces, n = pending.pieces[0], sum(len(piece[2]) for piece in pending.pieces[0])
-    j = len(pending.report["n_train"])
+def next_segment(pending, pieces, first):
+    """``(segment, rest)``: the next segment of the block (of a new cell if ``first``),
+    merged from its ``pieces`` of every partition and sorted by user then item, and the
+    ``Pending`` of the following ones. The pieces are merged a few users at a time, so
+    that the task needs little memory beyond the finished segment."""
+    runs = [run for piece in pieces for run in _runs(piece)]
+    n = sum(len(run[2]) for run in runs)
     held = None if pending.held is None else pending.held[pending.offset : pending.offset + n]
     left = None if pending.left is None else pending.left.copy()
-    n_rows = max((int(piece[0][-1]) + 1 for piece in pieces if len(piece[0])), default=0)
-    counts = sum((np.bincount(piece[0], minlength=n_rows) for piece in pieces),
+    n_rows = max((int(run[0][-1]) + 1 for run in runs if len(run[0])), default=0)
+    counts = sum((np.bincount(run[0], minlength=n_rows) for run in runs),
                  np.zeros(n_rows, dtype=np.int64))  # fmt: skip
-    if left is not None:  # users whose tuning rating is in this cell
+    if left is not None:  # users whose tuning rating is in this segment
         mine = np.flatnonzero(left[:n_rows] >= 0)
         n_valid = int((left[mine] < counts[mine]).sum())
     else:
         n_valid = 0 if held is None else int(held.sum())
-    train, valid = _empty(pieces[0], n - n_valid), _empty(pieces[0], n_valid)
-    report = {key: value.copy() if isinstance(value, list) else value
-              for key, value in pending.report.items()}  # fmt: skip
+    train, valid = _empty(runs[0], n - n_valid), _empty(runs[0], n_valid)
+    report = _next_report(pending.report, first)
     at = [0, 0]
     for lo, hi in _user_ranges(counts):
-        users, items, ratings = _merge(pieces, lo, hi)
+        users, items, ratings = _merge(runs, lo, hi)
         repeated = np.flatnonzero((users[1:] == users[:-1]) & (items[1:] == items[:-1]))
         report["n_duplicates"] += len(repeated)
         if report["first_duplicate"] is None and len(repeated):
+            j = len(report["n_train"]) - 1
             report["first_duplicate"] = (users[repeated[0]], j, items[repeated[0]])
         if left is not None:
             mask = _tuning_ratings(users, left)
@@ -178,17 +231,35 @@ def next_cell(pending):
             for f, values in enumerate((users, items, ratings)):
                 out[f][at[side] : at[side] + m] = values[chosen]
             at[side] += m
-    cell = Cell(*train, *valid)
-    report["n_train"].append(len(cell.ratings))
-    report["n_valid"].append(len(cell.valid_ratings))
-    report["rated"].append(_distinct_items(cell.items))
-    users = cell.valid_users  # sorted
-    report["validated"].append(users[np.flatnonzero(np.diff(users, prepend=-1))])
-    return cell, Pending(pending.pieces[1:], pending.held, pending.offset + n, left, report)
+    segment = Cell(*train, *valid)
+    _count(report, segment)
+    return segment, Pending(pending.held, pending.offset + n, left, report)
 
 
-def _empty(piece, n):
-    return tuple(np.empty(n, dtype=values.dtype) for values in piece)
+def _next_report(report, first):
+    """A copy of a block's ``report``, with a new cell's entries if ``first``."""
+    out = {key: value.copy() if isinstance(value, list) else value
+           for key, value in report.items()}  # fmt: skip
+    if first:
+        out["n_train"].append(0)
+        out["n_valid"].append(0)
+        out["rated"].append(np.zeros(0, dtype=np.int64))
+        out["validated"].append(np.zeros(0, dtype=np.int32))
+    return out
+
+
+def _count(report, segment):
+    """Adds ``segment`` to its cell's entries of ``report`` (the last ones)."""
+    report["n_train"][-1] += len(segment.ratings)
+    report["n_valid"][-1] += len(segment.valid_ratings)
+    report["rated"][-1] = np.union1d(report["rated"][-1], _distinct_items(segment.items))
+    users = segment.valid_users  # sorted, and after the cell's earlier segments' users
+    distinct = users[np.flatnonzero(np.diff(users, prepend=-1))]
+    report["validated"][-1] = np.concatenate([report["validated"][-1], distinct])
+
+
+def _empty(run, n):
+    return tuple(np.empty(n, dtype=values.dtype) for values in run)
 
 
 def _user_ranges(counts):
@@ -201,11 +272,11 @@ def _user_ranges(counts):
     return zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
 
 
-def _merge(pieces, lo, hi):
-    """The ratings of users ``lo`` to ``hi`` (excluded) in ``pieces`` (each sorted by user
-    then item), sorted by user then item, equal pairs in the pieces' order."""
+def _merge(runs, lo, hi):
+    """The ratings of users ``lo`` to ``hi`` (excluded) in ``runs`` (each sorted by user
+    then item), sorted by user then item, equal pairs in the runs' order."""
     parts = []
-    for users, items, ratings in pieces:
+    for users, items, ratings in runs:
         a, z = np.searchsorted(users, [lo, hi])
         parts.append((users[a:z], items[a:z], ratings[a:z]))
     users, items, ratings = (np.concatenate([part[f] for part in parts]) for f in range(3))

@@ -47,16 +47,20 @@ def _to_csr(triplets, shape, dtype):
 
 def _users_ratings(row, wanted, n_rows):
     """For each cell of a user block, ``(users, items, ratings)`` of its rows ``wanted``:
-    training ratings, held-out ones."""
+    training ratings, held-out ones. A few arrays per cell (not per segment), so that Dask
+    sends them as they are instead of joining many small ones into one message first."""
     chosen = np.zeros(n_rows, dtype=bool)  # a byte per user, not a sort of the ratings
     chosen[wanted] = True
     out = []
     for cell in row:
-        train, valid = chosen[cell.users], chosen[cell.valid_users]
-        out.append((
-            (cell.users[train], cell.items[train], cell.ratings[train]),
-            (cell.valid_users[valid], cell.valid_items[valid], cell.valid_ratings[valid]),
-        ))  # fmt: skip
+        sides = []
+        for first in (0, 3):  # the training ratings, then the held-out ones (see Cell)
+            masks = [chosen[segment[first]] for segment in cell]
+            sides.append(tuple(
+                np.concatenate([s[f][m] for s, m in zip(cell, masks, strict=True)])
+                for f in range(first, first + 3)
+            ))  # fmt: skip
+        out.append(tuple(sides))
     return out
 
 
@@ -72,8 +76,8 @@ def solve_task(row, user_pair, shared, global_mean, alpha, biased, beta):
     item_factors, item_bias, offsets = shared
     n_rows, k = user_state.factors.shape
     indptr = np.zeros(n_rows + 1, dtype=np.int64)
-    for cell in row:  # sorted by user: no copy of the users to count them
-        for users in (cell.users, cell.valid_users):
+    for segment in (s for cell in row for s in cell):  # sorted by user: no copy to count
+        for users in (segment.users, segment.valid_users):
             indptr += np.searchsorted(users, np.arange(n_rows + 1, dtype=users.dtype))
     factors = np.zeros((n_rows, k), dtype=item_factors.dtype)
     bias = np.zeros(n_rows, dtype=item_factors.dtype)
@@ -90,12 +94,13 @@ def _chunk_ratings(row, offsets, a, z, n_items):
     """CSR ratings (training and held-out) of the block's users ``a`` to ``z - 1``."""
     users, items, ratings = [], [], []
     for j, cell in enumerate(row):
-        for u, i, r in [(cell.users, cell.items, cell.ratings),
-                        (cell.valid_users, cell.valid_items, cell.valid_ratings)]:  # fmt: skip
-            first, last = np.searchsorted(u, np.array([a, z], dtype=u.dtype))
-            users.append(u[first:last])
-            items.append(offsets[j] + i[first:last])
-            ratings.append(r[first:last])
+        for s in cell:
+            for u, i, r in [(s.users, s.items, s.ratings),
+                            (s.valid_users, s.valid_items, s.valid_ratings)]:  # fmt: skip
+                first, last = np.searchsorted(u, np.array([a, z], dtype=u.dtype))
+                users.append(u[first:last])
+                items.append(offsets[j] + i[first:last])
+                ratings.append(r[first:last])
     users, items, ratings = np.concatenate(users), np.concatenate(items), np.concatenate(ratings)
     order = np.lexsort((items, users))
     indptr = np.zeros(z - a + 1, dtype=np.int64)
