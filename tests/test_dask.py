@@ -239,6 +239,35 @@ def test_cells_come_in_segments_of_consecutive_users(small, n_blocks, monkeypatc
     np.testing.assert_array_equal(got.toarray(), small.toarray())
 
 
+def test_segments_per_cell_keep_pieces_large():
+    piece = _shuffle.SEGMENT_PIECE_RATINGS
+    assert _shuffle.segments_per_cell(1_600_000, 8, 2) == 1  # the tests' data
+    assert _shuffle.segments_per_cell(10_000_000, 8, 2) == _shuffle.SEGMENTS
+    assert _shuffle.segments_per_cell(10_000_000, 32, 2) == 2
+    assert _shuffle.segments_per_cell(3 * 4 * piece, 1, 2) == 3
+    assert _shuffle.segments_per_cell(0, 1, 1) == 1
+
+
+def test_partitions_are_cut_in_rounds_of_each_workers_share(client):
+    """Round k holds the k-th quarter of the partitions each worker holds, in order."""
+    from distributed import wait
+
+    from funksgd.dask._executors import OnCluster
+
+    workers = sorted(client.scheduler_info()["workers"])
+    held = [0, 0, 1, 0, 1, 0, 0, 1, 0]  # 6 partitions on the first worker, 3 on the other
+    handles = [client.submit(np.arange, t, workers=[workers[w]], pure=False)
+               for t, w in enumerate(held)]  # fmt: skip
+    wait(handles)
+    rounds = OnCluster(client, 30).rounds(handles, 4)
+    assert sorted(t for r in rounds for t in r) == list(range(len(held)))
+    assert len(rounds) == 4
+    for w, n in ((0, 6), (1, 3)):
+        mine = [[t for t in r if held[t] == w] for r in rounds]
+        assert [t for r in mine for t in r] == [t for t in range(len(held)) if held[t] == w]
+        assert max(map(len, mine)) == -(-n // 4)
+
+
 # --------------------------------------------------------------------------- determinism
 def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
     df = frame(small)

@@ -47,8 +47,7 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
     of each sampled user held out to tune the prior; or neither.
     """
     p, triplets, data.triplets = grid.n_blocks, data.triplets, None
-    per_piece = data.n_ratings / (len(triplets) * p * p * SEGMENT_PIECE_RATINGS)
-    n_segments = int(np.clip(per_piece, 1, SEGMENTS))
+    n_segments = segments_per_cell(data.n_ratings, len(triplets), p)
     where = executor.scatter(
         (grid.user_block, grid.user_local, user_segments(grid, data.user_counts, n_segments),
          grid.item_block, grid.item_local),
@@ -95,6 +94,13 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
         reports.append(executor.part(state, 3))  # the last Pending's report
     del state, step
     return cells, executor.gather(reports)
+
+
+def segments_per_cell(n_ratings, n_partitions, n_blocks):
+    """Up to ``SEGMENTS``, as many as keep a partition's piece of a segment at
+    ``SEGMENT_PIECE_RATINGS`` ratings or more (on average), and at least one."""
+    per_piece = n_ratings / (n_partitions * n_blocks * n_blocks * SEGMENT_PIECE_RATINGS)
+    return int(np.clip(per_piece, 1, SEGMENTS))
 
 
 def user_segments(grid, user_counts, n_segments):
