@@ -3,9 +3,10 @@ user block, cut into that block's cells.
 
 Each partition is cut into pieces, one per cell and range of the cell's users (a
 segment), sorted by user then item, and each piece moves to its block's worker as soon
-as it is cut. There a chain of tasks builds the block's segments one at a time, cell by
-cell, each from its pieces of every partition, which are let go as soon as the segment
-exists. A worker so holds its share of the ratings once, plus the segment being built:
+as it is cut; the partitions are cut in a few rounds, each waiting for the last one's
+pieces to arrive. There a chain of tasks builds the block's segments one at a time, cell
+by cell, each from its pieces of every partition, which are let go as soon as the
+segment exists. A worker so holds its share of the ratings once, plus the segment being built:
 ``1 / (n_segments * n_blocks)`` of the share. A cell is the list of its ``n_segments``
 segments, consecutive ranges of its block's users; the tasks that read a cell loop over
 them, and training them in turn is training the whole cell.
@@ -150,8 +151,8 @@ def split_by_cell(triplets, where, n_blocks, n_segments, after=()):
     pieces = [[] for _ in range(n_blocks)]
     for c in range(len(runs)):  # each segment's runs are freed before the next's join
         bounds = np.cumsum([0] + [len(run[2]) for run in runs[c]])
-        joined = (np.concatenate([run[f] for run in runs[c]]) for f in range(3))
-        pieces[c // per_block].append((*joined, bounds))
+        arrays = (np.concatenate([run[f] for run in runs[c]]) for f in range(3))
+        pieces[c // per_block].append((*arrays, bounds))
         runs[c] = None
     return pieces
 
