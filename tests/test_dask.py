@@ -287,6 +287,25 @@ def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
     assert not np.array_equal(other.item_factors_, in_process.item_factors_)
 
 
+@pytest.mark.parametrize("params", [{}, {"early_stopping": True}, {"algorithm": "funk"}])
+def test_same_factors_whatever_the_segments_a_cell_has(monkeypatch, params):
+    """Four segments a cell train as one (some empty: a user with most ratings), held-out
+    and tuning ratings included; Funk's squared errors then sum in another order."""
+    rng = np.random.RandomState(0)
+    users = np.r_[np.zeros(200, int), np.repeat(np.arange(1, 61), 3)]
+    items = np.r_[np.arange(200), [i for _ in range(60) for i in rng.choice(200, 3, False)]]
+    X = sp.csr_array((rng.randint(1, 6, len(users)) * 1.0, (users, items)), shape=(61, 200))
+    df = frame(X, npartitions=4)
+    params = {**SMALL, "n_blocks": 2, **params}
+    one = DaskFunkSVD(client="sync", **params).fit(df)
+    monkeypatch.setattr(_shuffle, "SEGMENT_PIECE_RATINGS", 1)
+    four = DaskFunkSVD(client="sync", **params).fit(df)
+    if params.get("algorithm") == "funk":
+        np.testing.assert_allclose(four.loss_curve_, one.loss_curve_, rtol=1e-12)
+        four.loss_curve_ = one.loss_curve_
+    same_model(four, one)
+
+
 @pytest.mark.parametrize("learning_rate", ["invscaling", "adaptive"])
 def test_global_schedules_match_in_process(client, small, learning_rate):
     # "invscaling" submits the next epoch ahead of the error; "adaptive" waits for it
