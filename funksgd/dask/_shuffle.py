@@ -5,7 +5,8 @@ Each partition is cut into pieces, one per cell and range of the cell's users (a
 segment), sorted by user then item, and each piece moves to its block's worker as soon
 as it is cut; the partitions are cut in a few rounds, each waiting for the last one's
 pieces to arrive. There a chain of tasks builds the block's segments one at a time, cell
-by cell, each from its pieces of every partition, which are let go as soon as the
+by cell: each task takes the pieces of the segments still to build, merges those of one
+segment and passes the others on, so that a segment's pieces are let go as soon as the
 segment exists. A worker so holds its share of the ratings once, plus the segment being built:
 ``1 / (n_segments * n_blocks)`` of the share. A cell is the list of its ``n_segments``
 segments, consecutive ranges of its block's users; the tasks that read a cell loop over
@@ -19,11 +20,12 @@ import numpy as np
 # the ratings of one segment of a cell, LOCAL indices into its user block and item block;
 # ``valid_*`` are the held-out ratings of early stopping (empty without it)
 Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_ratings")
-# the state of a user block's chain of segments: ``held`` the hold-out of the validation
-# ratings over the block's ratings from ``offset`` on (segments in turn, each sorted), or
-# None; ``left`` the tuning rating of each user counted from the next segment on, or
-# None; ``report`` the block's counts so far, a list entry per cell
-Pending = namedtuple("Pending", "held offset left report")
+# the segments of a user block still to build: ``pieces[c]`` are the runs (sorted
+# ratings, see ``split_by_cell``) of the c-th of them; ``held`` the hold-out of the
+# validation ratings over the block's ratings from ``offset`` on (segments in turn, each
+# sorted), or None; ``left`` the tuning rating of each user counted from the next
+# segment on, or None; ``report`` the block's counts so far, a list entry per cell
+Pending = namedtuple("Pending", "pieces held offset left report")
 # a partition is cut by segment, and a segment merged from its pieces, this many ratings
 # at a time (whole users, so about as many)
 CHUNK_RATINGS = 1 << 18
@@ -76,23 +78,19 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
         if tuning is not None:
             mine = grid.user_block[tuning[0]] == b
             held = grid.user_local[tuning[0][mine]], tuning[1][mine], len(grid.user_members[b])
-        total = int(data.user_counts[grid.user_members[b]].sum())
-        state = executor.submit(start_block, total, seeds[b], fraction, held,
+        state = executor.submit(start_block, owns[b], seeds[b], fraction, held,
                                 worker=executor.owner(b))  # fmt: skip
-        # pieces[c][t]: segment c's piece of partition t, a key of its own on the worker
-        pieces = [[executor.part(own, c) for own in owns[b]] for c in range(p * n_segments)]
         owns[b] = None
         row = []
         for c in range(p * n_segments):
-            step = executor.submit(next_segment, state, pieces[c], c % n_segments == 0,
+            step = executor.submit(next_segment, state, c % n_segments == 0,
                                    worker=executor.owner(b))  # fmt: skip
-            pieces[c] = None
             if c % n_segments == 0:
                 row.append([])
             row[-1].append(executor.part(step, 0))
             state = executor.part(step, 1)
         cells.append(row)
-        reports.append(executor.part(state, 3))  # the last Pending's report
+        reports.append(executor.part(state, 4))  # the last Pending's report
     del state, step
     return cells, executor.gather(reports)
 
@@ -182,11 +180,14 @@ def _sorted_runs(rows, cols, ratings, where, sizes, n_blocks, n_segments):
     return runs
 
 
-def start_block(total, seed, validation_fraction, tuning):
-    """The ``Pending`` of a user block of ``total`` ratings, before its first segment.
-    ``validation_fraction`` of them, drawn from ``seed`` over the segments in turn, are
-    held out; or with ``tuning``, ``(rows, offsets, n_rows)``, rating ``offsets[n]`` of
-    row ``rows[n]``, its ratings counted segment by segment."""
+def start_block(own, seed, validation_fraction, tuning):
+    """The ``Pending`` segments of a user block from its pieces of every partition
+    (``own[part][c]``). ``validation_fraction`` of the block's ratings, drawn from
+    ``seed`` over the segments in turn, are held out; or with ``tuning``, ``(rows,
+    offsets, n_rows)``, rating ``offsets[n]`` of row ``rows[n]``, its ratings counted
+    segment by segment."""
+    pieces = [[run for piece in part for run in _runs(piece)] for part in zip(*own, strict=True)]
+    total = sum(len(run[2]) for segment in pieces for run in segment)
     n_valid = round(validation_fraction * total)
     held = left = None
     if n_valid:
@@ -197,15 +198,15 @@ def start_block(total, seed, validation_fraction, tuning):
         left[tuning[0]] = tuning[1]
     report = {"n_duplicates": 0, "first_duplicate": None, "n_train": [], "n_valid": [],
               "rated": [], "validated": []}  # fmt: skip
-    return Pending(held, 0, left, report)
+    return Pending(pieces, held, 0, left, report)
 
 
-def next_segment(pending, pieces, first):
-    """``(segment, rest)``: the next segment of the block (of a new cell if ``first``),
-    merged from its ``pieces`` of every partition and sorted by user then item, and the
-    ``Pending`` of the following ones. The pieces are merged a few users at a time, so
+def next_segment(pending, first):
+    """``(segment, rest)``: the first pending segment (of a new cell if ``first``), merged
+    from its pieces and sorted by user then item, and the ``Pending`` of the others,
+    which no longer holds its pieces. The pieces are merged a few users at a time, so
     that the task needs little memory beyond the finished segment."""
-    runs = [run for piece in pieces for run in _runs(piece)]
+    runs = pending.pieces[0]
     n = sum(len(run[2]) for run in runs)
     held = None if pending.held is None else pending.held[pending.offset : pending.offset + n]
     left = None if pending.left is None else pending.left.copy()
@@ -240,7 +241,7 @@ def next_segment(pending, pieces, first):
             at[side] += m
     segment = Cell(*train, *valid)
     _count(report, segment)
-    return segment, Pending(pending.held, pending.offset + n, left, report)
+    return segment, Pending(pending.pieces[1:], pending.held, pending.offset + n, left, report)
 
 
 def _next_report(report, first):
