@@ -287,6 +287,7 @@ def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
     assert not np.array_equal(other.item_factors_, in_process.item_factors_)
 
 
+@pytest.mark.filterwarnings("ignore:Early stopping did not trigger")
 @pytest.mark.parametrize("params", [{}, {"early_stopping": True}, {"algorithm": "funk"}])
 def test_same_factors_whatever_the_segments_a_cell_has(monkeypatch, params):
     """Four segments a cell train as one (some empty: a user with most ratings), held-out
