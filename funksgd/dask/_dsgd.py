@@ -443,16 +443,12 @@ def _validation_task(row, user_pair, item_states, global_mean, biased):
     user_state = user_pair[0]
     total, count = 0.0, 0
     for cell, item_state in zip(row, item_states, strict=True):
-        pred = np.empty(sum(len(s.valid_ratings) for s in cell), dtype=user_state.factors.dtype)
-        at = 0
-        for segment in cell:
-            n = len(segment.valid_ratings)
-            _sgd.predict_pairs(
-                segment.valid_users, segment.valid_items, user_state.factors,
-                item_state.factors, user_state.bias, item_state.bias, global_mean, biased, 1,
-                pred[at : at + n],
-            )  # fmt: skip
-            at += n
+        users, items = joined(cell, "valid_users"), joined(cell, "valid_items")  # held out: few
+        pred = np.empty(len(users), dtype=user_state.factors.dtype)
+        _sgd.predict_pairs(
+            users, items, user_state.factors, item_state.factors, user_state.bias,
+            item_state.bias, global_mean, biased, 1, pred,
+        )  # fmt: skip
         with np.errstate(over="ignore", invalid="ignore"):
             errors = pred.astype(np.float64) - joined(cell, "valid_ratings")
             total += float(np.square(errors).sum())

@@ -163,12 +163,12 @@ def _fresh_sums(state, start):
 def _add_factor_task(cell, cache, user_pair, item_state, f, sign):
     P, Q = user_pair[0].factors, item_state.factors
     known, valid_known = cache[0].copy(), cache[1].copy()
-    at = [0, 0]
-    for segment in cell:
-        pairs = (segment.users, segment.items), (segment.valid_users, segment.valid_items)
-        for side, (out, (users, items)) in enumerate(zip((known, valid_known), pairs, strict=True)):
-            out[at[side] : at[side] + len(users)] += sign * (P[users, f] * Q[items, f])
-            at[side] += len(users)
+    at = valid_at = 0
+    for s in cell:  # a segment at a time: no copy of the cell's indices
+        known[at : at + len(s.users)] += sign * (P[s.users, f] * Q[s.items, f])
+        part = sign * (P[s.valid_users, f] * Q[s.valid_items, f])
+        valid_known[valid_at : valid_at + len(part)] += part
+        at, valid_at = at + len(s.users), valid_at + len(part)
     return known, valid_known
 
 
