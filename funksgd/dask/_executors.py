@@ -39,6 +39,9 @@ class InProcess:
     def rounds(self, handles, n_rounds):
         return [[t] for t in range(len(handles))]
 
+    def holders(self, handles):
+        return [None] * len(handles)
+
     def scatter(self, value, broadcast=False, worker=None):
         return _Done(value)
 
@@ -93,16 +96,24 @@ class OnCluster:
     def rounds(self, handles, n_rounds):
         """The positions of ``handles`` in up to ``n_rounds`` rounds: round ``k`` holds
         the ``k``-th share of the handles each worker holds, in order."""
-        holders = self.client.who_has(handles)
         by_worker = {}
-        for t, handle in enumerate(handles):
-            by_worker.setdefault((holders.get(handle.key) or [None])[0], []).append(t)
+        for t, worker in enumerate(self.holders(handles)):
+            by_worker.setdefault(worker, []).append(t)
         n_rounds = min(n_rounds, max(map(len, by_worker.values()), default=0))
         return [
             [t for held in by_worker.values()
              for t in held[k * len(held) // n_rounds : (k + 1) * len(held) // n_rounds]]
             for k in range(n_rounds)
         ]  # fmt: skip
+
+    def holders(self, handles):
+        """A worker that holds each of ``handles`` (results that exist), or None.
+
+        A task that reads one of them and a value sent to every worker should run there:
+        the scheduler would otherwise count every worker as holding its data, and spread
+        such tasks by how busy the workers look, moving the data to them."""
+        holders = self.client.who_has(handles)
+        return [(holders.get(handle.key) or [None])[0] for handle in handles]
 
     def scatter(self, value, broadcast=False, worker=None):
         """``value`` on the cluster (on ``worker``, or with ``broadcast`` on every worker),

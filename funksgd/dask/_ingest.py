@@ -96,7 +96,10 @@ def _frame_triplets(executor, df, columns, fitted_mapping, dtype):
     if fitted_mapping is not None:
         mapping = _same_mapping(fitted_mapping, mapping)
     shared = executor.scatter(mapping, broadcast=True)
-    triplets = [executor.submit(_index_frame, part, shared, columns, dtype) for part in parts]
+    triplets = [
+        executor.submit(_index_frame, part, shared, columns, dtype, worker=worker)
+        for part, worker in zip(parts, executor.holders(parts), strict=True)
+    ]  # fmt: skip
     return triplets, mapping
 
 

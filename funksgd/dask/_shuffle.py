@@ -61,10 +61,11 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
     # them then) before the next round starts, so that no worker receives much more than
     # it has sent. Pieces are kept in the partitions' order
     owns = [[None] * len(triplets) for _ in range(p)]
-    moved = []
+    moved, holders = [], executor.holders(triplets)
     for positions in executor.rounds(triplets, ROUNDS):
         for t in positions:
-            part = executor.submit(split_by_cell, triplets[t], where, p, n_segments, moved)
+            part = executor.submit(split_by_cell, triplets[t], where, p, n_segments, moved,
+                                   worker=holders[t])  # fmt: skip
             triplets[t] = None
             for b in range(p):
                 owns[b][t] = executor.submit(_arrived, executor.part(part, b),
