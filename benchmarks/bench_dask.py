@@ -24,6 +24,7 @@ Usage::
 
     python benchmarks/bench_dask.py --n-ratings 10000000 --epochs 3
     python benchmarks/bench_dask.py --n-ratings 10000000 --epochs 3 --keep-freed-memory
+    python benchmarks/bench_dask.py --n-ratings 10000000 --epochs 19 --fresh-memory
 """
 
 import argparse
@@ -121,6 +122,11 @@ def parse_args():
         "--keep-freed-memory", action="store_true",
         help="start the workers with glibc keeping the memory it frees (docs/dask.rst)",
     )  # fmt: skip
+    parser.add_argument(
+        "--fresh-memory", action="store_true",
+        help="every training task's output in fresh memory (funksgd.dask._cell.new_array "
+        "reusing none)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -134,6 +140,14 @@ def keep_freed_memory():
     environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
     environ.update(MALLOC_TRIM_THRESHOLD_=str(1 << 32), MALLOC_MMAP_THRESHOLD_=str(1 << 30))
     dask.config.set({"distributed.nanny.pre-spawn-environ": environ})
+
+
+def fresh_memory():
+    """No array of a training task's output recycled (``_cell.new_array``), in this process
+    or the worker that runs it."""
+    from funksgd.dask import _cell
+
+    _cell.SPARE_MIN_BYTES = np.inf
 
 
 def received(client, window):
@@ -170,6 +184,8 @@ def on_cluster(args, X, dask_fit, local_fit, epochs):
                      dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):  # fmt: skip
+        if args.fresh_memory:
+            client.run(fresh_memory)
         dask_fit(1, client, verbose=0)  # warm the workers up (imports)
         # best of --repeats each; all FunkSVD fits first: a DaskFunkSVD fit right after a
         # FunkSVD fit in this process ran up to 2x slower (measured, cause not found)
@@ -243,6 +259,8 @@ def main():
         def local_fit():
             return FunkSVD(max_iter=epochs, n_jobs=2, verbose=1, **params).fit(X)
 
+        if args.fresh_memory:
+            fresh_memory()
         sync, model = epoch_seconds(lambda: dask_fit(epochs, "sync"), X.nnz)
         p = model.n_blocks_
         print(f"DaskFunkSVD client='sync' ({p} x {p} grid, cells one after another): "

@@ -184,6 +184,61 @@ def test_train_task_is_train_cell_on_copies(monkeypatch, dtype, learning_rate, c
     assert np.isnan(_cell.train_task(cell, (user, None), item, *common, True, True)[0].sse)
 
 
+def test_new_array_reuses_the_memory_of_outputs_nothing_refers_to(monkeypatch):
+    """A large array handed out earlier serves again once only the recycler refers to it:
+    never while the caller, or a view of it, still does. Small arrays are not followed,
+    and ``release_spares`` lets go of the others."""
+    monkeypatch.setattr(_cell, "_spares", [])
+    shape = (1000, 40)  # 160 kB in float32: recycled
+    first = _cell.new_array(shape, np.float32)
+    second = _cell.new_array(shape, np.float32)
+    assert not np.shares_memory(first, second)
+    address = first.ctypes.data
+    view = first[10:]
+    del first
+    third = _cell.new_array(shape, np.float32)  # the view holds the first one's memory
+    assert not any(np.shares_memory(third, a) for a in (view, second))
+    del view
+    assert _cell.new_array(shape, np.float32).ctypes.data == address
+    assert _cell.new_array(shape, np.float64).dtype == np.float64  # no other dtype's memory
+    assert _cell.new_array((10, 40), np.float32).base is None
+    assert len(_cell._spares) == 4  # three of the shape (at most in use at once), one float64
+    _cell.release_spares()
+    assert _cell._spares == []
+
+
+def test_new_array_never_hands_one_array_to_two_threads(monkeypatch):
+    """Threads of a worker taking and dropping arrays at once never share one, even when
+    each lets the others run between finding an array unused and taking it."""
+    import sys
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
+
+    def yielding(value):
+        count = sys.getrefcount(value) - extra
+        time.sleep(0)  # the other threads run now
+        return count
+
+    spares, extra = [np.zeros(1)], 0
+    extra = yielding(spares[0]) - sys.getrefcount(spares[0])  # this wrapper's references
+    monkeypatch.setattr(_cell, "sys", SimpleNamespace(getrefcount=yielding))
+    monkeypatch.setattr(_cell, "_spares", [])
+
+    def take(n):
+        held = []
+        for _ in range(200):
+            held.append(_cell.new_array((300, 128), np.float32))
+            held[-1].fill(n)
+            if len(held) > 2:
+                held.pop(0)
+            assert all((a == n).all() for a in held), "another thread wrote to my array"
+        return True
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(take, range(4)))
+
+
 @pytest.mark.parametrize("biased", [True, False])
 def test_statistics_give_the_engines_scale_and_mean(small, biased):
     from types import SimpleNamespace

@@ -1,6 +1,8 @@
 """One cell of the block grid: the engine's block-level entry point, and the tasks of DSGD
 that train a cell."""
 
+import sys
+import threading
 from types import SimpleNamespace
 
 import numpy as np
@@ -72,7 +74,7 @@ def copy_state(state, with_norms=False):
     AdaGrad kernel starts from, computed in the same pass as the copy
     (``_sgd.copy_rows``), so that the kernel need not read the factors once more.
     """
-    factors = np.empty_like(state.factors, order="C")
+    factors = new_array(state.factors.shape, state.factors.dtype)
     norms = None
     if with_norms:
         norms = np.empty(len(factors), factors.dtype)
@@ -84,8 +86,56 @@ def copy_state(state, with_norms=False):
 
 def _with_copies(state, factors):
     """``state`` with ``factors`` and copies of its bias and AdaGrad sums."""
-    grad_sq = None if state.grad_sq is None else state.grad_sq.copy()
-    return state._replace(factors=factors, bias=state.bias.copy(), grad_sq=grad_sq)
+    return state._replace(factors=factors, bias=_copy(state.bias), grad_sq=_copy(state.grad_sq))
+
+
+def _copy(values):
+    if values is None:
+        return None
+    out = new_array(values.shape, values.dtype)
+    np.copyto(out, values)
+    return out
+
+
+# arrays of this many bytes or more that the tasks return are recycled (see new_array),
+# the last MAX_SPARES of them
+SPARE_MIN_BYTES = 1 << 17
+MAX_SPARES = 32
+_spares = []
+_spares_lock = threading.Lock()
+
+
+def new_array(shape, dtype):
+    """An uninitialised C-ordered array for a task's output; the caller writes it in full.
+
+    Each training task returns new blocks, and Dask lets go of the last ones soon after.
+    Fresh memory for each would be pages that the system maps and zeroes as the kernel
+    first writes them (5-10% of an epoch's time on 10M ratings, ``benchmarks/README.md``).
+    So a large array is, where there is one, the memory of an earlier output that nothing
+    refers to any more but this module's list of the last ``MAX_SPARES`` arrays it
+    handed out: the output is still new to everything that reads it, and the tasks stay
+    pure. The list never holds more arrays of a shape than were in use at once;
+    :func:`release_spares` empties it.
+    """
+    shape, dtype = tuple(shape), np.dtype(dtype)
+    if int(np.prod(shape)) * dtype.itemsize < SPARE_MIN_BYTES:
+        return np.empty(shape, dtype)
+    with _spares_lock:  # two threads of a worker must not take the same array
+        for n in range(len(_spares)):
+            # unused when the list holds the only reference (getrefcount counts its own)
+            if (sys.getrefcount(_spares[n]) == 2 and _spares[n].shape == shape
+                    and _spares[n].dtype == dtype):  # fmt: skip
+                return _spares[n]
+        out = np.empty(shape, dtype)
+        _spares.append(out)
+        del _spares[:-MAX_SPARES]
+    return out
+
+
+def release_spares():
+    """Let go of the arrays :func:`new_array` keeps for reuse (a task: the end of training)."""
+    with _spares_lock:
+        _spares.clear()
 
 
 # rows of a user block copied at a time by ``train_task``, each chunk (one memcpy) just
@@ -113,7 +163,8 @@ def train_task(cell, user_pair, item_state, global_mean, rate, alpha, biased, le
     per_row = learning_rate == "adagrad"
     source = user_pair[0]
     item, item_norms = copy_state(item_state, per_row)
-    user = _with_copies(source, np.empty_like(source.factors, order="C"))  # filled by the kernel
+    # the kernel fills the user block's factors
+    user = _with_copies(source, new_array(source.factors.shape, source.factors.dtype))
     sse = 0.0
     for segment, lo, hi in _row_ranges(cell, len(source.factors)):
         chunk_rows = np.append(np.arange(lo, hi, CHUNK_ROWS), hi).astype(np.int32)

@@ -24,7 +24,7 @@ from .. import _engine, _inference, _tuning
 from .._blocks import _balanced_groups
 from .._engine import Schedule, initial_spread, normal_factors
 from .._kernels import sgd as _sgd
-from ._cell import train_task
+from ._cell import release_spares, train_task
 from ._shuffle import joined, make_cells
 from ._users import gather_users, solve_task
 
@@ -114,6 +114,7 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
     (``_tuning.choose``), kept with the validation ratings of the cells, or with early
     stopping the validation ratings of a sample of users.
     """
+    release(executor)  # arrays a failed fit may have left
     grid = draw_grid(rng, data.user_counts, data.item_counts, n_blocks)
     tuning = None if settings.early_stopping else _tuning.choose(data.user_counts, rng)
     fraction = settings.validation_fraction if settings.early_stopping else 0.0
@@ -148,6 +149,7 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
             executor, cells, users, items, grid, settings, schedule, global_mean, rng,
             n_train, limit, validate, out,
         )  # fmt: skip
+    release(executor)
     out.item_counts = data.item_counts
     if tuning is None:  # early stopping: a sample of the users with validation ratings
         tuning = _validated_sample(reports, grid, rng), None
@@ -156,6 +158,11 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
     if settings.algorithm == "funk":  # as in process: the model's schedule keeps its sums
         out.schedule.user_grad_sq, out.schedule.item_grad_sq = sums
     return out
+
+
+def release(executor):
+    """Every worker lets go of the training tasks' arrays kept for reuse (``new_array``)."""
+    executor.gather([executor.submit(release_spares, worker=w) for w in executor.workers])
 
 
 def rating_scale(data, settings):
