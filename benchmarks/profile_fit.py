@@ -1,12 +1,12 @@
 """Where a whole ``fit`` spends its time, on the peers harness' Netflix-like data.
 
 cProfile around ``FunkSVD(n_components=100, max_iter=EPOCHS, random_state=0,
-n_jobs=1).fit(X)`` on the peers harness' ``synth`` ratings, with an epoch callback that
-sums the epochs' own seconds; prints the whole fit, the epochs, their ratio and the 45
-most expensive calls by cumulative time. Run from the repository root after building
-in place::
+n_jobs=N_JOBS).fit(X)`` (one thread by default) on the peers harness' ``synth``
+ratings, with an epoch callback that sums the epochs' own seconds; prints the whole fit,
+the epochs, their ratio and the 45 most expensive calls by cumulative time. Run from
+the repository root after building in place::
 
-    PYTHONPATH=. python benchmarks/profile_fit.py 10000000 20
+    PYTHONPATH=. python benchmarks/profile_fit.py 10000000 20 [N_JOBS]
 """
 
 import cProfile
@@ -19,12 +19,12 @@ from thin_users import load_peers, to_csr
 from funksgd import FunkSVD
 
 
-def main(n_ratings=10_000_000, epochs=20):
+def main(n_ratings=10_000_000, epochs=20, n_jobs=1):
     peers = load_peers()
     tu, ti, tr, _, _, _, nu, ni = peers.load_synth(480_189, 17_770, n_ratings)
     X = to_csr(tu, ti, tr, nu, ni)
     seconds = []
-    model = FunkSVD(n_components=100, max_iter=epochs, random_state=0, n_jobs=1)
+    model = FunkSVD(n_components=100, max_iter=epochs, random_state=0, n_jobs=n_jobs)
     profile = cProfile.Profile()
     start = time.perf_counter()
     profile.enable()
@@ -36,4 +36,4 @@ def main(n_ratings=10_000_000, epochs=20):
 
 
 if __name__ == "__main__":
-    main(*(int(arg) for arg in sys.argv[1:3]))
+    main(*(int(arg) for arg in sys.argv[1:4]))
