@@ -13,11 +13,12 @@ The offset changes only the order of the lists, never the predicted ratings.
 """
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import clone
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import metrics
 from ._progress import progress_bar
@@ -202,6 +203,13 @@ BATCH_BYTES = 1 << 24
 REFERENCE_BATCH_BYTES = 1 << 17
 
 
+@cache
+def _blas():
+    """threadpoolctl's controller of the BLAS libraries loaded (NumPy's among them), found
+    once: ``threadpool_limits`` looks for them at every call (2 ms, 16 ms the first)."""
+    return ThreadpoolController()
+
+
 def ndcg_by_weight(user_factors, item_factors, item_bias, known, relevant, counts, weights, k,
                    n_threads=1):  # fmt: skip
     """NDCG@k of the ranking ``W @ Q.T + item_bias + w * log(1 + counts)``, for each ``w``.
@@ -287,7 +295,7 @@ def ndcg_by_weight(user_factors, item_factors, item_bias, known, relevant, count
     batch_size = max(1, BATCH_BYTES // (width * np.dtype(item_factors.dtype).itemsize))
     batches = [users[start : start + batch_size] for start in range(0, len(users), batch_size)]
     # BLAS threads woken by the products would spin on the cores the batches use
-    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+    with _blas().limit(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
         per_batch = list(pool.map(run, batches) if n_threads > 1 else map(run, batches))
     # summed as ranking_metrics_at_k sums them, in its batches: the same float64 means
     reference_batch = max(1, REFERENCE_BATCH_BYTES // n_items)
