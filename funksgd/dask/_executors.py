@@ -36,8 +36,8 @@ class InProcess:
     def part(self, handle, index, priority=0):
         return _Done(handle.value[index])
 
-    def rounds(self, handles, n_rounds):
-        return [[t] for t in range(len(handles))]
+    def rounds(self, holders, n_rounds):
+        return [[t] for t in range(len(holders))]
 
     def holders(self, handles):
         return [None] * len(handles)
@@ -93,11 +93,12 @@ class OnCluster:
         # no restriction: the scheduler runs it where ``handle`` lives, so only the part moves
         return self.client.submit(operator.getitem, handle, index, pure=False, priority=priority)
 
-    def rounds(self, handles, n_rounds):
-        """The positions of ``handles`` in up to ``n_rounds`` rounds: round ``k`` holds
-        the ``k``-th share of the handles each worker holds, in order."""
+    def rounds(self, holders, n_rounds):
+        """The positions of handles held by ``holders`` (see :meth:`holders`) in up to
+        ``n_rounds`` rounds: round ``k`` holds the ``k``-th share of the handles each
+        worker holds, in order."""
         by_worker = {}
-        for t, worker in enumerate(self.holders(handles)):
+        for t, worker in enumerate(holders):
             by_worker.setdefault(worker, []).append(t)
         n_rounds = min(n_rounds, max(map(len, by_worker.values()), default=0))
         return [

@@ -62,7 +62,7 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
     # it has sent. Pieces are kept in the partitions' order
     owns = [[None] * len(triplets) for _ in range(p)]
     moved, holders = [], executor.holders(triplets)
-    for positions in executor.rounds(triplets, ROUNDS):
+    for positions in executor.rounds(holders, ROUNDS):
         for t in positions:
             part = executor.submit(split_by_cell, triplets[t], where, p, n_segments, moved,
                                    worker=holders[t])  # fmt: skip
