@@ -364,6 +364,41 @@ def test_bit_identical_for_any_number_of_workers_and_in_process(client, small):
     assert not np.array_equal(other.item_factors_, in_process.item_factors_)
 
 
+def _spare_min_bytes(value):
+    """Set ``_cell.SPARE_MIN_BYTES`` where this runs; returns the arrays kept for reuse."""
+    from funksgd.dask import _cell
+
+    _cell.SPARE_MIN_BYTES = value
+    return len(_cell._spares)
+
+
+@pytest.mark.filterwarnings("ignore:Early stopping did not trigger")
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"learning_rate": "constant"}, {"early_stopping": True, "eta0": 0.5, "max_iter": 8},
+     {"algorithm": "funk"}],
+)  # fmt: skip
+def test_recycled_memory_gives_the_factors_of_fresh_memory(client, small, monkeypatch, params):
+    """Every array the tasks return in recycled memory, however small, in process and on
+    the cluster: the factors of fresh memory, bit for bit. Early stopping's best epoch,
+    kept while later epochs train, included. No worker keeps an array after the fit."""
+    df, default = frame(small), _cell.SPARE_MIN_BYTES
+    monkeypatch.setattr(_cell, "SPARE_MIN_BYTES", np.inf)
+    fresh = DaskFunkSVD(client="sync", **{**SMALL, **params}).fit(df)
+    monkeypatch.setattr(_cell, "SPARE_MIN_BYTES", 0)
+    recycled = DaskFunkSVD(client="sync", **{**SMALL, **params}).fit(df)
+    client.run(_spare_min_bytes, 0)
+    try:
+        on_cluster = DaskFunkSVD(client=client, **{**SMALL, **params}).fit(df)
+        assert set(client.run(_spare_min_bytes, 0).values()) == {0}
+    finally:
+        client.run(_spare_min_bytes, default)
+    same_model(recycled, fresh)
+    same_model(on_cluster, fresh)
+    if "early_stopping" in params:  # the kept epoch was not the last one trained
+        assert fresh.n_iter_ > np.argmax(fresh.validation_scores_) + 1
+
+
 @pytest.mark.filterwarnings("ignore:Early stopping did not trigger")
 @pytest.mark.parametrize("params", [{}, {"early_stopping": True}, {"algorithm": "funk"}])
 def test_same_factors_whatever_the_segments_a_cell_has(monkeypatch, params):
