@@ -220,8 +220,8 @@ def test_new_array_never_hands_one_array_to_two_threads(monkeypatch):
         time.sleep(0)  # the other threads run now
         return count
 
-    spares, extra = [np.zeros(1)], 0
-    extra = yielding(spares[0]) - sys.getrefcount(spares[0])  # this wrapper's references
+    probe, extra = [np.zeros(1)], 0
+    extra = yielding(probe[0]) - sys.getrefcount(probe[0])  # this wrapper's references
     monkeypatch.setattr(_cell, "sys", SimpleNamespace(getrefcount=yielding))
     monkeypatch.setattr(_cell, "_spares", [])
 
