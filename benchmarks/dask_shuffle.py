@@ -1,13 +1,13 @@
-"""The Dask shuffle: its time, and how much memory each worker adds while it runs.
+"""The Dask ingest and shuffle: their time, and how much memory each worker adds.
 
 Writes Netflix-shaped ratings as Parquet files (``bench_dask.netflix_frame``), reads
 them with ``dask.dataframe.read_parquet`` and fits ``DaskFunkSVD(max_iter=1)`` on a
-``LocalCluster`` of ``--workers`` processes x 1 thread, ``--repeats`` times. Around the
-shuffle (``_dsgd.make_cells``, until every cell exists) a thread in each worker samples
-its resident memory every millisecond; printed: the shuffle's seconds and, per worker,
-the most its memory grew during the shuffle, in MB and against its share of the ratings
-(12 bytes each in float32; at the shuffle's start a worker already holds the triplets of
-the partitions it ingested, about its share). Run from the repository root::
+``LocalCluster`` of ``--workers`` processes x 1 thread, ``--repeats`` times. From the
+start of the ingest (``_ingest.ingest``: the Parquet files are read then) until every
+cell exists (``_dsgd.make_cells``), a thread in each worker samples its resident memory
+every millisecond; printed: the ingest's and the shuffle's seconds and, per worker, the
+most its memory grew, in MB and against its share of the ratings (12 bytes each in
+float32). Run from the repository root::
 
     PYTHONPATH=. python benchmarks/dask_shuffle.py --n-ratings 10000000
 """
@@ -53,21 +53,27 @@ def main():
     import dask.dataframe as dd
     from distributed import Client, LocalCluster, wait
 
-    from funksgd.dask import DaskFunkSVD, _dsgd
+    from funksgd.dask import DaskFunkSVD, _dsgd, _estimator
 
-    make_cells = _dsgd.make_cells
+    ingest, make_cells = _estimator.ingest, _dsgd.make_cells
     seen = {}
 
-    def timed(executor, data, *rest):
+    def timed_ingest(*args, **kwargs):
         client.run(start_sampling)
+        seen["started"] = time.perf_counter()
+        data = ingest(*args, **kwargs)
+        seen["ingest"] = time.perf_counter() - seen["started"]
+        return data
+
+    def timed(executor, data, *rest):
         started = time.perf_counter()
         cells, reports = make_cells(executor, data, *rest)
         wait([segment for row in cells for cell in row for segment in cell])
-        seen["seconds"] = time.perf_counter() - started
+        seen["shuffle"] = time.perf_counter() - started
         seen["growth"] = client.run(stop_sampling)
         return cells, reports
 
-    _dsgd.make_cells = timed
+    _estimator.ingest, _dsgd.make_cells = timed_ingest, timed
     share = 12 * args.n_ratings / args.workers
     with (
         tempfile.TemporaryDirectory() as directory,
@@ -84,7 +90,8 @@ def main():
                         client=client).fit(df)  # fmt: skip
             growth = ", ".join(f"{g / 1e6:.0f} MB ({g / share:.2f}x)"
                                for g in seen["growth"].values())  # fmt: skip
-            print(f"shuffle {seen['seconds']:.2f} s; memory added per worker: {growth}")
+            print(f"ingest {seen['ingest']:.2f} s, shuffle {seen['shuffle']:.2f} s; memory "
+                  f"added per worker: {growth}")  # fmt: skip
 
 
 if __name__ == "__main__":

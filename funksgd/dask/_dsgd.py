@@ -125,7 +125,9 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
         schedule = Schedule(settings.eta0, rating_scale(data, settings))
     else:
         global_mean, schedule = resume.global_mean, resume.schedule
-    users, items = _initial_states(executor, grid, settings, schedule, rng, resume)
+    # [users, items]: the trainers take them out, so that nothing holds the first states
+    # of the blocks once their first tasks have read them
+    states = _initial_states(executor, grid, settings, schedule, rng, resume)
     n_train = sum(sum(report["n_train"]) for report in reports)
     limit = _divergence_limit(data, global_mean, settings)
     out = Fitted(None, None, None, None, global_mean, schedule, n_blocks)
@@ -141,12 +143,12 @@ def fit_grid(executor, data, settings, rng, n_blocks, resume=None, popularity=Fa
 
         sums = schedule.user_grad_sq, schedule.item_grad_sq  # funk's own start afresh
         users, items = run_funk(
-            executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+            executor, cells, states, grid, settings, schedule, global_mean, rng,
             n_train, limit, settings.early_stopping, resume is not None, out,
         )  # fmt: skip
     else:
         users, items = _run_epochs(
-            executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+            executor, cells, states, grid, settings, schedule, global_mean, rng,
             n_train, limit, validate, out,
         )  # fmt: skip
     release(executor)
@@ -246,9 +248,10 @@ def _initial_states(executor, grid, settings, schedule, rng, resume):
     return states
 
 
-def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+def _run_epochs(executor, cells, states, grid, settings, schedule, global_mean, rng,
                 n_train, limit, validate, out):  # fmt: skip
-    """Epochs until ``max_iter`` or the stopping rule, as ``FunkSVD._run_epochs``.
+    """Epochs from the blocks' ``states``, ``[users, items]`` (it empties the list), until
+    ``max_iter`` or the stopping rule, as ``FunkSVD._run_epochs``.
 
     Unless the rate of the next epoch depends on this one's error ("adaptive"), the next
     epoch is submitted before this one's error comes back, so the workers never wait for
@@ -267,7 +270,8 @@ def _run_epochs(executor, cells, users, items, grid, settings, schedule, global_
 
     no_improvement, best_score, best = 0, -np.inf, None
     started = time.perf_counter()
-    pending = submit(list(users), list(items), 0)
+    pending = submit(*states, 0)
+    states.clear()
     for epoch in range(settings.max_iter):
         eta, users, items, errors = pending
         if look_ahead and epoch + 1 < settings.max_iter:

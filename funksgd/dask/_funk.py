@@ -22,10 +22,13 @@ from ._cell import copy_state
 from ._shuffle import joined
 
 
-def run_funk(executor, cells, users, items, grid, settings, schedule, global_mean, rng,
+def run_funk(executor, cells, states, grid, settings, schedule, global_mean, rng,
              n_train, limit, validating, resume, out):  # fmt: skip
-    """Train every factor in turn; return the final user and item states (futures)."""
+    """Train every factor in turn from the blocks' ``states``, ``[users, items]`` (it
+    empties the list); return the final user and item states (futures)."""
     owner = executor.owner
+    users, items = states
+    states.clear()
     caches = [
         [executor.submit(_start_cache, cell, users[b], items[j], resume, worker=owner(b))
          for j, cell in enumerate(row)]

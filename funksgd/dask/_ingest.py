@@ -1,11 +1,12 @@
-"""Ratings of a Dask DataFrame or array -> (row, column, rating) triplets on the workers.
+"""Ratings of a Dask DataFrame or array: checked and counted where each partition lives.
 
-Each partition is mapped where it lives; only statistics, distinct ids and per-id counts
-come back to the client, never the ratings.
+One pass over the partitions finds the distinct ids and their counts and the ratings'
+statistics; only those come back to the client, never the ratings. The partitions stay
+on the workers until the shuffle (``_shuffle.make_cells``) cuts them into cells, reading
+each a chunk at a time as (row, column, rating) triplets.
 """
 
 from dataclasses import dataclass
-from functools import reduce
 
 import numpy as np
 import pandas as pd
@@ -15,18 +16,23 @@ from .._validation import too_large
 from ..datasets import IdMapping
 from ._executors import tree_reduce
 
-# ratings whose ids a task looks up, or whose statistics it takes, at a time: the
-# temporaries of a chunk, not of a partition
+# ratings a task reads, looks up or takes the statistics of at a time: the temporaries
+# of a chunk, not of a partition
 CHUNK_RATINGS = 1 << 18
+# the statistics of the ratings, summed over the chunks and partitions
+RATING_STATS = ("n", "n_bad", "total", "squares", "max_abs", "low", "high")
 
 
 @dataclass
 class Ratings:
-    """Ratings spread over the workers as triplets, and what the client knows of them."""
+    """Ratings spread over the workers, and what the client knows of them."""
 
-    # one handle per partition: (rows int32, cols int32, ratings in the model's dtype: 12
-    # bytes a rating in float32, as in the cells; a rating that overflows it is refused)
-    triplets: list
+    # one handle per partition (of the DataFrame, or a chunk of the array), where it lives
+    parts: list
+    # ``reads[t] = (function, args)``: ``function(parts[t], *args)`` yields the partition's
+    # (rows int32, cols int32, ratings in the model's dtype) a chunk at a time: 12 bytes
+    # a rating in float32, as in the cells
+    reads: list
     mapping: IdMapping
     n_ratings: int
     mean: float
@@ -39,36 +45,39 @@ class Ratings:
 
 
 def ingest(executor, X, *, user_col, item_col, rating_col, dtype, mapping=None):
-    """Validate ``X`` and turn it into triplets on the workers; errors come before training."""
+    """Check and count the ratings ``X`` on the workers; errors come before training."""
     import dask.array as da
     import dask.dataframe as dd
 
-    columns = (user_col, item_col, rating_col)
+    dtype = np.dtype(dtype)
     if isinstance(X, dd.DataFrame):
-        triplets, mapping = _frame_triplets(executor, X, columns, mapping, np.dtype(dtype))
+        parts, reads, stats, mapping = _frame(executor, X, (user_col, item_col, rating_col),
+                                             mapping, dtype)  # fmt: skip
     elif isinstance(X, da.Array):
-        triplets, mapping = _array_triplets(executor, X, np.dtype(dtype))
+        parts, reads, stats, mapping = _array(executor, X, dtype)
     else:
         raise TypeError(
             "X must be a dask.dataframe.DataFrame of ratings (one row per rating) or a "
             f"dask.array.Array of scipy.sparse chunks, got {type(X).__name__}. For data in "
             "memory, use funksgd.FunkSVD."
         )
-    stats = executor.gather([tree_reduce(
-        executor, [executor.submit(_triplet_stats, t, mapping.shape) for t in triplets],
-        _add_stats,
-    )])[0]  # fmt: skip
-    _check_stats(stats)
+    if stats["n_bad"]:
+        raise ValueError(
+            f"X contains {stats['n_bad']} NaN or infinite ratings among its stored entries. In a "
+            "sparse matrix a missing rating is an absent entry: drop these entries instead."
+        )
     n = stats["n"]
+    if n == 0:
+        raise ValueError("X holds no ratings: every partition is empty.")
     mean = stats["total"] / n
     variance = max(stats["squares"] / n - mean * mean, 0.0)
     return Ratings(
-        triplets, mapping, n, mean, float(np.sqrt(variance)), stats["max_abs"], stats["low"],
-        stats["high"], stats["user_counts"], stats["item_counts"],
+        parts, reads, mapping, n, mean, float(np.sqrt(variance)), stats["max_abs"],
+        stats["low"], stats["high"], stats["user_counts"], stats["item_counts"],
     )  # fmt: skip
 
 
-def _frame_triplets(executor, df, columns, fitted_mapping, dtype):
+def _frame(executor, df, columns, fitted_mapping, dtype):
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(
@@ -80,7 +89,8 @@ def _frame_triplets(executor, df, columns, fitted_mapping, dtype):
         raise TypeError(f"The ratings column {columns[2]!r} must hold numbers, not {rating_dtype}.")
     parts = executor.compute(df[list(columns)].to_delayed())
     stats = executor.gather([tree_reduce(
-        executor, [executor.submit(_frame_stats, part, columns) for part in parts], _add_ids,
+        executor, [executor.submit(_frame_stats, part, columns, dtype) for part in parts],
+        _add_ids,
     )])[0]  # fmt: skip
     if stats["missing_ids"]:
         raise ValueError(
@@ -92,15 +102,12 @@ def _frame_triplets(executor, df, columns, fitted_mapping, dtype):
             f"The ratings column {columns[2]!r} holds {stats['n_bad']} NaN or infinite values: "
             "drop the rows of missing ratings instead."
         )
-    mapping = IdMapping(stats["users"], stats["items"])
+    (users, stats["user_counts"]), (items, stats["item_counts"]) = stats["users"], stats["items"]
+    mapping = IdMapping(users, items)
     if fitted_mapping is not None:
         mapping = _same_mapping(fitted_mapping, mapping)
     shared = executor.scatter(mapping, broadcast=True)
-    triplets = [
-        executor.submit(_index_frame, part, shared, columns, dtype, worker=worker)
-        for part, worker in zip(parts, executor.holders(parts), strict=True)
-    ]  # fmt: skip
-    return triplets, mapping
+    return parts, [(frame_chunks, (shared, columns, dtype))] * len(parts), stats, mapping
 
 
 def _same_mapping(fitted, new):
@@ -118,75 +125,62 @@ def _same_mapping(fitted, new):
     return fitted
 
 
-def _array_triplets(executor, X, dtype):
+def _array(executor, X, dtype):
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (users x items), got a Dask array of shape {X.shape}.")
     if any(np.isnan(size) for size in X.shape):
         raise ValueError("X has unknown chunk sizes: call X.compute_chunk_sizes() first.")
     if X.dtype.kind not in "iuf":
         raise TypeError(f"X must hold numbers, got dtype {X.dtype}.")
-    rows0 = np.cumsum((0,) + X.chunks[0])
-    cols0 = np.cumsum((0,) + X.chunks[1])
+    starts = [np.cumsum((0,) + chunks)[:-1].tolist() for chunks in X.chunks]
     blocks = X.to_delayed()
-    positions = [(i, j) for i in range(blocks.shape[0]) for j in range(blocks.shape[1])]
-    parts = executor.compute([blocks[i, j] for i, j in positions])
-    triplets = [
-        executor.submit(_chunk_triplets, part, int(rows0[i]), int(cols0[j]), dtype)
-        for part, (i, j) in zip(parts, positions, strict=True)
-    ]
-    return triplets, IdMapping(np.arange(X.shape[0]), np.arange(X.shape[1]))
-
-
-def _check_stats(stats):
-    if stats["n_bad"]:
-        raise ValueError(
-            f"X contains {stats['n_bad']} NaN or infinite ratings among its stored entries. In a "
-            "sparse matrix a missing rating is an absent entry: drop these entries instead."
-        )
-    if stats["n"] == 0:
-        raise ValueError("X holds no ratings: every partition is empty.")
+    corners = [(row0, col0) for row0 in starts[0] for col0 in starts[1]]
+    parts = executor.compute(blocks.ravel().tolist())
+    stats = executor.gather([tree_reduce(executor, [
+        executor.submit(_chunk_stats, part, *corner, X.shape, dtype)
+        for part, corner in zip(parts, corners, strict=True)
+    ], _add_stats)])[0]  # fmt: skip
+    reads = [(array_chunks, (*corner, dtype)) for corner in corners]
+    return parts, reads, stats, IdMapping(*map(np.arange, X.shape))
 
 
 # ------------------------------------------------------------------ tasks (pure functions)
-def _distinct(ids):
-    """Distinct ids: sorted when they compare with each other, else in order of appearance."""
-    ids = pd.unique(np.asarray(ids) if not isinstance(ids, np.ndarray) else ids)
-    try:
-        return np.sort(ids)
-    except TypeError:  # mixed types
-        return ids
-
-
-def _frame_stats(part, columns):
-    user_ids, item_ids = part[columns[0]].to_numpy(), part[columns[1]].to_numpy()
-    missing = pd.isna(user_ids) | pd.isna(item_ids)
-    ratings = part[columns[2]].to_numpy(dtype=np.float64, na_value=np.nan)
-    return {
-        "missing_ids": int(missing.sum()),
-        "n_bad": int((~np.isfinite(ratings)).sum()),
-        "users": _distinct(user_ids[~missing]),
-        "items": _distinct(item_ids[~missing]),
-    }
-
-
-def _add_ids(a, b):
-    return {
-        "missing_ids": a["missing_ids"] + b["missing_ids"],
-        "n_bad": a["n_bad"] + b["n_bad"],
-        "users": _distinct(np.concatenate([a["users"], b["users"]])),
-        "items": _distinct(np.concatenate([a["items"], b["items"]])),
-    }
-
-
-def _index_frame(part, mapping, columns, dtype):
-    rows, cols = np.empty(len(part), np.int32), np.empty(len(part), np.int32)
-    ratings = np.empty(len(part), dtype)
-    for s in range(0, len(part), CHUNK_RATINGS):
+def frame_chunks(part, mapping, columns, dtype):
+    """A DataFrame partition's triplets, ``CHUNK_RATINGS`` at a time (one, empty, if it
+    has none)."""
+    for s in range(0, max(len(part), 1), CHUNK_RATINGS):
         chunk = part.iloc[s : s + CHUNK_RATINGS]
-        rows[s : s + len(chunk)] = mapping.user_index(chunk[columns[0]].to_numpy())
-        cols[s : s + len(chunk)] = mapping.item_index(chunk[columns[1]].to_numpy())
-        ratings[s : s + len(chunk)] = _as_dtype(chunk[columns[2]].to_numpy(np.float64), dtype)
-    return rows, cols, ratings
+        yield (
+            mapping.user_index(chunk[columns[0]].to_numpy()),
+            mapping.item_index(chunk[columns[1]].to_numpy()),
+            _as_dtype(chunk[columns[2]].to_numpy(np.float64), dtype),
+        )
+
+
+def array_chunks(chunk, row0, col0, dtype):
+    """The triplets of an array's chunk whose first row and column are ``row0`` and
+    ``col0``, ``CHUNK_RATINGS`` at a time (one, empty, if it has none)."""
+    rows, cols, values = _entries(chunk)
+    for s in range(0, max(len(values), 1), CHUNK_RATINGS):
+        yield (
+            (rows[s : s + CHUNK_RATINGS] + row0).astype(np.int32),
+            (cols[s : s + CHUNK_RATINGS] + col0).astype(np.int32),
+            _as_dtype(np.asarray(values[s : s + CHUNK_RATINGS], dtype=np.float64), dtype),
+        )
+
+
+def _entries(chunk):
+    """(rows, columns, values) of the ratings an array's chunk stores."""
+    if sp.issparse(chunk):
+        coo = sp.coo_array(chunk)
+        return coo.row, coo.col, coo.data
+    if isinstance(chunk, np.ndarray):  # dense: NaN marks a missing rating, as in FunkSVD
+        rows, cols = np.nonzero(~np.isnan(chunk.astype(np.float64, copy=False)))
+        return rows, cols, chunk[rows, cols]
+    raise TypeError(
+        f"The chunks of X must be scipy.sparse matrices or NumPy arrays, got "
+        f"{type(chunk).__name__}."
+    )
 
 
 def _as_dtype(values, dtype):
@@ -200,36 +194,40 @@ def _as_dtype(values, dtype):
     return cast
 
 
-def _chunk_triplets(chunk, row0, col0, dtype):
-    if sp.issparse(chunk):
-        coo = sp.coo_array(chunk)
-        rows, cols, values = coo.row, coo.col, coo.data
-    elif isinstance(chunk, np.ndarray):  # dense: NaN marks a missing rating, as in FunkSVD
-        rows, cols = np.nonzero(~np.isnan(chunk.astype(np.float64, copy=False)))
-        values = chunk[rows, cols]
-    else:
-        raise TypeError(
-            f"The chunks of X must be scipy.sparse matrices or NumPy arrays, got "
-            f"{type(chunk).__name__}."
-        )
-    return (
-        (rows + row0).astype(np.int32),
-        (cols + col0).astype(np.int32),
-        _as_dtype(np.asarray(values, dtype=np.float64), dtype),
-    )
+def _frame_stats(part, columns, dtype):
+    """A partition's statistics: its ratings' (in ``dtype``), its missing ids, and its
+    distinct users and items, each with its count, a chunk at a time."""
+    out = None
+    for s in range(0, max(len(part), 1), CHUNK_RATINGS):
+        chunk = part.iloc[s : s + CHUNK_RATINGS]
+        user_ids, item_ids = chunk[columns[0]].to_numpy(), chunk[columns[1]].to_numpy()
+        missing = pd.isna(user_ids) | pd.isna(item_ids)
+        if missing.any():
+            user_ids, item_ids = user_ids[~missing], item_ids[~missing]
+        stats = _rating_stats(_as_dtype(chunk[columns[2]].to_numpy(np.float64), dtype))
+        stats["missing_ids"] = int(missing.sum())
+        stats["users"], stats["items"] = _id_counts(user_ids), _id_counts(item_ids)
+        out = stats if out is None else _add_ids(out, stats)
+    return out
 
 
-def _triplet_stats(triplets, shape):
-    rows, cols, ratings = triplets
-    chunks = range(0, max(len(ratings), 1), CHUNK_RATINGS)
-    stats = reduce(_add_stats, (_rating_stats(ratings[s : s + CHUNK_RATINGS]) for s in chunks))
-    # np.bincount would copy all the int32 indices to int64 at once
-    stats["user_counts"], stats["item_counts"] = (
-        sum((np.bincount(index[s : s + CHUNK_RATINGS], minlength=n) for s in chunks),
-            np.zeros(n, dtype=np.int64))
-        for index, n in ((rows, shape[0]), (cols, shape[1]))
-    )  # fmt: skip
-    return stats
+def _chunk_stats(chunk, row0, col0, shape, dtype):
+    """An array chunk's statistics: its ratings' (in ``dtype``), a chunk of
+    ``CHUNK_RATINGS`` at a time, and each row's and column's count."""
+    rows, cols, values = _entries(chunk)
+    out = None
+    for s in range(0, max(len(values), 1), CHUNK_RATINGS):
+        part = np.asarray(values[s : s + CHUNK_RATINGS], dtype=np.float64)
+        stats = _rating_stats(_as_dtype(part, dtype))
+        out = stats if out is None else _add_stats(out, stats)
+    # np.bincount would copy all the indices to int64 at once
+    for name, index, start, n in (("user_counts", rows, row0, shape[0]),
+                                  ("item_counts", cols, col0, shape[1])):  # fmt: skip
+        counts = np.zeros(n, dtype=np.int64)
+        for s in range(0, len(index), CHUNK_RATINGS):
+            counts[start:] += np.bincount(index[s : s + CHUNK_RATINGS], minlength=n - start)
+        out[name] = counts
+    return out
 
 
 def _rating_stats(ratings):
@@ -253,3 +251,34 @@ def _add_stats(a, b):
     out["max_abs"] = max(a["max_abs"], b["max_abs"])
     out["low"], out["high"] = min(a["low"], b["low"]), max(a["high"], b["high"])
     return out
+
+
+def _add_ids(a, b):
+    """``_add_stats`` of two partitions' ``_frame_stats``, their ids and counts merged."""
+    out = _add_stats(*({key: s[key] for key in RATING_STATS} for s in (a, b)))
+    out["missing_ids"] = a["missing_ids"] + b["missing_ids"]
+    out["users"], out["items"] = (_merge_counts(a[key], b[key]) for key in ("users", "items"))
+    return out
+
+
+def _id_counts(ids):
+    """``(distinct ids, count of each)``: sorted when the ids compare with each other,
+    else in order of appearance."""
+    codes, distinct = pd.factorize(ids)
+    return _sorted(np.asarray(distinct), np.bincount(codes, minlength=len(distinct)))
+
+
+def _merge_counts(a, b):
+    """The ``_id_counts`` of the ids of ``a`` then ``b``, each an ``_id_counts``."""
+    codes, distinct = pd.factorize(np.concatenate([a[0], b[0]]))
+    # float64 sums: exact up to 2**53 ratings
+    counts = np.bincount(codes, np.concatenate([a[1], b[1]]), minlength=len(distinct))
+    return _sorted(np.asarray(distinct), counts.astype(np.int64))
+
+
+def _sorted(ids, counts):
+    try:
+        order = np.argsort(ids, kind="stable")
+    except TypeError:  # mixed types
+        return ids, counts
+    return ids[order], counts[order]

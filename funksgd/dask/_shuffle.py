@@ -1,16 +1,17 @@
 """The one shuffle of a distributed fit: every partition's ratings to the worker of their
 user block, cut into that block's cells.
 
-Each partition is cut into pieces, one per cell and range of the cell's users (a
-segment), sorted by user then item, and each piece moves to its block's worker as soon
-as it is cut; the partitions are cut in a few rounds, each waiting for the last one's
-pieces to arrive. There a chain of tasks builds the block's segments one at a time, cell
-by cell: each task takes the pieces of the segments still to build, merges those of one
-segment and passes the others on, so that a segment's pieces are let go as soon as the
-segment exists. A worker so holds its share of the ratings once, plus the segment being built:
-``1 / (n_segments * n_blocks)`` of the share. A cell is the list of its ``n_segments``
-segments, consecutive ranges of its block's users; the tasks that read a cell loop over
-them, and training them in turn is training the whole cell.
+Each partition, read a chunk at a time where it lives, is cut into pieces, one per cell
+and range of the cell's users (a segment), sorted by user then item, and each piece
+moves to its block's worker as soon as it is cut; the partitions are cut in a few
+rounds, each waiting for the last one's pieces to arrive. There a chain of tasks builds
+the block's segments one at a time, cell by cell: each task takes the pieces of the
+segments still to build, merges those of one segment and passes the others on, so that
+a segment's pieces are let go as soon as the segment exists. A worker so holds its
+share of the ratings once, plus the segment being built: ``1 / (n_segments * n_blocks)``
+of the share. A cell is the list of its ``n_segments`` segments, consecutive ranges of
+its block's users; the tasks that read a cell loop over them, and training them in turn
+is training the whole cell.
 """
 
 from collections import namedtuple
@@ -26,11 +27,11 @@ Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_rat
 # sorted), or None; ``left`` the tuning rating of each user counted from the next
 # segment on, or None; ``report`` the block's counts so far, a list entry per cell
 Pending = namedtuple("Pending", "pieces held offset left report")
-# a partition is cut by segment, and a segment merged from its pieces, this many ratings
-# at a time (whole users, so about as many)
+# a segment is merged from its pieces this many ratings at a time (whole users, so about
+# as many); a partition is cut ``_ingest.CHUNK_RATINGS`` at a time
 CHUNK_RATINGS = 1 << 18
 # segments per cell at most: ranges of a user block's users balanced by their ratings
-SEGMENTS = 4
+SEGMENTS = 8
 # ... and fewer when a partition's piece of a segment would hold fewer ratings: its arrays
 # would fall under glibc's mmap threshold (128 KB; Dask's workers fix it), and the heap's
 # holes they leave stay in the worker's memory
@@ -43,14 +44,14 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
     """The cells ``cells[b][j]`` of the grid, each a list of segments on the worker of
     user block ``b``, and the blocks' reports (duplicates, counts), gathered.
 
-    The ratings are ``data.triplets``, handles this function lets go of (it sets them to
+    The ratings are ``data.parts``, handles this function lets go of (it sets them to
     None), as of every intermediate result once its tasks are submitted: Dask frees each
     as soon as the tasks that read it are done. ``fraction`` of each block's ratings are
     held out for validation; or ``tuning``, ``(users, offsets)``, names the one rating
     of each sampled user held out to tune the prior; or neither.
     """
-    p, triplets, data.triplets = grid.n_blocks, data.triplets, None
-    n_segments = segments_per_cell(data.n_ratings, len(triplets), p)
+    p, parts, data.parts = grid.n_blocks, data.parts, None
+    n_segments = segments_per_cell(data.n_ratings, len(parts), p)
     where = executor.scatter(
         (grid.user_block, grid.user_local, user_segments(grid, data.user_counts, n_segments),
          grid.item_block, grid.item_local),
@@ -60,13 +61,13 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
     # cut and their pieces moved to their blocks' workers (the cutting worker lets go of
     # them then) before the next round starts, so that no worker receives much more than
     # it has sent. Pieces are kept in the partitions' order
-    owns = [[None] * len(triplets) for _ in range(p)]
-    moved, holders = [], executor.holders(triplets)
+    owns = [[None] * len(parts) for _ in range(p)]
+    moved, holders = [], executor.holders(parts)
     for positions in executor.rounds(holders, ROUNDS):
         for t in positions:
-            part = executor.submit(split_by_cell, triplets[t], where, p, n_segments, moved,
-                                   worker=holders[t])  # fmt: skip
-            triplets[t] = None
+            part = executor.submit(split_by_cell, parts[t], data.reads[t], where, p,
+                                   n_segments, moved, worker=holders[t])  # fmt: skip
+            parts[t] = None
             for b in range(p):
                 owns[b][t] = executor.submit(_arrived, executor.part(part, b),
                                              worker=executor.owner(b))  # fmt: skip
@@ -130,21 +131,21 @@ def _moved(piece):
     return True
 
 
-def split_by_cell(triplets, where, n_blocks, n_segments, after=()):
+def split_by_cell(part, read, where, n_blocks, n_segments, after=()):
     """One partition's ratings in local indices, cut by segment, once the tokens ``after``
     exist (see ``make_cells``): ``pieces[b][c]`` holds the (user row, item row, rating)
     arrays of segment ``c % n_segments`` of cell ``(b, c // n_segments)`` and the bounds
     of their runs (see :func:`_runs`), each run sorted by user then item (equal pairs in
-    the partition's order). The partition is cut ``CHUNK_RATINGS`` ratings at a time, a
-    run per chunk, so that the task needs little memory beyond its input and output. A
+    the partition's order). ``read = (function, args)``: ``function(part, *args)``
+    yields the partition's triplets a chunk at a time (see ``_ingest.Ratings``), each cut
+    into a run per segment, so that the task needs little memory beyond its output. A
     segment's runs are then joined into arrays of its own, one segment at a time: a few
     large arrays travel to the block's worker without Dask first copying many small ones
     into one message."""
     per_block = n_blocks * n_segments
     runs = [[] for _ in range(n_blocks * per_block)]
     sizes = [int(where[f].max(initial=0)) + 1 for f in (1, 4)]  # local user, item rows
-    for start in range(0, max(len(triplets[2]), 1), CHUNK_RATINGS):  # an empty one too
-        chunk = (values[start : start + CHUNK_RATINGS] for values in triplets)
+    for chunk in read[0](part, *read[1]):  # one, empty, for an empty partition
         for c, run in enumerate(_sorted_runs(*chunk, where, sizes, n_blocks, n_segments)):
             runs[c].append(run)  # empty ones too: every segment has a run
     pieces = [[] for _ in range(n_blocks)]
