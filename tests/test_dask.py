@@ -769,7 +769,8 @@ def test_statistics_are_taken_a_chunk_at_a_time(monkeypatch):
 
 def test_ids_of_mixed_types_keep_their_order_of_appearance():
     """Ids that do not compare are counted in order of appearance, over chunks and
-    partitions merged in turn; ids that do are sorted."""
+    partitions merged in turn; ids that do are sorted (integers counted by value when
+    they are dense, else by hashing)."""
     from funksgd.dask import _ingest
 
     a = _ingest._id_counts(np.array([3, "b", 3, 1], dtype=object))
@@ -779,6 +780,9 @@ def test_ids_of_mixed_types_keep_their_order_of_appearance():
     ids, counts = _ingest._merge_counts(_ingest._id_counts(np.array([5, 2, 5])),
                                         _ingest._id_counts(np.array([9, 2])))  # fmt: skip
     assert ids.tolist() == [2, 5, 9] and counts.tolist() == [2, 2, 1]
+    ids, counts = _ingest._merge_counts(_ingest._id_counts(np.array([10**9, 2, 10**9])),
+                                        _ingest._id_counts(np.array([7, 2])))  # fmt: skip
+    assert ids.tolist() == [2, 7, 10**9] and counts.tolist() == [2, 1, 2]
 
 
 def test_bad_input_on_the_cluster(client):

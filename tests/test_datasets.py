@@ -393,6 +393,33 @@ def test_unknown_ids_raise_or_are_cold():
         IdMapping([3, "x", 3], [1])
 
 
+@pytest.mark.parametrize("user_ids", [
+    np.array([0, 2, 3, 7, 9]),  # dense: looked up in a table
+    np.array([0, 2, 3, 7, 10**9]),  # sparse: by binary search
+    np.array([0, 2, 3, 7, 9], dtype=object),  # Python ints: by hashing
+])  # fmt: skip
+def test_integer_ids_are_found_however_they_are_stored(user_ids):
+    import pickle
+
+    mapping = IdMapping(user_ids, ["a"])
+    query = np.array([9, 0, 7, 7, 3, 2, 0])
+    expected = [4, 0, 3, 3, 2, 1, 0]
+    if user_ids[-1] != 9:
+        query[query == 9] = user_ids[-1]
+    for q in (query, query.astype(np.uint32), query.astype(np.int64).tolist()):
+        np.testing.assert_array_equal(mapping.user_index(q), expected)
+        assert mapping.user_index(q).dtype == np.int32
+    cold = mapping.user_index(np.array([-1, 1, 8, 11, 2**40, 2]), unknown="cold")
+    np.testing.assert_array_equal(cold, [-1, -1, -1, -1, -1, 1])
+    with pytest.raises(KeyError, match="unknown user id -3"):
+        mapping.user_index([0, -3])
+    with pytest.raises(KeyError, match="unknown user id 5"):
+        mapping.user_index(np.array([5], dtype=np.uint8))
+    again = pickle.loads(pickle.dumps(mapping))  # a table is built again, not stored
+    assert len(pickle.dumps(mapping)) < 2000
+    np.testing.assert_array_equal(again.user_index(query), expected)
+
+
 def test_existing_mapping_for_test_ratings():
     X, mapping = ratings_to_csr([1, 1, 2], [10, 20, 10], [5.0, 3.0, 4.0])
     with pytest.raises(KeyError, match="unknown user id 9"):

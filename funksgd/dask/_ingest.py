@@ -261,24 +261,24 @@ def _add_ids(a, b):
     return out
 
 
-def _id_counts(ids):
-    """``(distinct ids, count of each)``: sorted when the ids compare with each other,
-    else in order of appearance."""
+def _id_counts(ids, weights=None):
+    """``(distinct ids, count of each)``, or the sum of their ``weights``: sorted when
+    the ids compare with each other, else in order of appearance."""
+    if ids.dtype.kind in "iu" and len(ids) and ids.min() >= 0:
+        if ids.max() < 4 * len(ids) + 4096:  # a count per id up to the largest: no sort
+            counts = np.bincount(ids, weights)
+            distinct = np.flatnonzero(counts)
+            return distinct.astype(ids.dtype), counts[distinct].astype(np.int64)
     codes, distinct = pd.factorize(ids)
-    return _sorted(np.asarray(distinct), np.bincount(codes, minlength=len(distinct)))
+    counts = np.bincount(codes, weights, minlength=len(distinct)).astype(np.int64)
+    try:
+        order = np.argsort(distinct, kind="stable")
+    except TypeError:  # mixed types
+        return distinct, counts
+    return distinct[order], counts[order]
 
 
 def _merge_counts(a, b):
     """The ``_id_counts`` of the ids of ``a`` then ``b``, each an ``_id_counts``."""
-    codes, distinct = pd.factorize(np.concatenate([a[0], b[0]]))
     # float64 sums: exact up to 2**53 ratings
-    counts = np.bincount(codes, np.concatenate([a[1], b[1]]), minlength=len(distinct))
-    return _sorted(np.asarray(distinct), counts.astype(np.int64))
-
-
-def _sorted(ids, counts):
-    try:
-        order = np.argsort(ids, kind="stable")
-    except TypeError:  # mixed types
-        return ids, counts
-    return ids[order], counts[order]
+    return _id_counts(np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]]))

@@ -4,8 +4,10 @@ import numpy as np
 import scipy.sparse as sp
 
 # Non-negative integer ids up to this bound are mapped through a lookup table (one pass,
-# no sort); larger ones through a sort.
+# no sort); larger ones through a sort. A mapping looks its ids up in a table too where
+# it holds at least one id in _MAX_TABLE_GAP of the table's range.
 _MAX_TABLE_SIZE = 1 << 26
+_MAX_TABLE_GAP = 4
 
 
 class IdMapping:
@@ -112,13 +114,14 @@ class IdMapping:
 
 
 class _Ids:
-    """One axis of a mapping: distinct ids, looked up by binary search when sorted."""
+    """One axis of a mapping: distinct ids, looked up in a table when they are dense
+    non-negative integers, by binary search when sorted, else by hashing."""
 
     def __init__(self, ids, name):
         ids = _as_1d(ids, f"{name}_ids")
         self.name = name
         self.ids = ids
-        self._lookup = None
+        self._lookup = self._table = None
         try:
             self._sorted = bool(np.all(ids[1:] > ids[:-1]))
         except TypeError:  # ids of mixed types that do not compare
@@ -145,8 +148,19 @@ class _Ids:
             )
         return found
 
+    def __getstate__(self):
+        return {**self.__dict__, "_table": None}  # built again where it is needed
+
     def _find(self, query):
         """Index of each query id, -1 where absent."""
+        if query.dtype.kind in "iu" and self._dense():
+            if self._table is None:
+                self._table = np.full(int(self.ids[-1]) + 1, -1, dtype=np.int32)
+                self._table[self.ids] = np.arange(len(self.ids), dtype=np.int32)
+            inside = (query >= 0) & (query < len(self._table))
+            if inside.all():
+                return self._table[query]
+            return np.where(inside, self._table[np.where(inside, query, 0)], np.int32(-1))
         if self._sorted and (query.dtype.kind in "iuf") == (self.ids.dtype.kind in "iuf"):
             try:
                 pos = np.searchsorted(self.ids, query)
@@ -158,6 +172,14 @@ class _Ids:
         lookup = self._lookup or {key: j for j, key in enumerate(self.ids.tolist())}
         self._lookup = lookup
         return np.fromiter((lookup.get(key, -1) for key in query.tolist()), np.int32, len(query))
+
+    def _dense(self):
+        """Sorted non-negative integers, a table of at most ``_MAX_TABLE_GAP`` entries
+        per id (and a few thousand more) from 0 to the largest."""
+        ids = self.ids
+        if not (self._sorted and ids.dtype.kind in "iu" and len(ids) and ids[0] >= 0):
+            return False
+        return int(ids[-1]) < min(_MAX_TABLE_SIZE, _MAX_TABLE_GAP * len(ids) + 4096)
 
     def id(self, indices):
         indices = np.asarray(indices)
