@@ -21,8 +21,8 @@ import numpy as np
 # the ratings of one segment of a cell, LOCAL indices into its user block and item block;
 # ``valid_*`` are the held-out ratings of early stopping (empty without it)
 Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_ratings")
-# the segments of a user block still to build: ``pieces[c]`` are the runs (sorted
-# ratings, see ``split_by_cell``) of the c-th of them; ``held`` the hold-out of the
+# the segments of a user block still to build: ``pieces[c]`` are the pieces (each a
+# partition's sorted runs, see ``split_by_cell``) of the c-th of them; ``held`` the hold-out of the
 # validation ratings over the block's ratings from ``offset`` on (segments in turn, each
 # sorted), or None; ``left`` the tuning rating of each user counted from the next
 # segment on, or None; ``report`` the block's counts so far, a list entry per cell
@@ -188,15 +188,15 @@ def start_block(own, seed, validation_fraction, tuning):
     ``seed`` over the segments in turn, are held out; or with ``tuning``, ``(rows,
     offsets, n_rows)``, rating ``offsets[n]`` of row ``rows[n]``, its ratings counted
     segment by segment."""
-    pieces = [[run for piece in part for run in _runs(piece)] for part in zip(*own, strict=True)]
-    total = sum(len(run[2]) for segment in pieces for run in segment)
+    pieces = [list(part) for part in zip(*own, strict=True)]
+    total = sum(len(piece[2]) for segment in pieces for piece in segment)
     n_valid = round(validation_fraction * total)
     held = left = None
     if n_valid:
         held = np.zeros(total, dtype=bool)
         held[np.random.RandomState(seed).choice(total, n_valid, replace=False)] = True
     elif tuning is not None and len(tuning[0]):
-        left = np.full(tuning[2], -1, dtype=np.int64)
+        left = np.full(tuning[2], -1, dtype=np.int32)
         left[tuning[0]] = tuning[1]
     report = {"n_duplicates": 0, "first_duplicate": None, "n_train": [], "n_valid": [],
               "rated": [], "validated": []}  # fmt: skip
@@ -208,7 +208,7 @@ def next_segment(pending, first):
     from its pieces and sorted by user then item, and the ``Pending`` of the others,
     which no longer holds its pieces. The pieces are merged a few users at a time, so
     that the task needs little memory beyond the finished segment."""
-    runs = pending.pieces[0]
+    runs = [run for piece in pending.pieces[0] for run in _runs(piece)]
     n = sum(len(run[2]) for run in runs)
     held = None if pending.held is None else pending.held[pending.offset : pending.offset + n]
     left = None if pending.left is None else pending.left.copy()
