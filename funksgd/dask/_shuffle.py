@@ -22,10 +22,11 @@ import numpy as np
 # ``valid_*`` are the held-out ratings of early stopping (empty without it)
 Cell = namedtuple("Cell", "users items ratings valid_users valid_items valid_ratings")
 # the segments of a user block still to build: ``pieces[c]`` are the pieces (each a
-# partition's sorted runs, see ``split_by_cell``) of the c-th of them; ``held`` the hold-out of the
-# validation ratings over the block's ratings from ``offset`` on (segments in turn, each
-# sorted), or None; ``left`` the tuning rating of each user counted from the next
-# segment on, or None; ``report`` the block's counts so far, a list entry per cell
+# partition's sorted runs, see ``split_by_cell``) of the c-th of them; ``held`` the
+# hold-out of the validation ratings over the block's ratings from ``offset`` on
+# (segments in turn, each sorted), or None; ``left`` the tuning rating of each user
+# counted from the next segment on, or None; ``report`` the block's counts so far, a
+# list entry per cell
 Pending = namedtuple("Pending", "pieces held offset left report")
 # a segment is merged from its pieces this many ratings at a time (whole users, so about
 # as many); a partition is cut ``_ingest.CHUNK_RATINGS`` at a time

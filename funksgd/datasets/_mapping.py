@@ -117,11 +117,13 @@ class _Ids:
     """One axis of a mapping: distinct ids, looked up in a table when they are dense
     non-negative integers, by binary search when sorted, else by hashing."""
 
+    _table = None  # built at the first lookup; never pickled (and absent from old pickles)
+
     def __init__(self, ids, name):
         ids = _as_1d(ids, f"{name}_ids")
         self.name = name
         self.ids = ids
-        self._lookup = self._table = None
+        self._lookup = None
         try:
             self._sorted = bool(np.all(ids[1:] > ids[:-1]))
         except TypeError:  # ids of mixed types that do not compare
@@ -149,7 +151,9 @@ class _Ids:
         return found
 
     def __getstate__(self):
-        return {**self.__dict__, "_table": None}  # built again where it is needed
+        state = dict(self.__dict__)
+        state.pop("_table", None)
+        return state
 
     def _find(self, query):
         """Index of each query id, -1 where absent."""
