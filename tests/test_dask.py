@@ -315,7 +315,7 @@ def test_partitions_are_cut_in_rounds_of_each_workers_share(client):
                for t, w in enumerate(held)]  # fmt: skip
     wait(handles)
     executor = OnCluster(client, 30)
-    rounds = executor.rounds(executor.holders(handles), 4)
+    rounds = _shuffle.rounds(executor.holders(handles), 4)
     assert sorted(t for r in rounds for t in r) == list(range(len(held)))
     assert len(rounds) == 4
     for w, n in ((0, 6), (1, 3)):

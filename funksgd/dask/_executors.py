@@ -36,9 +36,6 @@ class InProcess:
     def part(self, handle, index, priority=0):
         return _Done(handle.value[index])
 
-    def rounds(self, holders, n_rounds):
-        return [[t] for t in range(len(holders))]
-
     def holders(self, handles):
         return [None] * len(handles)
 
@@ -92,20 +89,6 @@ class OnCluster:
     def part(self, handle, index, priority=0):
         # no restriction: the scheduler runs it where ``handle`` lives, so only the part moves
         return self.client.submit(operator.getitem, handle, index, pure=False, priority=priority)
-
-    def rounds(self, holders, n_rounds):
-        """The positions of handles held by ``holders`` (see :meth:`holders`) in up to
-        ``n_rounds`` rounds: round ``k`` holds the ``k``-th share of the handles each
-        worker holds, in order."""
-        by_worker = {}
-        for t, worker in enumerate(holders):
-            by_worker.setdefault(worker, []).append(t)
-        n_rounds = min(n_rounds, max(map(len, by_worker.values()), default=0))
-        return [
-            [t for held in by_worker.values()
-             for t in held[k * len(held) // n_rounds : (k + 1) * len(held) // n_rounds]]
-            for k in range(n_rounds)
-        ]  # fmt: skip
 
     def holders(self, handles):
         """A worker that holds each of ``handles`` (results that exist), or None.

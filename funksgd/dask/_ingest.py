@@ -14,6 +14,7 @@ import scipy.sparse as sp
 
 from .._validation import too_large
 from ..datasets import IdMapping
+from ..datasets._mapping import _factorize
 from ._executors import tree_reduce
 
 # ratings a task reads, looks up or takes the statistics of at a time: the temporaries
@@ -264,18 +265,8 @@ def _add_ids(a, b):
 def _id_counts(ids, weights=None):
     """``(distinct ids, count of each)``, or the sum of their ``weights``: sorted when
     the ids compare with each other, else in order of appearance."""
-    if ids.dtype.kind in "iu" and len(ids) and ids.min() >= 0:
-        if ids.max() < 4 * len(ids) + 4096:  # a count per id up to the largest: no sort
-            counts = np.bincount(ids, weights)
-            distinct = np.flatnonzero(counts)
-            return distinct.astype(ids.dtype), counts[distinct].astype(np.int64)
-    codes, distinct = pd.factorize(ids)
-    counts = np.bincount(codes, weights, minlength=len(distinct)).astype(np.int64)
-    try:
-        order = np.argsort(distinct, kind="stable")
-    except TypeError:  # mixed types
-        return distinct, counts
-    return distinct[order], counts[order]
+    distinct, codes = _factorize(ids)
+    return distinct, np.bincount(codes, weights, minlength=len(distinct)).astype(np.int64)
 
 
 def _merge_counts(a, b):

@@ -64,7 +64,7 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
     # it has sent. Pieces are kept in the partitions' order
     owns = [[None] * len(parts) for _ in range(p)]
     moved, holders = [], executor.holders(parts)
-    for positions in executor.rounds(holders, ROUNDS):
+    for positions in rounds(holders, ROUNDS):
         for t in positions:
             part = executor.submit(split_by_cell, parts[t], data.reads[t], where, p,
                                    n_segments, moved, worker=holders[t])  # fmt: skip
@@ -96,6 +96,21 @@ def make_cells(executor, data, grid, rng, fraction, tuning):
         reports.append(executor.part(state, 4))  # the last Pending's report
     del state, step
     return cells, executor.gather(reports)
+
+
+def rounds(holders, n_rounds):
+    """The positions of the partitions held by ``holders`` (``executor.holders``) in up
+    to ``n_rounds`` rounds: round ``k`` holds the ``k``-th share of the partitions each
+    worker holds, in order."""
+    by_worker = {}
+    for t, worker in enumerate(holders):
+        by_worker.setdefault(worker, []).append(t)
+    n_rounds = min(n_rounds, max(map(len, by_worker.values()), default=0))
+    return [
+        [t for held in by_worker.values()
+         for t in held[k * len(held) // n_rounds : (k + 1) * len(held) // n_rounds]]
+        for k in range(n_rounds)
+    ]  # fmt: skip
 
 
 def segments_per_cell(n_ratings, n_partitions, n_blocks):

@@ -4,8 +4,8 @@ import numpy as np
 import scipy.sparse as sp
 
 # Non-negative integer ids up to this bound are mapped through a lookup table (one pass,
-# no sort); larger ones through a sort. A mapping looks its ids up in a table too where
-# it holds at least one id in _MAX_TABLE_GAP of the table's range.
+# no sort) where there is at least one id in _MAX_TABLE_GAP of the table's range; others
+# through a sort.
 _MAX_TABLE_SIZE = 1 << 26
 _MAX_TABLE_GAP = 4
 
@@ -178,12 +178,10 @@ class _Ids:
         return np.fromiter((lookup.get(key, -1) for key in query.tolist()), np.int32, len(query))
 
     def _dense(self):
-        """Sorted non-negative integers, a table of at most ``_MAX_TABLE_GAP`` entries
-        per id (and a few thousand more) from 0 to the largest."""
+        """Sorted ids that fit a table (see :func:`_fits_a_table`)."""
         ids = self.ids
-        if not (self._sorted and ids.dtype.kind in "iu" and len(ids) and ids[0] >= 0):
-            return False
-        return int(ids[-1]) < min(_MAX_TABLE_SIZE, _MAX_TABLE_GAP * len(ids) + 4096)
+        return self._sorted and _fits_a_table(ids, int(ids[0]) if len(ids) else -1,
+                                              int(ids[-1]) if len(ids) else -1)  # fmt: skip
 
     def id(self, indices):
         indices = np.asarray(indices)
@@ -350,11 +348,19 @@ def ratings_to_csr(users, items, ratings, *, data=None, mapping=None, unknown="r
     return X, mapping
 
 
+def _fits_a_table(ids, low, high):
+    """Integer ``ids`` from ``low`` to ``high``, for a table from 0 to ``high`` of at
+    most ``_MAX_TABLE_GAP`` entries per id (and a few thousand more)."""
+    if ids.dtype.kind not in "iu" or not len(ids) or low < 0:
+        return False
+    return high < min(_MAX_TABLE_SIZE, _MAX_TABLE_GAP * len(ids) + 4096)
+
+
 def _factorize(ids):
     """(distinct ids, int32 code of each id): sorted ids when they compare, else first seen."""
     if ids.dtype.kind in "iu" and len(ids):
         low, high = int(ids.min()), int(ids.max())
-        if low >= 0 and high < _MAX_TABLE_SIZE:
+        if _fits_a_table(ids, low, high):
             present = np.zeros(high + 1, dtype=bool)
             present[ids] = True
             distinct = np.flatnonzero(present).astype(ids.dtype)
